@@ -1,0 +1,189 @@
+"""Clean trees of releases: one detached git worktree of the mirror per release.
+
+A run's worktrees live in one temporary directory named after the run's process id, and are
+removed when the run ends, on errors and on Ctrl-C alike, unless they are kept (``--keep``,
+``--output``); kept worktrees are locked in git so that nothing reaps them. Worktrees left by a
+run that was killed are removed by the next run on the same mirror.
+
+A mirror may lack some blobs (snapshots of upstream leave out very large files); such files are
+left out of the checkout through a sparse-checkout pattern, with a notice, rather than failing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from types import TracebackType
+
+import git
+
+from patcher import gitcmd, ui
+from patcher.errors import InfraError, InputError
+from patcher.store import Mirror
+from patcher.versions import Release
+
+RUN_DIR_PREFIX = "argo-patcher-run-"
+_RUN_DIR = re.compile(re.escape(RUN_DIR_PREFIX) + r"(\d+)-")
+KEPT_REASON = "kept by argo-patcher"
+
+
+@dataclasses.dataclass(frozen=True)
+class Checkout:
+    release: Release
+    commit: str
+    path: Path
+    left_out: tuple[str, ...] = ()
+
+
+class Workspace:
+    """The checkouts of one run; a context manager that cleans them up."""
+
+    def __init__(self, mirror: Mirror, *, keep: bool = False) -> None:
+        self.mirror = mirror
+        self.keep = keep
+        self._root: Path | None = None
+        self._checkouts: list[Checkout] = []
+        self._kept: set[Path] = set()
+
+    def __enter__(self) -> Workspace:
+        reap_stale_worktrees(self.mirror)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    @property
+    def root(self) -> Path:
+        if self._root is None:
+            self._root = Path(tempfile.mkdtemp(prefix=f"{RUN_DIR_PREFIX}{os.getpid()}-"))
+        return self._root
+
+    def checkout(self, release: Release, *, into: Path | None = None, name: str | None = None) -> Checkout:
+        """A clean, detached tree of ``release``; ``into`` makes it a kept tree at that path."""
+        if into is not None:
+            into = into.resolve()
+            if into.exists() and any(into.iterdir()):
+                raise InputError(f"{into} exists and is not empty; choose a new --output directory")
+        path = into or self.root / (name or release.tag)
+        commit = self.mirror.commit_of(release)
+        left_out = add_worktree(self.mirror, commit, path)
+        if left_out:
+            shown = ", ".join(left_out[:3]) + (f" and {len(left_out) - 3} more" if len(left_out) > 3 else "")
+            ui.warn(f"the mirror lacks {len(left_out)} file(s) of {release} ({shown}); checked out without them")
+        checkout = Checkout(release, commit, path, tuple(left_out))
+        self._checkouts.append(checkout)
+        if into is not None or self.keep:
+            self._keep(checkout)
+        return checkout
+
+    def _keep(self, checkout: Checkout) -> None:
+        with gitcmd.failures_as(f"locking the worktree {checkout.path}"):
+            self.mirror.git.worktree("lock", "--reason", KEPT_REASON, os.fspath(checkout.path))
+        self._kept.add(checkout.path)
+
+    def close(self) -> None:
+        for checkout in reversed(self._checkouts):
+            if checkout.path in self._kept:
+                ui.info(f"kept {checkout.release} at {checkout.path}")
+            else:
+                remove_worktree(self.mirror, checkout.path)
+        self._checkouts.clear()
+        if self._root is not None and not any(p.is_relative_to(self._root) for p in self._kept):
+            shutil.rmtree(self._root, ignore_errors=True)
+
+
+def add_worktree(mirror: Mirror, commit: str, path: Path) -> list[str]:
+    """Check ``commit`` out at ``path``; return the files left out because the mirror lacks them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with mirror.lock(), gitcmd.failures_as(f"adding a worktree at {path}"):
+        mirror.git.worktree("add", "--quiet", "--no-checkout", "--detach", os.fspath(path), commit)
+    try:
+        return _populate(mirror, commit, gitcmd.command(path))
+    except BaseException:
+        remove_worktree(mirror, path)
+        raise
+
+
+def _populate(mirror: Mirror, commit: str, tree: git.Git) -> list[str]:
+    try:
+        tree.reset("--quiet", "--hard", "HEAD")
+        return []
+    except git.GitCommandError as exc:
+        missing = missing_blobs(mirror, commit)
+        if not missing:
+            raise InfraError(f"git failed while checking out {commit[:12]}: {gitcmd.last_line(str(exc.stderr))}") from None
+    with gitcmd.failures_as(f"checking out {commit[:12]} without the files the mirror lacks"):
+        tree.sparse_checkout("set", "--no-cone", "/*", *(f"!/{p}" for p in missing))
+        tree.reset("--quiet", "--hard", "HEAD")
+    return missing
+
+
+def missing_blobs(mirror: Mirror, commit: str) -> list[str]:
+    """Paths of files in ``commit`` whose contents the mirror does not have."""
+    listing = mirror.git.ls_tree("-r", "-z", "--full-tree", commit)
+    missing = []
+    for entry in filter(None, listing.split("\0")):
+        meta, path = entry.split("\t", 1)
+        _mode, kind, sha = meta.split()
+        if kind != "blob":
+            continue
+        try:
+            mirror.git.get_object_header(sha)
+        except ValueError:
+            missing.append(path)
+    return sorted(missing)
+
+
+def remove_worktree(mirror: Mirror, path: Path) -> None:
+    with contextlib.suppress(git.GitCommandError):
+        mirror.git.worktree("unlock", os.fspath(path))
+    try:
+        mirror.git.worktree("remove", "--force", "--force", os.fspath(path))
+    except git.GitCommandError as exc:
+        ui.debug(f"git worktree remove {path}: {gitcmd.last_line(str(exc.stderr))}")
+    shutil.rmtree(path, ignore_errors=True)
+    with contextlib.suppress(git.GitCommandError):
+        mirror.git.worktree("prune")
+
+
+def reap_stale_worktrees(mirror: Mirror) -> None:
+    """Remove the worktrees of runs whose process is gone (a killed run cannot clean up)."""
+    with contextlib.suppress(git.GitCommandError):
+        mirror.git.worktree("prune")
+    for path, locked in _worktrees(mirror):
+        match = _RUN_DIR.search(path.parent.name)
+        if locked or not match or _alive(int(match.group(1))):
+            continue
+        ui.debug(f"removing {path}, left by a run that did not finish")
+        remove_worktree(mirror, path)
+        with contextlib.suppress(OSError):
+            path.parent.rmdir()
+
+
+def _worktrees(mirror: Mirror) -> list[tuple[Path, bool]]:
+    try:
+        listing = mirror.git.worktree("list", "--porcelain")
+    except git.GitCommandError:
+        return []
+    found = []
+    for block in listing.split("\n\n"):
+        lines = block.splitlines()
+        if not lines or not lines[0].startswith("worktree ") or "bare" in lines:
+            continue
+        found.append((Path(lines[0].removeprefix("worktree ")), any(line.startswith("locked") for line in lines)))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

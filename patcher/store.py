@@ -1,0 +1,175 @@
+"""The cache of upstream mirrors, one bare repository per source, behind a file lock.
+
+A URL is cloned with ``--mirror`` into a staging directory that is renamed into place only
+once complete, so an interrupted clone never leaves a half-made mirror. A local repository
+(bare or not) is never written to: its mirror borrows its objects through git's alternates
+(``clone --shared``), which costs no copy. A mirror is fetched again only when a requested
+version is missing from it (or on ``refresh``), so a warm cache needs no network.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import re
+import shutil
+from pathlib import Path
+
+import filelock
+import git
+import platformdirs
+
+from patcher import gitcmd, ui, versions
+from patcher.errors import InfraError, InputError
+from patcher.versions import Release, UnknownVersionError
+
+UPSTREAM_URL = "https://github.com/argoproj/argo-workflows.git"
+ARGO_MARKER = "workflow/controller/workflowpod.go"
+LOCK_TIMEOUT_S = 15 * 60
+_URL = re.compile(r"^([a-z][a-z0-9+.-]*://|[\w.-]+@[\w.-]+:)", re.IGNORECASE)
+
+
+def cache_root() -> Path:
+    override = os.environ.get("ARGO_PATCHER_CACHE")
+    return Path(override) if override else platformdirs.user_cache_path("argo-patcher")
+
+
+@dataclasses.dataclass(frozen=True)
+class RepoSource:
+    """Where releases come from: a URL, or a local repository used read-only."""
+
+    location: str
+    local_git_dir: Path | None = None
+
+    @classmethod
+    def parse(cls, value: str) -> RepoSource:
+        if _URL.match(value):
+            return cls(value)
+        path = Path(value).expanduser()
+        if not path.exists():
+            raise InputError(f"--repo {value}: no such directory, and not a URL")
+        try:
+            repo = git.Repo(path, search_parent_directories=False)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            raise InputError(f"--repo {value} is not a git repository") from None
+        common_dir = Path(repo.common_dir).resolve()
+        return cls(str(path.resolve()), common_dir)
+
+    @property
+    def is_local(self) -> bool:
+        return self.local_git_dir is not None
+
+    @property
+    def key(self) -> str:
+        """A stable, readable directory name for this source's mirror."""
+        name = re.sub(r"\.git$", "", self.location.rstrip("/").rsplit("/", 1)[-1]) or "repo"
+        name = re.sub(r"[^\w.-]", "_", name)
+        digest = hashlib.sha256(self.location.encode()).hexdigest()[:12]
+        return f"{name}-{digest}"
+
+
+class Store:
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root or cache_root()
+
+    @property
+    def mirrors_dir(self) -> Path:
+        return self.root / "mirrors"
+
+    def lock(self, name: str) -> filelock.FileLock:
+        locks = self.root / "locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        return filelock.FileLock(locks / f"{name}.lock", timeout=LOCK_TIMEOUT_S)
+
+    def mirror(self, source: RepoSource) -> Mirror:
+        """The mirror of ``source``, made on first use."""
+        path = self.mirrors_dir / source.key
+        with self.lock(source.key):
+            if not (path / "HEAD").exists():
+                self._make_mirror(source, path)
+        return Mirror(path, source, self)
+
+    def _make_mirror(self, source: RepoSource, path: Path) -> None:
+        staging = path.with_name(f"{path.name}.staging-{os.getpid()}")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_local:
+            ui.debug(f"mirroring {source.location} by reference")
+            doing, hint = f"mirroring {source.location}", "check that it is a readable git repository"
+        else:
+            ui.info(f"cloning {source.location} into the cache (first use; later runs reuse it)")
+            doing, hint = f"cloning {source.location}", "check the URL and the network, or point --repo at a local mirror"
+        try:
+            with gitcmd.failures_as(doing, hint):
+                args = ["--mirror", "--quiet"] + (["--shared"] if source.is_local else [])
+                gitcmd.command().clone(*args, source.location, os.fspath(staging))
+            staging.rename(path)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def mirrors(self) -> list[Path]:
+        if not self.mirrors_dir.is_dir():
+            return []
+        return sorted(p for p in self.mirrors_dir.iterdir() if (p / "HEAD").exists())
+
+
+class Mirror:
+    """A bare mirror of one source, with the releases its tags name."""
+
+    def __init__(self, path: Path, source: RepoSource, store: Store) -> None:
+        self.path = path
+        self.source = source
+        self.store = store
+        self.git = gitcmd.command(git_dir=path)
+        self._releases: list[Release] | None = None
+        self._fetched = False
+
+    def lock(self) -> filelock.FileLock:
+        return self.store.lock(self.source.key)
+
+    def releases(self) -> list[Release]:
+        if self._releases is None:
+            with gitcmd.failures_as(f"listing the tags of {self.source.location}"):
+                tags = self.git.for_each_ref("refs/tags", format="%(refname:short)").split()
+            self._releases = versions.releases_from_tags(tags)
+        return self._releases
+
+    def fetch(self) -> None:
+        where = "from " + self.source.location
+        if not self.source.is_local:
+            ui.info(f"fetching new tags {where}")
+        with self.lock(), gitcmd.failures_as(f"fetching {where}", "check the URL and the network"):
+            self.git.fetch("--quiet", "--prune", "--tags", "origin")
+        self._releases = None
+        self._fetched = True
+
+    def resolve(self, spec: str, *, pre: bool = False, refresh: bool = False) -> list[Release]:
+        """Resolve ``spec``; fetch first when asked to, or when it names a release not here yet."""
+        if refresh and not self._fetched:
+            self.fetch()
+        try:
+            return versions.resolve(spec, self.releases(), pre=pre)
+        except UnknownVersionError:
+            if self._fetched:
+                raise
+            self.fetch()
+            return versions.resolve(spec, self.releases(), pre=pre)
+
+    def commit_of(self, release: Release) -> str:
+        with gitcmd.failures_as(f"reading {release}"):
+            return self.git.rev_parse(f"{release.tag}^{{commit}}")
+
+    def has_file(self, release: Release, path: str) -> bool:
+        try:
+            self.git.cat_file("-e", f"{release.tag}:{path}")
+        except git.GitCommandError:
+            return False
+        return True
+
+    def require_argo(self, release: Release) -> None:
+        if not self.has_file(release, ARGO_MARKER):
+            raise InputError(
+                f"{self.source.location} does not look like Argo Workflows: {release} has no {ARGO_MARKER}; "
+                f"check --repo"
+            )
