@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from patcher.checkout import RUN_DIR_PREFIX, Workspace
+from patcher.errors import InputError
+from patcher.session import Session
+from tests import gitrepo
+
+
+def worktrees(session: Session) -> list[str]:
+    listing = session.mirror.git.worktree("list", "--porcelain")
+    return [line.removeprefix("worktree ") for line in listing.splitlines() if line.startswith("worktree ")][1:]
+
+
+def test_checkout_is_a_clean_detached_tree_of_the_tag(argo_repo):
+    session = Session(str(argo_repo))
+    release = session.resolve_one("v3.5.1")
+    with session.workspace() as workspace:
+        checkout = workspace.checkout(release)
+        assert (checkout.path / "RELEASE").read_text() == "v3.5.1\n"
+        assert (checkout.path / "workflow/controller/workflowpod.go").is_file()
+        assert gitrepo.git(checkout.path, "rev-parse", "HEAD") == gitrepo.git(argo_repo, "rev-parse", "v3.5.1^{commit}")
+        assert gitrepo.git(checkout.path, "status", "--porcelain") == ""
+        assert checkout.commit == gitrepo.git(argo_repo, "rev-parse", "v3.5.1^{commit}")
+        root = workspace.root
+    assert not root.exists()
+    assert worktrees(session) == []
+
+
+def test_checkout_head_is_detached(argo_repo):
+    session = Session(str(argo_repo))
+    with session.workspace() as workspace:
+        checkout = workspace.checkout(session.resolve_one("v4.0.0"))
+        detached = subprocess.run(["git", "symbolic-ref", "-q", "HEAD"], cwd=checkout.path)
+        assert detached.returncode == 1
+
+
+def test_trees_are_removed_when_the_run_fails(argo_repo):
+    session = Session(str(argo_repo))
+    with pytest.raises(RuntimeError), session.workspace() as workspace:
+        first = workspace.checkout(session.resolve_one("v3.4.0"))
+        second = workspace.checkout(session.resolve_one("v3.4.1"))
+        raise RuntimeError("boom")
+    assert not first.path.exists() and not second.path.exists()
+    assert worktrees(session) == []
+
+
+def test_kept_trees_stay_and_are_not_reaped(argo_repo, tmp_path):
+    session = Session(str(argo_repo))
+    with session.workspace(keep=True) as workspace:
+        kept = workspace.checkout(session.resolve_one("v3.4.0"))
+    with session.workspace() as workspace:
+        into = workspace.checkout(session.resolve_one("v3.4.1"), into=tmp_path / "out")
+    assert (kept.path / "RELEASE").read_text() == "v3.4.0\n"
+    assert (tmp_path / "out" / "RELEASE").read_text() == "v3.4.1\n"
+    with session.workspace():
+        pass
+    assert kept.path.exists() and into.path.exists()
+    assert sorted(worktrees(session)) == sorted([str(kept.path), str(into.path)])
+
+
+def test_output_directory_must_be_new_or_empty(argo_repo, tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "precious.txt").write_text("keep me")
+    session = Session(str(argo_repo))
+    with session.workspace() as workspace, pytest.raises(InputError, match="exists and is not empty"):
+        workspace.checkout(session.resolve_one("v3.4.1"), into=tmp_path / "out")
+    assert (tmp_path / "out" / "precious.txt").read_text() == "keep me"
+
+
+DRIVER = """
+import signal, sys, time
+from patcher.cli import _interrupt
+from patcher.session import Session
+signal.signal(signal.SIGTERM, _interrupt)  # as patcher.cli.main does
+session = Session(sys.argv[1])
+with session.workspace() as workspace:
+    checkout = workspace.checkout(session.resolve_one("v3.5.1"))
+    print(checkout.path, flush=True)
+    time.sleep(60)
+"""
+
+
+def start_driver(repo: Path) -> tuple[subprocess.Popen[str], Path]:
+    proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(repo)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    path = Path(proc.stdout.readline().strip())
+    assert path.is_dir()
+    return proc, path
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_run_removes_its_trees(argo_repo, signum):
+    session = Session(str(argo_repo))
+    session.resolve("latest")  # make the mirror before the driver, so both share it
+    proc, path = start_driver(argo_repo)
+    proc.send_signal(signum)
+    proc.wait(timeout=30)
+    assert not path.exists()
+    assert not path.parent.exists()
+    assert worktrees(session) == []
+
+
+def test_trees_of_a_killed_run_are_reaped_by_the_next(argo_repo):
+    session = Session(str(argo_repo))
+    session.resolve("latest")
+    proc, path = start_driver(argo_repo)
+    proc.kill()
+    proc.wait(timeout=30)
+    assert path.exists() and path.parent.name.startswith(f"{RUN_DIR_PREFIX}{proc.pid}-")
+    with session.workspace():
+        pass
+    assert not path.exists()
+    assert worktrees(session) == []
+
+
+def test_files_the_mirror_lacks_are_left_out_with_a_notice(tmp_path, capsys):
+    repo = gitrepo.make_repo(tmp_path / "argo", ["v3.5.0"], files_for={"v3.5.0": {"manifests/huge.yaml": "x" * 1000}})
+    blob = gitrepo.git(repo, "rev-parse", "v3.5.0:manifests/huge.yaml")
+    os.remove(repo / ".git" / "objects" / blob[:2] / blob[2:])
+    session = Session(str(repo))
+    with session.workspace() as workspace:
+        checkout = workspace.checkout(session.resolve_one("v3.5.0"))
+        assert checkout.left_out == ("manifests/huge.yaml",)
+        assert (checkout.path / "workflow/controller/workflowpod.go").is_file()
+        assert not (checkout.path / "manifests/huge.yaml").exists()
+        assert gitrepo.git(checkout.path, "status", "--porcelain") == ""
+    assert "lacks 1 file(s) of v3.5.0 (manifests/huge.yaml)" in capsys.readouterr().err
+
+
+def test_many_releases_share_one_workspace(argo_repo):
+    session = Session(str(argo_repo))
+    with session.workspace() as workspace:
+        paths = [workspace.checkout(r).path for r in session.resolve("supported")]
+        assert [(p / "RELEASE").read_text().strip() for p in paths] == ["v3.4.1", "v3.5.2", "v3.6.0", "v4.0.0"]
+        assert len({p.parent for p in paths}) == 1
