@@ -1,0 +1,146 @@
+"""What every report format shows the same way: a case's before and after, counts, excerpts."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from patcher.contract import CASE_IDS
+from patcher.results import ReleaseResult, RunResult, Status, TestResult, Verdict
+
+SYMBOLS = {Status.PASS: "✓", Status.FAIL: "✗", Status.SKIP: "○", Status.ERROR: "!"}
+NOT_RUN = "–"
+LEGEND = "✓ pass  ✗ fail  ○ skip  ! error (did not run or did not finish)  – not run;  before→after"
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+OK_VERDICTS = (Verdict.FIXED, Verdict.ALREADY_CORRECT, Verdict.PASSED)
+VERDICT_STYLES = {
+    Verdict.FIXED: "bold green",
+    Verdict.ALREADY_CORRECT: "green",
+    Verdict.PASSED: "green",
+    Verdict.STILL_FAILING: "bold red",
+    Verdict.PATCH_ERROR: "bold magenta",
+    Verdict.BUILD_ERROR: "bold red",
+    Verdict.INFRA_ERROR: "bold yellow",
+}
+
+
+def abbreviations(cases: Iterable[str] = CASE_IDS) -> dict[str, str]:
+    """Short column headers: the initials of a case id's words (``workflow-over-holder`` → ``woh``)."""
+    short = {case: "".join(word[0] for word in case.split("-")) for case in cases}
+    if len(set(short.values())) != len(short):
+        short = {case: str(n) for n, case in enumerate(short, 1)}
+    return short
+
+
+def symbol(run: RunResult | None, case: str) -> str:
+    return SYMBOLS[run.cases[case]] if run is not None else NOT_RUN
+
+
+def case_cell(result: ReleaseResult, case: str) -> str:
+    """``✗→✓``: the case in the baseline, then in the patched run."""
+    return f"{symbol(result.baseline, case)}→{symbol(result.patched, case)}"
+
+
+def passing_cases(run: RunResult | None) -> str:
+    """``12/15``, or ``–`` when the run did not happen."""
+    if run is None:
+        return NOT_RUN
+    return f"{sum(s is Status.PASS for s in run.cases.values())}/{len(CASE_IDS)}"
+
+
+def failed_cases(run: RunResult | None) -> list[str]:
+    if run is None:
+        return []
+    return [case for case, status in run.cases.items() if status is not Status.PASS]
+
+
+def failed_regression_tests(run: RunResult | None) -> list[TestResult]:
+    if run is None:
+        return []
+    return [t for name, t in sorted(run.other_tests.items()) if t.status in (Status.FAIL, Status.ERROR)]
+
+
+def regression_symbol(run: RunResult | None) -> str:
+    """One mark for all the upstream regression tests of a run: ✓, ✗ with a count, or –."""
+    if run is None or not run.other_tests:
+        return NOT_RUN
+    failed = len(failed_regression_tests(run))
+    return f"✗{failed}" if failed else "✓"
+
+
+def regression_cell(result: ReleaseResult) -> str:
+    return f"{regression_symbol(result.baseline)}→{regression_symbol(result.patched)}"
+
+
+def excerpt(output: str, max_lines: int = 20, max_chars: int = 2000) -> str:
+    """The end of a test's output, where Go puts the failing assertion and the FAIL line."""
+    lines = ANSI.sub("", output).rstrip().splitlines()
+    kept = lines[-max_lines:]
+    text = "\n".join(kept)
+    if len(text) > max_chars:
+        text = text[-max_chars:]
+        text = text[text.find("\n") + 1 :] if "\n" in text else text
+    omitted = len(lines) - len(text.splitlines())
+    return (f"… ({omitted} earlier line{'s' * (omitted != 1)} omitted)\n" if omitted > 0 else "") + text
+
+
+def run_problem(run: RunResult | None) -> str:
+    """Why a run did not get as far as test results, or ''."""
+    if run is None or run.status.value == "ok":
+        return ""
+    return f"{run.status.value}: {run.message}" if run.message else run.status.value
+
+
+def elapsed(seconds: float) -> str:
+    """``0:12``, ``3:05``, ``1:02:03``."""
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def release_seconds(result: ReleaseResult) -> float:
+    """The release's wall time if the matrix measured it, else the sum of its runs."""
+    measured = result.extra.get("elapsed_s")
+    if isinstance(measured, (int, float)):
+        return float(measured)
+    return sum(run.duration_s for run in (result.baseline, result.patched) if run is not None)
+
+
+def counts(results: Iterable[ReleaseResult]) -> dict[Verdict, int]:
+    found: dict[Verdict, int] = {}
+    for result in results:
+        found[result.verdict] = found.get(result.verdict, 0) + 1
+    return found
+
+
+def headline(results: list[ReleaseResult]) -> str:
+    """``3 releases: 2 fixed, 1 still-failing``."""
+    tally = ", ".join(f"{n} {verdict.value}" for verdict, n in sorted(counts(results).items(), key=lambda kv: list(Verdict).index(kv[0])))
+    return f"{len(results)} release{'s' * (len(results) != 1)}: {tally or 'none'}"
+
+
+def first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+def reason(result: ReleaseResult) -> str:
+    """One line on why the release got its verdict."""
+    verdict, base, patched = result.verdict, result.baseline, result.patched
+    if verdict is Verdict.FIXED:
+        return f"cases passing {passing_cases(base)} before, {passing_cases(patched)} after"
+    if verdict is Verdict.ALREADY_CORRECT:
+        return f"cases passing {passing_cases(patched)} before and after"
+    if verdict is Verdict.PASSED:
+        return f"cases passing {passing_cases(patched)} (no baseline run)"
+    if verdict is Verdict.STILL_FAILING:
+        parts = []
+        if failed_cases(patched):
+            parts.append("cases " + ", ".join(failed_cases(patched)))
+        if failed_regression_tests(patched):
+            parts.append("tests " + ", ".join(t.name for t in failed_regression_tests(patched)))
+        return "after the patch: fail " + "; ".join(parts)
+    problems = [f"{name}: {first_line(run_problem(run))}" for name, run in (("baseline", base), ("patched", patched)) if run_problem(run)]
+    return first_line(result.message) or "; ".join(problems) or ("no patched run" if patched is None else verdict.value)

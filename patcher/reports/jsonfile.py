@@ -1,0 +1,56 @@
+"""The report as JSON (issue 6's schema plus run metadata), and reading reports back."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+from typing import Any
+
+from patcher import __version__
+from patcher.errors import InputError
+from patcher.reports import cells
+from patcher.results import ReleaseResult
+
+
+def document(results: list[ReleaseResult], *, spec: str | None = None) -> dict[str, Any]:
+    """``{"results": [...]}`` with who made it, when, from which spec, and a verdict tally."""
+    doc: dict[str, Any] = {
+        "tool": "argo-patcher",
+        "tool_version": __version__,
+        "generated_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    if spec is not None:
+        doc["spec"] = spec
+    doc["ok"] = bool(results) and all(r.ok for r in results)
+    doc["summary"] = {verdict.value: n for verdict, n in cells.counts(results).items()}
+    doc["results"] = [r.to_json() for r in results]
+    return doc
+
+
+def dumps(results: list[ReleaseResult], *, spec: str | None = None) -> str:
+    return json.dumps(document(results, spec=spec), indent=2, ensure_ascii=False) + "\n"
+
+
+def parse(data: Any, source: str) -> list[ReleaseResult]:
+    """Releases from a report document, or from one release's object."""
+    try:
+        if isinstance(data, dict) and isinstance(data.get("results"), list):
+            return [ReleaseResult.from_json(item) for item in data["results"]]
+        if isinstance(data, dict) and "version" in data:
+            return [ReleaseResult.from_json(data)]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InputError(f"{source} is not an argo-patcher report: {type(exc).__name__}: {exc}") from None
+    raise InputError(f"{source} is not an argo-patcher report: expected {{\"results\": [...]}} or one release's object")
+
+
+def load(path: Path) -> list[ReleaseResult]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read the report {path}: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path} is not JSON: {exc}") from None
+    return parse(data, str(path))

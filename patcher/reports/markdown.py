@@ -1,0 +1,101 @@
+"""The report as GitHub-flavoured Markdown, for a pull request or a job's step summary."""
+
+from __future__ import annotations
+
+import re
+
+from patcher import __version__
+from patcher.contract import CASE_IDS
+from patcher.reports import cells
+from patcher.results import ReleaseResult, RunResult, Status, Verdict
+
+EMOJI = {Status.PASS: "✅", Status.FAIL: "❌", Status.SKIP: "⏭️", Status.ERROR: "⚠️"}
+NOT_RUN = "➖"
+TITLE = "argo-patcher: podMetadata precedence backport"
+
+
+def verdict_mark(verdict: Verdict) -> str:
+    if verdict in cells.OK_VERDICTS:
+        return "✅"
+    return "⚠️" if verdict is Verdict.INFRA_ERROR else "❌"
+
+
+def cell(text: str) -> str:
+    """Text safe inside a table cell: one line, pipes and HTML escaped."""
+    text = " ".join(text.split())
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+
+
+def fenced(text: str, info: str = "text") -> str:
+    """A code block whose fence is longer than any backtick run inside it."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{info}\n{text.rstrip()}\n{fence}"
+
+
+def _mark(run: RunResult | None, case: str) -> str:
+    return EMOJI[run.cases[case]] if run is not None else NOT_RUN
+
+
+def _regression_mark(run: RunResult | None) -> str:
+    symbol = cells.regression_symbol(run)
+    if symbol == cells.NOT_RUN:
+        return NOT_RUN
+    return "✅" if symbol == "✓" else f"❌ {symbol[1:]}"
+
+
+def summary_table(results: list[ReleaseResult]) -> str:
+    rows = ["| Release | Verdict | Cases before | Cases after | Regression tests | Time |", "|---|---|---|---|---|---|"]
+    for r in results:
+        about = ", ".join(part for part in (f"`{r.commit[:12]}`" if r.commit else "", f"Go {r.go}" if r.go else "") if part)
+        release = f"**{cell(r.version)}**" + (f" ({about})" if about else "")
+        regression = f"{_regression_mark(r.baseline)} → {_regression_mark(r.patched)}"
+        rows.append(
+            f"| {release} | {verdict_mark(r.verdict)} {r.verdict.value} | {cells.passing_cases(r.baseline)} "
+            f"| {cells.passing_cases(r.patched)} | {regression} | {cells.elapsed(cells.release_seconds(r))} |"
+        )
+    return "\n".join(rows)
+
+
+def case_table(results: list[ReleaseResult]) -> str:
+    """A row per case, a column per release (releases are fewer than cases)."""
+    rows = ["| Case | " + " | ".join(cell(r.version) for r in results) + " |", "|---|" + "---|" * len(results)]
+    for case in CASE_IDS:
+        rows.append(f"| `{case}` | " + " | ".join(f"{_mark(r.baseline, case)}→{_mark(r.patched, case)}" for r in results) + " |")
+    return "\n".join(rows)
+
+
+def _run_section(run_name: str, run: RunResult | None, with_output: bool) -> list[str]:
+    problem = cells.run_problem(run)
+    if problem:
+        return [f"**{run_name}**: {cell(cells.first_line(problem))}", "", fenced(cells.excerpt(problem, max_lines=40)), ""]
+    parts = []
+    for test in run.failures if run else []:
+        outcome = "failed" if test.status is Status.FAIL else "error"
+        parts.append(f"**{run_name}**: `{test.name}` {outcome}")
+        if with_output and test.output:
+            parts += ["", fenced(cells.excerpt(test.output))]
+        parts.append("")
+    return parts
+
+
+def details(result: ReleaseResult) -> str:
+    summary = cell(f"{result.version}: {result.verdict.value} — {cells.reason(result)}")
+    body: list[str] = []
+    if result.message:
+        body += [fenced(cells.excerpt(result.message, max_lines=40)), ""]
+    body += _run_section("patched", result.patched, with_output=True)
+    body += _run_section("baseline", result.baseline, with_output=False)
+    return "\n".join([f"<details><summary>{verdict_mark(result.verdict)} {summary}</summary>", "", *body, "", "</details>"])
+
+
+def render(results: list[ReleaseResult], *, spec: str | None = None) -> str:
+    about = f"argo-patcher {__version__}" + (f" · versions `{spec}`" if spec else "")
+    parts = [f"## {TITLE}", "", f"**{cells.headline(results)}** · {about}", ""]
+    if results:
+        parts += [summary_table(results), ""]
+        parts += ["<details><summary>Per case: baseline → patched</summary>", "", case_table(results), "",
+                  f"{EMOJI[Status.PASS]} pass · {EMOJI[Status.FAIL]} fail · {EMOJI[Status.SKIP]} skip · "
+                  f"{EMOJI[Status.ERROR]} error · {NOT_RUN} not run", "", "</details>", ""]
+        parts += [details(r) + "\n" for r in results if not r.ok]
+    return "\n".join(parts).rstrip() + "\n"

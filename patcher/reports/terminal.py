@@ -1,0 +1,171 @@
+"""The report on a terminal: the before→after table, the failures' details, a closing summary."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.measure import Measurement
+from rich.table import Table
+from rich.text import Text
+
+from patcher.contract import CASE_IDS
+from patcher.reports import cells
+from patcher.results import ReleaseResult, RunResult, Status
+
+REGRESSION_HEADER = "reg"
+
+
+def verdict_text(result: ReleaseResult) -> Text:
+    return Text(result.verdict.value, style=cells.VERDICT_STYLES[result.verdict])
+
+
+def _cell(text: str) -> Text:
+    after = text.rsplit("→", 1)[-1]
+    style = "green" if after.startswith("✓") else "red" if after[:1] in ("✗", "!") else "dim"
+    return Text(text, style=style)
+
+
+def wide_table(results: list[ReleaseResult]) -> Table:
+    """A row per release, a column per case (headed by its initials), then the regression tests."""
+    short = cells.abbreviations()
+    table = Table(box=box.SIMPLE_HEAD, padding=0, show_edge=False)
+    table.add_column("release", no_wrap=True)
+    for case in CASE_IDS:
+        table.add_column(short[case], justify="center", no_wrap=True)
+    table.add_column(REGRESSION_HEADER, justify="center", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
+    for result in results:
+        row = [_cell(cells.case_cell(result, case)) for case in CASE_IDS]
+        table.add_row(result.version, *row, _cell(cells.regression_cell(result)), verdict_text(result))
+    return table
+
+
+def tall_table(results: list[ReleaseResult]) -> Table:
+    """The same, transposed (a row per case, a column per release) for narrow terminals."""
+    table = Table(box=box.SIMPLE_HEAD, padding=0, show_edge=False)
+    table.add_column("case", no_wrap=True)
+    for result in results:
+        table.add_column(result.version, justify="center", no_wrap=True)
+    for case in CASE_IDS:
+        table.add_row(case, *(_cell(cells.case_cell(r, case)) for r in results))
+    table.add_row("regression tests", *(_cell(cells.regression_cell(r)) for r in results))
+    table.add_row("verdict", *(verdict_text(r) for r in results))
+    return table
+
+
+def legend(wide: bool) -> Text:
+    text = Text(cells.LEGEND, style="dim")
+    if wide:
+        pairs = "  ".join(f"{short}={case}" for case, short in cells.abbreviations().items())
+        text.append(f"\n{pairs}  {REGRESSION_HEADER}=upstream regression tests (✗n: n failed)", style="dim")
+    return text
+
+
+def _width(console: Console, table: Table) -> int:
+    unbounded = console.options.update(width=10_000, max_width=10_000)
+    return Measurement.get(console, unbounded, table).maximum
+
+
+def results_tables(results: list[ReleaseResult], console: Console) -> tuple[list[Table], bool]:
+    """The wide table when it fits the console, else tall ones with as many releases each as fit;
+    and whether it is the wide one."""
+    table = wide_table(results)
+    if _width(console, table) <= console.width:
+        return [table], True
+    chunks: list[list[ReleaseResult]] = []
+    for result in results:
+        if chunks and _width(console, tall_table(chunks[-1] + [result])) <= console.width:
+            chunks[-1].append(result)
+        else:
+            chunks.append([result])
+    return [tall_table(chunk) for chunk in chunks], False
+
+
+def regression_failures(results: list[ReleaseResult]) -> RenderableType | None:
+    lines = []
+    for result in results:
+        for run_name, run in (("baseline", result.baseline), ("patched", result.patched)):
+            failed = cells.failed_regression_tests(run)
+            if failed:
+                lines.append(Text.assemble((f"{result.version} {run_name}: ", "bold"), ", ".join(t.name for t in failed)))
+    if not lines:
+        return None
+    return Group(Text("Regression tests that failed", style="bold underline"), *lines)
+
+
+def _run_details(result: ReleaseResult, run_name: str, run: RunResult | None, with_output: bool) -> list[RenderableType]:
+    parts: list[RenderableType] = []
+    problem = cells.run_problem(run)
+    if problem:
+        parts.append(Text(f"  {run_name} run: {cells.first_line(problem)}", style="red"))
+        rest = problem.split("\n", 1)[1:] if "\n" in problem else []
+        if rest:
+            parts.append(Text(_indent(cells.excerpt(rest[0]), 4), style="dim"))
+        return parts
+    for test in run.failures if run else []:
+        outcome = "failed" if test.status is Status.FAIL else "error"
+        parts.append(Text(f"  {run_name}: {test.name} {outcome}"))
+        if with_output and test.output:
+            parts.append(Text(_indent(cells.excerpt(test.output), 4), style="dim"))
+    return parts
+
+
+def details(results: list[ReleaseResult], *, baseline_output: bool = False) -> RenderableType | None:
+    """For each release that did not pass: why, which tests failed and the end of their output.
+
+    The baseline's failures are listed by name only (they are the expected 'before'), unless
+    ``baseline_output`` asks for their output too.
+    """
+    blocks: list[RenderableType] = []
+    for result in results:
+        if result.ok:
+            continue
+        block: list[RenderableType] = [Text.assemble((result.version, "bold"), " ", verdict_text(result))]
+        if result.message:
+            block.append(Text(_indent(result.message, 2)))
+        block += _run_details(result, "patched", result.patched, with_output=True)
+        block += _run_details(result, "baseline", result.baseline, with_output=baseline_output)
+        blocks.append(Group(*block))
+    if not blocks:
+        return None
+    return Group(Text("Failures", style="bold underline"), *blocks)
+
+
+def print_report(results: list[ReleaseResult], console: Console, *, baseline_output: bool = False) -> None:
+    if not results:
+        console.print("no releases")
+        return
+    tables, wide = results_tables(results, console)
+    for n, table in enumerate(tables):
+        if n:
+            console.print()
+        console.print(table)
+    console.print(legend(wide))
+    for section in (regression_failures(results), details(results, baseline_output=baseline_output)):
+        if section is not None:
+            console.print()
+            console.print(section)
+
+
+def summary_lines(results: list[ReleaseResult]) -> list[Text]:
+    """One line per release, as a run ends: ``* v3.5.5: fixed in 3:02 (cases passing 3/15 before, 15/15 after)``."""
+    width = max((len(r.version) for r in results), default=0)
+    lines = []
+    for result in results:
+        mark = ("✓ ", "green") if result.ok else ("✗ ", "red")
+        lines.append(
+            Text.assemble(
+                mark,
+                (result.version.ljust(width), "bold"),
+                "  ",
+                verdict_text(result),
+                f" in {cells.elapsed(cells.release_seconds(result))}",
+                (f"  {cells.reason(result)}", "dim"),
+            )
+        )
+    lines.append(Text(cells.headline(results), style="bold"))
+    return lines
+
+
+def _indent(text: str, spaces: int) -> str:
+    return "\n".join(" " * spaces + line for line in text.splitlines())

@@ -1,0 +1,78 @@
+"""Hand-built release results, one per verdict, for the report and matrix tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from patcher.contract import CASE_IDS, HARNESS_TEST
+from patcher.results import ReleaseResult, RunResult, RunStatus, Status, TestResult
+
+ASSERTION = "precedence_test.go:42: label team: want template, got holder"
+COMPILE_ERROR = "# github.com/argoproj/argo-workflows/v3/workflow/controller\n./operator.go:12:3: undefined: mergePodMetadata"
+
+
+def run(
+    failing: Iterable[str] = (),
+    others: Mapping[str, Status] | None = None,
+    *,
+    status: RunStatus = RunStatus.OK,
+    message: str = "",
+    duration_s: float = 30.0,
+) -> RunResult:
+    """A run where the ``failing`` cases fail and every other case passes."""
+    tests: dict[str, TestResult] = {}
+    if status is RunStatus.OK:
+        failing = set(failing)
+        for case in CASE_IDS:
+            name = f"{HARNESS_TEST}/{case}"
+            failed = case in failing
+            output = f"=== RUN   {name}\n    {ASSERTION}\n--- FAIL: {name} (0.01s)\n" if failed else ""
+            tests[name] = TestResult(name, Status.FAIL if failed else Status.PASS, 0.01, output)
+        for name, test_status in (others or {}).items():
+            output = f"=== RUN   {name}\n    {name.lower()}_test.go:7: boom\n" if test_status is Status.FAIL else ""
+            tests[name] = TestResult(name, test_status, 0.5, output)
+    return RunResult(status, tests, duration_s, message)
+
+
+def fixed() -> ReleaseResult:
+    return ReleaseResult("v3.4.17", "a" * 40, "1.19", run(["holder-cluster", "union"]), run(others={"TestPodMetadata": Status.PASS}))
+
+
+def already_correct() -> ReleaseResult:
+    return ReleaseResult("v3.6.19", "b" * 40, "1.23", run(), run())
+
+
+def still_failing() -> ReleaseResult:
+    return ReleaseResult(
+        "v3.7.18",
+        "c" * 40,
+        "1.24",
+        run(["template-over-holder"], {"TestTemplateRef": Status.PASS, "TestSkipped": Status.SKIP}),
+        run(["template-over-holder"], {"TestTemplateRef": Status.FAIL, "TestSkipped": Status.SKIP}),
+    )
+
+
+def patch_error() -> ReleaseResult:
+    return ReleaseResult(
+        "v3.5.15", "d" * 40, "1.21", run(["holder-cluster"]), None,
+        message="the patch does not apply: workflow/controller/operator.go has no mergedTemplate", patch_error=True,
+    )
+
+
+def build_error() -> ReleaseResult:
+    return ReleaseResult("v4.0.1", "e" * 40, "1.24", run(["holder-cluster"]), run(status=RunStatus.BUILD_ERROR, message=COMPILE_ERROR))
+
+
+def infra_error() -> ReleaseResult:
+    return ReleaseResult("v4.1.2", "f" * 40, "1.24", None, run(status=RunStatus.TIMEOUT, message="go test timed out after 600s"))
+
+
+def passed() -> ReleaseResult:
+    return ReleaseResult("v4.2.0", "0" * 40, "1.25", None, run())
+
+
+ALL = (fixed, already_correct, still_failing, patch_error, build_error, infra_error, passed)
+
+
+def every_verdict() -> list[ReleaseResult]:
+    return [make() for make in ALL]

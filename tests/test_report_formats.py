@@ -1,0 +1,178 @@
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from patcher import reports
+from patcher.contract import CASE_IDS, HARNESS_TEST
+from patcher.errors import InputError
+from patcher.reports import jsonfile, junit, markdown
+from patcher.results import ReleaseResult, RunStatus, Status, Verdict
+from patcher.results import TestResult as GoTest
+from tests import report_samples as samples
+
+
+# JSON
+
+
+def test_json_has_the_issue_schema_and_run_metadata():
+    doc = json.loads(jsonfile.dumps(samples.every_verdict(), spec="supported"))
+    assert doc["tool"] == "argo-patcher" and doc["spec"] == "supported" and doc["ok"] is False
+    assert doc["summary"] == {v.value: 1 for v in Verdict}
+    fixed = doc["results"][0]
+    assert fixed["version"] == "v3.4.17" and fixed["commit"] == "a" * 40 and fixed["go"] == "1.19"
+    assert fixed["verdict"] == "fixed"
+    assert list(fixed["baseline"]["cases"]) == list(CASE_IDS)
+    assert fixed["baseline"]["cases"]["holder-cluster"] == "fail"
+    assert fixed["patched"]["tests"] == {"TestPodMetadata": "pass"}
+    assert fixed["baseline"]["status"] == "ok" and fixed["baseline"]["duration_s"] == 30.0
+    assert doc["results"][5]["baseline"] is None  # infra-error: no baseline ran
+
+
+def test_json_is_ok_only_when_every_release_passed():
+    assert json.loads(jsonfile.dumps([samples.fixed(), samples.passed()]))["ok"] is True
+    assert json.loads(jsonfile.dumps([]))["ok"] is False
+
+
+@pytest.mark.parametrize("make", samples.ALL)
+def test_json_round_trips_through_from_json(make):
+    result = make()
+    again = jsonfile.parse(json.loads(jsonfile.dumps([result])), "test")
+    assert len(again) == 1
+    assert again[0].verdict is result.verdict
+    assert again[0].to_json() == result.to_json()
+
+
+def test_load_merges_reports_and_accepts_single_release_objects(tmp_path: Path):
+    first = tmp_path / "a.json"
+    first.write_text(jsonfile.dumps([samples.fixed(), samples.still_failing()]))
+    single = tmp_path / "b.json"
+    rerun = samples.already_correct()
+    rerun.version = "v3.7.18"  # a later report of the same release replaces the earlier one
+    single.write_text(json.dumps(rerun.to_json()))
+    merged = reports.load([first, single])
+    assert [(r.version, r.verdict) for r in merged] == [("v3.4.17", Verdict.FIXED), ("v3.7.18", Verdict.ALREADY_CORRECT)]
+
+
+@pytest.mark.parametrize("content", ["not json", '{"results": [{"commit": "x"}]}', "[1, 2]"])
+def test_load_rejects_what_is_not_a_report_in_one_line(tmp_path: Path, content: str):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(InputError) as caught:
+        reports.load([path])
+    assert str(path) in str(caught.value) and "\n" not in str(caught.value)
+
+
+# JUnit
+
+
+def parse_junit(results: list[ReleaseResult]) -> ET.Element:
+    return ET.fromstring(junit.dumps(results).encode("utf-8"))
+
+
+def test_junit_has_a_suite_per_release_and_run_and_a_case_per_case_and_test():
+    root = parse_junit(samples.every_verdict())
+    names = [s.get("name") for s in root.iter("testsuite")]
+    assert names[:4] == ["v3.4.17 baseline", "v3.4.17 patched", "v3.6.19 baseline", "v3.6.19 patched"]
+    assert "v3.5.15 patched" in names and "v4.1.2 baseline" not in names
+    patched = next(s for s in root.iter("testsuite") if s.get("name") == "v3.4.17 patched")
+    cases = [c.get("name") for c in patched.iter("testcase")]
+    assert cases == [f"{HARNESS_TEST}/{c}" for c in CASE_IDS] + ["TestPodMetadata"]
+    assert {c.get("classname") for c in patched.iter("testcase")} == {"v3_4_17.patched"}
+    props = {p.get("name"): p.get("value") for p in patched.iter("property")}
+    assert props["verdict"] == "fixed" and props["commit"] == "a" * 40
+
+
+def test_junit_counts_and_failure_messages():
+    root = parse_junit(samples.every_verdict())
+    suites = {s.get("name"): s for s in root.iter("testsuite")}
+    baseline = suites["v3.4.17 baseline"]
+    assert (baseline.get("tests"), baseline.get("failures"), baseline.get("errors")) == ("15", "2", "0")
+    failure = next(c for c in baseline.iter("testcase") if c.get("name").endswith("/holder-cluster")).find("failure")
+    assert failure.get("message") == samples.ASSERTION
+    assert samples.ASSERTION in failure.text
+    still = suites["v3.7.18 patched"]
+    assert still.get("skipped") == "1" and still.get("failures") == "2"
+    built = suites["v4.0.1 patched"]
+    assert built.get("errors") == "15"
+    error = built.find("testcase/error")
+    assert error.get("type") == "build-error" and "undefined: mergePodMetadata" in error.text
+    assert "undefined: mergePodMetadata" in built.find("system-err").text
+    patch = suites["v3.5.15 patched"]
+    assert [c.get("name") for c in patch.iter("testcase")] == ["patch"]
+    assert "has no mergedTemplate" in patch.find("testcase/error").get("message")
+    totals = {k: sum(int(s.get(k)) for s in root.iter("testsuite")) for k in ("tests", "failures", "errors", "skipped")}
+    assert {k: int(root.get(k)) for k in totals} == totals
+
+
+def test_junit_stays_well_formed_with_control_characters_and_markup():
+    result = samples.fixed()
+    name = f"{HARNESS_TEST}/union"
+    result.patched.tests[name] = GoTest(name, Status.FAIL, 0.1, "got <b>&\x1b[31mred\x1b[0m\x00\x07 ]]> done")
+    root = parse_junit([result])
+    text = next(c for c in root.iter("testcase") if c.get("name") == name and "patched" in c.get("classname")).find("failure").text
+    assert "<b>&red" in text and "\x1b" not in text and "]]> done" in text
+
+
+# Markdown
+
+
+def test_markdown_summarises_every_release_and_details_the_failures():
+    text = markdown.render(samples.every_verdict(), spec="supported")
+    assert text.startswith("## ")
+    assert "**7 releases: 1 fixed" in text and "versions `supported`" in text
+    assert "| **v3.4.17** (`aaaaaaaaaaaa`, Go 1.19) | ✅ fixed | 13/15 | 15/15 |" in text
+    assert "| `holder-cluster` | ❌→✅ |" in text
+    assert text.count("<details>") == text.count("</details>") == 1 + 4  # the case table, four failures
+    assert "<summary>❌ v3.7.18: still-failing" in text
+    assert "<summary>⚠️ v4.1.2: infra-error" in text
+    assert "undefined: mergePodMetadata" in text and samples.ASSERTION in text
+    assert "<summary>✅" not in text
+
+
+def test_markdown_escapes_cells_and_fences():
+    result = samples.patch_error()
+    result.version = "v3.5.15|x"
+    result.message = "bad <tag> ``` fence"
+    text = markdown.render([result])
+    assert "v3.5.15\\|x" in text and "&lt;tag&gt;" in text
+    assert "````text\nbad <tag> ``` fence\n````" in text
+
+
+# Writing, and the step summary
+
+
+def test_write_puts_each_report_in_its_file_and_appends_the_step_summary(tmp_path: Path, monkeypatch):
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    results = [samples.fixed(), samples.build_error()]
+    reports.write(results, json_path=tmp_path / "out/r.json", junit_path=tmp_path / "r.xml", markdown_path=tmp_path / "r.md", spec="v3.4")
+    assert [r.version for r in reports.load([tmp_path / "out/r.json"])] == ["v3.4.17", "v4.0.1"]
+    ET.parse(tmp_path / "r.xml")
+    assert (tmp_path / "r.md").read_text() in summary.read_text()
+    assert summary.read_text().startswith("earlier step\n## ")
+    reports.write(results)
+    assert summary.read_text().count(f"## {markdown.TITLE}") == 2
+
+
+def test_no_step_summary_without_the_variable(tmp_path: Path):
+    assert reports.append_step_summary("text") is None
+
+
+def test_an_unwritable_report_path_is_one_input_error(tmp_path: Path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(InputError, match="cannot write the JSON report"):
+        reports.write([samples.fixed()], json_path=blocker / "r.json")
+
+
+def test_a_run_that_timed_out_is_an_error_in_every_format():
+    result = samples.infra_error()
+    assert result.patched.status is RunStatus.TIMEOUT
+    root = parse_junit([result])
+    assert root.find("testsuite/testcase/error").get("type") == "timeout"
+    assert "go test timed out" in markdown.render([result])
