@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+import _thread
+import threading
+import time
+
+import pytest
+
+from patcher import matrix
+from patcher.errors import ExitCode, InfraError, InputError
+from patcher.progress import PlainProgress
+from patcher.results import ReleaseResult, Verdict
+from patcher.versions import parse_tag
+from tests import report_samples as samples
+
+RELEASES = [parse_tag(t) for t in ("v3.4.17", "v3.5.15", "v3.6.19", "v3.7.18")]
+GiB = 1024**3
+
+
+def progress(lines: list[str] | None = None) -> PlainProgress:
+    return PlainProgress(RELEASES, say=(lines.append if lines is not None else lambda line: None))
+
+
+def ok(release, on_stage) -> ReleaseResult:
+    for stage in ("checkout", "patch", "baseline", "patched", "done"):
+        on_stage(release, stage)
+    result = samples.fixed()
+    result.version = release.tag
+    return result
+
+
+@pytest.mark.parametrize(
+    ("cpus", "memory", "jobs"),
+    [(2, 16 * GiB, 1), (1, None, 1), (16, 64 * GiB, 8), (16, 16 * GiB, 5), (8, 2 * GiB, 1), (3, 0, 1)],
+)
+def test_default_jobs_is_half_the_cores_capped_by_memory(cpus, memory, jobs):
+    assert matrix.default_jobs(cpus, memory) == jobs
+
+
+def test_results_keep_the_releases_order_whatever_finishes_first():
+    def slow_first(release, on_stage):
+        time.sleep(0.3 if release is RELEASES[0] else 0.0)
+        return ok(release, on_stage)
+
+    lines: list[str] = []
+    outcome = matrix.run(RELEASES, slow_first, jobs=4, progress=progress(lines))
+    assert [r.version for r in outcome.results] == [r.tag for r in RELEASES]
+    assert lines[-1].startswith("[v3.4.17] done: fixed")  # it did finish last
+    assert outcome.exit_code is ExitCode.OK and outcome.error is None
+    assert all(isinstance(r.extra["elapsed_s"], float) for r in outcome.results)
+
+
+@pytest.mark.parametrize("jobs", [1, 2, 3])
+def test_no_more_than_jobs_releases_run_at_once(jobs):
+    lock = threading.Lock()
+    running = [0]
+    peak = [0]
+
+    def counting(release, on_stage):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.1)
+        with lock:
+            running[0] -= 1
+        return ok(release, on_stage)
+
+    matrix.run(RELEASES, counting, jobs=jobs, progress=progress())
+    assert peak[0] == jobs
+
+
+def test_one_release_failing_never_stops_the_others():
+    def flaky(release, on_stage):
+        if release.tag == "v3.5.15":
+            raise InfraError("docker: the container was killed")
+        if release.tag == "v3.6.19":
+            raise ValueError("a bug")
+        return ok(release, on_stage)
+
+    outcome = matrix.run(RELEASES, flaky, jobs=2, progress=progress())
+    verdicts = {r.version: r.verdict for r in outcome.results}
+    assert verdicts == {"v3.4.17": Verdict.FIXED, "v3.5.15": Verdict.INFRA_ERROR, "v3.6.19": Verdict.INFRA_ERROR, "v3.7.18": Verdict.FIXED}
+    assert outcome.results[1].message == "docker: the container was killed"
+    assert outcome.results[2].message == "internal error: ValueError: a bug"
+    assert outcome.error is None
+    assert outcome.exit_code is ExitCode.INFRA  # nothing failed on its merits
+
+
+def test_when_every_release_errs_it_is_the_runs_error():
+    def no_docker(release, on_stage):
+        raise InputError(f"unknown suite for {release}")
+
+    outcome = matrix.run(RELEASES, no_docker, jobs=2, progress=progress())
+    assert isinstance(outcome.error, InputError) and "v3.4.17" in str(outcome.error)
+    assert outcome.exit_code is ExitCode.USAGE
+    assert len(outcome.results) == len(RELEASES)
+
+
+@pytest.mark.parametrize(
+    ("makes", "code"),
+    [
+        ((samples.fixed, samples.already_correct, samples.passed), ExitCode.OK),
+        ((samples.fixed, samples.still_failing), ExitCode.TESTS_FAILED),
+        ((samples.patch_error, samples.infra_error), ExitCode.TESTS_FAILED),
+        ((samples.build_error,), ExitCode.TESTS_FAILED),
+        ((samples.fixed, samples.infra_error), ExitCode.INFRA),
+    ],
+)
+def test_exit_code(makes, code):
+    assert matrix.exit_code([make() for make in makes]) is code
+
+
+def test_ctrl_c_stops_the_queue_and_the_running_releases():
+    started: list[str] = []
+    reached_patched: list[str] = []
+    interrupted = threading.Event()
+    cleaned = []
+
+    def blocking(release, on_stage):
+        started.append(release.tag)
+        on_stage(release, "checkout")
+        _thread.interrupt_main()  # the user presses Ctrl-C while this release runs
+        interrupted.wait(5)
+        on_stage(release, "patched")  # the next stage change stops it
+        reached_patched.append(release.tag)
+        return ok(release, on_stage)
+
+    def on_interrupt():
+        cleaned.append(True)
+        interrupted.set()
+
+    with pytest.raises(KeyboardInterrupt):
+        matrix.run(RELEASES, blocking, jobs=1, progress=progress(), on_interrupt=on_interrupt, grace_s=5)
+    assert started == ["v3.4.17"]
+    assert reached_patched == []
+    assert cleaned == [True]
