@@ -57,7 +57,19 @@ def test_load_merges_reports_and_accepts_single_release_objects(tmp_path: Path):
     assert [(r.version, r.verdict) for r in merged] == [("v3.4.17", Verdict.FIXED), ("v3.7.18", Verdict.ALREADY_CORRECT)]
 
 
-@pytest.mark.parametrize("content", ["not json", '{"results": [{"commit": "x"}]}', "[1, 2]"])
+def test_load_reads_argos_gathered_list_of_objects_or_strings(tmp_path: Path):
+    fixed, missing = samples.fixed().to_json(), {"version": "v3.5.15", "message": "the pod wrote no report"}
+    objects = tmp_path / "objects.json"
+    objects.write_text(json.dumps([fixed, missing]))
+    strings = tmp_path / "strings.json"
+    strings.write_text(json.dumps([json.dumps({"results": [fixed]}), json.dumps(missing)]))
+    for path in (objects, strings):
+        merged = reports.load([path])
+        assert [(r.version, r.verdict) for r in merged] == [("v3.4.17", Verdict.FIXED), ("v3.5.15", Verdict.INFRA_ERROR)]
+        assert merged[1].message == "the pod wrote no report"
+
+
+@pytest.mark.parametrize("content", ["not json", '["not json either"]', '{"results": [{"commit": "x"}]}', "[1, 2]"])
 def test_load_rejects_what_is_not_a_report_in_one_line(tmp_path: Path, content: str):
     path = tmp_path / "bad.json"
     path.write_text(content)

@@ -33,7 +33,10 @@ def dumps(results: list[ReleaseResult], *, spec: str | None = None) -> str:
 
 
 def parse(data: Any, source: str) -> list[ReleaseResult]:
-    """Releases from a report document, or from one release's object."""
+    """Releases from a report document, one release's object, or a list of either (Argo gathers
+    a fan-out's outputs into a list, of objects or, when some are not JSON, of strings)."""
+    if isinstance(data, list):
+        return [result for item in data for result in parse(_json_text(item, source) if isinstance(item, str) else item, source)]
     try:
         if isinstance(data, dict) and isinstance(data.get("results"), list):
             return [ReleaseResult.from_json(item) for item in data["results"]]
@@ -54,3 +57,10 @@ def load(path: Path) -> list[ReleaseResult]:
     except json.JSONDecodeError as exc:
         raise InputError(f"{path} is not JSON: {exc}") from None
     return parse(data, str(path))
+
+
+def _json_text(text: str, source: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{source} holds a report that is not JSON: {exc}: {text[:80]!r}") from None
