@@ -6,12 +6,13 @@ import signal
 import sys
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 
-from patcher import __version__, ui
-from patcher.errors import ExitCode, PatcherError
+from patcher import __version__, matrix, reports, ui
+from patcher.errors import ExitCode, InputError, PatcherError
 from patcher.session import Session
 from patcher.store import UPSTREAM_URL
 from patcher.versions import SPEC_HELP
@@ -63,6 +64,40 @@ def versions(session: Session, spec: str, pre: bool, refresh: bool) -> None:
 
 
 versions.help = f"{versions.help}\n\n{SPEC_HELP}"
+
+
+def report_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Where to write reports (``-`` is stdout); Markdown is also appended to $GITHUB_STEP_SUMMARY."""
+    path = click.Path(dir_okay=False, writable=True, allow_dash=True, path_type=Path)
+    func = click.option("--markdown", "markdown_path", type=path, metavar="FILE",
+                        help="Write a Markdown report (a summary table and collapsible details) for a pull request; "
+                        "it is also appended to the file GITHUB_STEP_SUMMARY names, when set.")(func)
+    func = click.option("--junit", "junit_path", type=path, metavar="FILE",
+                        help="Write JUnit XML: a test suite per release and run, a test case per case and test.")(func)
+    func = click.option("--json", "json_path", type=path, metavar="FILE",
+                        help='Write the JSON report: {"results": [{"version", "commit", "go", "verdict", "baseline", "patched"}]}.')(func)
+    return func
+
+
+@cli.group()
+def report() -> None:
+    """Work with argo-patcher's JSON reports."""
+
+
+@report.command("merge")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@report_options
+def report_merge(files: tuple[Path, ...], json_path: Path | None, junit_path: Path | None, markdown_path: Path | None) -> int:
+    """Merge JSON reports into one and show it; exit as 'patcher matrix' would for these releases.
+
+    FILES are reports of 'patcher apply --json' or 'patcher matrix --json', or the list that an
+    Argo Workflow gathers from its pods. A release in several files keeps its last report.
+    """
+    results = reports.load(list(files))
+    if not results:
+        raise InputError(f"{', '.join(map(str, files))}: no release results to merge")
+    reports.present(results, json_path=json_path, junit_path=junit_path, markdown_path=markdown_path)
+    return matrix.exit_code(results)
 
 
 def main(argv: list[str] | None = None) -> None:

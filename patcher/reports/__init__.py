@@ -9,6 +9,8 @@ import os
 import sys
 from pathlib import Path
 
+from rich.console import Console
+
 from patcher import ui
 from patcher.errors import InputError
 from patcher.reports import jsonfile, junit, markdown, terminal
@@ -16,7 +18,7 @@ from patcher.results import ReleaseResult
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 
-__all__ = ["jsonfile", "junit", "markdown", "terminal", "write", "append_step_summary", "load"]
+__all__ = ["jsonfile", "junit", "markdown", "terminal", "write", "append_step_summary", "load", "present"]
 
 
 def load(paths: list[Path]) -> list[ReleaseResult]:
@@ -75,3 +77,22 @@ def write(
     if markdown_path is not None:
         write_text(markdown_path, text, "Markdown")
     append_step_summary(text)
+
+
+def present(
+    results: list[ReleaseResult],
+    *,
+    json_path: Path | None = None,
+    junit_path: Path | None = None,
+    markdown_path: Path | None = None,
+    spec: str | None = None,
+    stdout: Console | None = None,
+) -> None:
+    """The end of a run: the table and details on stdout, the reports asked for, a summary on stderr."""
+    write(results, json_path=json_path, junit_path=junit_path, markdown_path=markdown_path, spec=spec)
+    if "-" not in (str(json_path), str(junit_path), str(markdown_path)):
+        terminal.print_report(results, stdout or Console(highlight=False))
+    if ui.verbosity() >= ui.NORMAL:
+        ui.stderr().print()
+        for line in terminal.summary_lines(results):
+            ui.stderr().print(line)

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from patcher.reports import jsonfile
+from tests import report_samples as samples
+
+
+def test_merge_shows_the_table_writes_reports_and_exits_by_verdict(run_cli, tmp_path: Path):
+    passing = tmp_path / "passing.json"
+    passing.write_text(jsonfile.dumps([samples.fixed(), samples.already_correct()]))
+    failing = tmp_path / "failing.json"
+    failing.write_text(json.dumps(samples.still_failing().to_json()))
+    summary = tmp_path / "summary.md"
+
+    done = run_cli("report", "merge", str(passing), "--junit", str(tmp_path / "r.xml"))
+    assert done.returncode == 0, done.stderr
+    assert "v3.4.17" in done.stdout and "fixed" in done.stdout
+    assert "2 releases: 1 fixed, 1 already-correct" in done.stderr
+    assert len(ET.parse(tmp_path / "r.xml").getroot().findall("testsuite")) == 4
+
+    done = run_cli("report", "merge", str(passing), str(failing), "--json", str(tmp_path / "all.json"),
+                   env={"GITHUB_STEP_SUMMARY": str(summary)})
+    assert done.returncode == 1
+    merged = json.loads((tmp_path / "all.json").read_text())
+    assert [r["verdict"] for r in merged["results"]] == ["fixed", "already-correct", "still-failing"]
+    assert "❌ v3.7.18: still-failing" in summary.read_text()
+
+
+def test_merge_to_stdout_prints_only_the_report(run_cli, tmp_path: Path):
+    path = tmp_path / "r.json"
+    path.write_text(jsonfile.dumps([samples.fixed()]))
+    done = run_cli("-q", "report", "merge", str(path), "--json", "-")
+    assert done.returncode == 0 and done.stderr == ""
+    assert json.loads(done.stdout)["results"][0]["verdict"] == "fixed"
+
+
+def test_merge_of_only_infrastructure_failures_exits_3(run_cli, tmp_path: Path):
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps([{"version": "v3.5.15", "message": "the pod wrote no report"}]))
+    done = run_cli("report", "merge", str(path))
+    assert done.returncode == 3
+    assert "infra-error" in done.stdout and "the pod wrote no report" in done.stdout
+
+
+def test_merge_of_a_bad_file_is_one_line_and_exit_2(run_cli, tmp_path: Path):
+    path = tmp_path / "r.json"
+    path.write_text("[]")
+    done = run_cli("report", "merge", str(path), str(tmp_path / "missing.json"))
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "missing.json" in done.stderr and "Traceback" not in done.stderr
+    done = run_cli("report", "merge", str(path))
+    assert done.returncode == 2 and "no release results" in done.stderr
