@@ -21,8 +21,9 @@ from pathlib import Path
 
 from patcher import ui
 from patcher.errors import ExitCode, PatcherError
-from patcher.progress import Progress
+from patcher.progress import Progress, for_console
 from patcher.results import ReleaseResult, Verdict
+from patcher.session import Session
 from patcher.versions import Release
 
 StageCallback = Callable[[Release, str], None]
@@ -124,6 +125,8 @@ class _Run:
                 return
             finally:
                 self.pending.task_done()
+            if self.cancel.is_set():  # the run was stopped under it; its result means nothing
+                return
             self.progress.finish(release, result)
 
     def prove_one(self, release: Release) -> ReleaseResult:
@@ -171,3 +174,28 @@ def run(
     results = [state.results[release] for release in releases]
     run_wide = state.errors[releases[0]] if releases and len(state.errors) == len(releases) else None
     return Outcome(results, run_wide)
+
+
+def prove_all(
+    session: Session,
+    releases: Sequence[Release],
+    options: object,
+    *,
+    jobs: int,
+    prove_release: Callable[..., ReleaseResult] | None = None,
+    on_interrupt: Callable[[], None] | None = None,
+) -> Outcome:
+    """Prove ``releases`` in one workspace (one mirror, one run directory), showing progress."""
+    if prove_release is None:
+        from patcher.pipeline import prove_release
+    if on_interrupt is None:
+        from patcher.runners.base import abort_all as on_interrupt
+    workers = max(1, min(jobs, len(releases)))
+    ui.info(f"proving {len(releases)} release{'s' * (len(releases) != 1)}, {workers} at a time")
+    with session.workspace() as workspace, for_console(releases) as view:
+        workspace.root  # noqa: B018 - made once here, where worker threads cannot race to make it
+
+        def prove(release: Release, on_stage: StageCallback) -> ReleaseResult:
+            return prove_release(session, workspace, release, options, on_stage=on_stage)
+
+        return run(releases, prove, jobs=jobs, progress=view, on_interrupt=on_interrupt)

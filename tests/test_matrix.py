@@ -134,3 +134,25 @@ def test_ctrl_c_stops_the_queue_and_the_running_releases():
     assert started == ["v3.4.17"]
     assert reached_patched == []
     assert cleaned == [True]
+
+
+def test_prove_all_shares_one_workspace_and_cleans_it_up(argo_repo, tmp_path):
+    from patcher.session import Session
+
+    session = Session(str(argo_repo))
+    releases = session.resolve("v3.4,v3.5,v3.6")
+    seen = []
+
+    def prove_release(session_, workspace, release, options, on_stage):
+        assert session_ is session and options == {"suite": "precedence"}
+        on_stage(release, "checkout")
+        checkout = workspace.checkout(release)
+        assert (checkout.path / "RELEASE").read_text() == f"{release.tag}\n"
+        seen.append((workspace, checkout.path))
+        return ok(release, on_stage)
+
+    outcome = matrix.prove_all(session, releases, {"suite": "precedence"}, jobs=2, prove_release=prove_release, on_interrupt=lambda: None)
+    assert [r.version for r in outcome.results] == ["v3.4.1", "v3.5.2", "v3.6.0"]
+    assert len({id(w) for w, _ in seen}) == 1
+    assert len({p.parent for _, p in seen}) == 1  # one run directory
+    assert not any(p.exists() for _, p in seen)  # removed when the matrix ended
