@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 from types import TracebackType
 
@@ -41,7 +42,7 @@ class Checkout:
 
 
 class Workspace:
-    """The checkouts of one run; a context manager that cleans them up."""
+    """The checkouts of one run; a context manager that cleans them up. Thread-safe."""
 
     def __init__(self, mirror: Mirror, *, keep: bool = False) -> None:
         self.mirror = mirror
@@ -49,6 +50,7 @@ class Workspace:
         self._root: Path | None = None
         self._checkouts: list[Checkout] = []
         self._kept: set[Path] = set()
+        self._lock = threading.Lock()
 
     def __enter__(self) -> Workspace:
         reap_stale_worktrees(self.mirror)
@@ -59,9 +61,10 @@ class Workspace:
 
     @property
     def root(self) -> Path:
-        if self._root is None:
-            self._root = Path(tempfile.mkdtemp(prefix=f"{RUN_DIR_PREFIX}{os.getpid()}-"))
-        return self._root
+        with self._lock:
+            if self._root is None:
+                self._root = Path(tempfile.mkdtemp(prefix=f"{RUN_DIR_PREFIX}{os.getpid()}-"))
+            return self._root
 
     def checkout(self, release: Release, *, into: Path | None = None, name: str | None = None) -> Checkout:
         """A clean, detached tree of ``release``; ``into`` makes it a kept tree at that path."""
@@ -76,7 +79,8 @@ class Workspace:
             shown = ", ".join(left_out[:3]) + (f" and {len(left_out) - 3} more" if len(left_out) > 3 else "")
             ui.warn(f"the mirror lacks {len(left_out)} file(s) of {release} ({shown}); checked out without them")
         checkout = Checkout(release, commit, path, tuple(left_out))
-        self._checkouts.append(checkout)
+        with self._lock:
+            self._checkouts.append(checkout)
         if into is not None or self.keep:
             self._keep(checkout)
         return checkout
@@ -84,15 +88,17 @@ class Workspace:
     def _keep(self, checkout: Checkout) -> None:
         with gitcmd.failures_as(f"locking the worktree {checkout.path}"):
             self.mirror.git.worktree("lock", "--reason", KEPT_REASON, os.fspath(checkout.path))
-        self._kept.add(checkout.path)
+        with self._lock:
+            self._kept.add(checkout.path)
 
     def close(self) -> None:
-        for checkout in reversed(self._checkouts):
+        with self._lock:
+            checkouts, self._checkouts = self._checkouts, []
+        for checkout in reversed(checkouts):
             if checkout.path in self._kept:
                 ui.info(f"kept {checkout.release} at {checkout.path}")
             else:
                 remove_worktree(self.mirror, checkout.path)
-        self._checkouts.clear()
         if self._root is not None and not any(p.is_relative_to(self._root) for p in self._kept):
             shutil.rmtree(self._root, ignore_errors=True)
 
