@@ -193,7 +193,6 @@ def prove_all(
     workers = max(1, min(jobs, len(releases)))
     ui.info(f"proving {len(releases)} release{'s' * (len(releases) != 1)}, {workers} at a time")
     with session.workspace() as workspace, for_console(releases) as view:
-        workspace.root  # noqa: B018 - made once here, where worker threads cannot race to make it
 
         def prove(release: Release, on_stage: StageCallback) -> ReleaseResult:
             return prove_release(session, workspace, release, options, on_stage=on_stage)
