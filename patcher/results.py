@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from pathlib import Path
 from typing import Any
 
 from patcher.contract import CASE_IDS, HARNESS_TEST, case_of
@@ -115,6 +116,7 @@ class ReleaseResult:
     message: str = ""
     patch_error: bool = False
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    tree: Path | None = dataclasses.field(default=None, compare=False, repr=False)  # where it ran; not reported
 
     @property
     def verdict(self) -> Verdict:
