@@ -1,0 +1,138 @@
+"""What every runner shares: its interface, the deadline, and stopping everything on Ctrl-C.
+
+A run is supervised by the thread that called it: it polls (a fraction of a second at a time)
+until its container or process ends, its deadline passes, or the process is being stopped.
+``abort_all`` stops every run of this process at once, from any thread: the pipeline runs
+releases in worker threads, and Ctrl-C (or SIGTERM, which ``cli.main`` turns into one) only
+reaches the main thread. As a safety net ``abort_all`` also runs when the interpreter shuts down
+(before it waits for worker threads), so nothing is left running whatever the caller does.
+"""
+
+from __future__ import annotations
+
+import abc
+import atexit
+import concurrent.futures.thread  # noqa: F401 - imported first so that our shutdown hook runs before its joins
+import contextlib
+import itertools
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from patcher import ui
+from patcher.errors import ExitCode, PatcherError
+from patcher.gomod import GoVersion
+from patcher.results import RunResult
+
+POLL_S = 0.2
+DEFAULT_TIMEOUT_S = 30 * 60
+
+
+class RunInterrupted(PatcherError):
+    """The run was stopped because the process is being interrupted (Ctrl-C, SIGTERM)."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+
+class Runner(abc.ABC):
+    """Runs ``go test`` on a tree with one Go; made by ``runners.prepare``."""
+
+    kind: str  # "docker" or "local"
+    go_version: GoVersion
+
+    @abc.abstractmethod
+    def describe(self) -> str:
+        """One line: where and with which Go the tests run."""
+
+    @abc.abstractmethod
+    def run(
+        self,
+        tree: Path,
+        packages: Sequence[str],
+        run_regex: str | None = None,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        run_id: str,
+    ) -> RunResult:
+        """Run ``go test -json -count=1 [-run run_regex] packages`` in ``tree``.
+
+        Returns a ``RunResult`` whatever the tests, the build or the module download did
+        (``status`` says which); raises ``InfraError`` only when the machinery itself fails (no
+        daemon), and ``RunInterrupted`` when ``abort_all`` stopped it. Thread-safe."""
+
+
+# -- stopping everything ------------------------------------------------------------------------
+
+_aborting = threading.Event()
+_live_lock = threading.Lock()
+_live: dict[int, Callable[[], None]] = {}
+_tokens = itertools.count()
+
+
+def register(stop: Callable[[], None]) -> int:
+    """Remember how to stop something that is running; returns the token to ``unregister`` it."""
+    with _live_lock:
+        token = next(_tokens)
+        _live[token] = stop
+    if _aborting.is_set():
+        stop()
+        raise RunInterrupted("interrupted")
+    return token
+
+
+def unregister(token: int) -> None:
+    with _live_lock:
+        _live.pop(token, None)
+
+
+def abort_all() -> None:
+    """Stop every run of this process (their containers and process groups); runs waiting on
+    them raise ``RunInterrupted``, and runs started afterwards do too. Call it from the main
+    thread on KeyboardInterrupt when runs go on in other threads."""
+    _aborting.set()
+    with _live_lock:
+        stops = list(_live.values())
+    for stop in stops:
+        with contextlib.suppress(Exception):
+            stop()
+
+
+def aborting() -> bool:
+    return _aborting.is_set()
+
+
+def reset_abort() -> None:
+    """Allow runs again after ``abort_all`` (for long-lived callers and tests)."""
+    _aborting.clear()
+
+
+def _abort_at_exit() -> None:
+    with _live_lock:
+        pending = bool(_live)
+    if pending:
+        ui.debug("stopping the test runs still going on")
+        abort_all()
+
+
+atexit.register(_abort_at_exit)
+# Interpreter shutdown joins worker threads (concurrent.futures does it from a threading
+# "atexit" hook) before plain atexit hooks run; register there too, where it exists, so that
+# workers blocked on a run are released rather than waited for.
+_register_threading_atexit = getattr(threading, "_register_atexit", None)
+if _register_threading_atexit is not None:
+    with contextlib.suppress(Exception):
+        _register_threading_atexit(_abort_at_exit)
+
+
+def supervise(finished: Callable[[float], bool], deadline: float) -> bool:
+    """Poll ``finished(timeout)`` until it is true (returns False) or ``deadline`` passes
+    (returns True). Raises ``RunInterrupted`` when ``abort_all`` is called meanwhile."""
+    while True:
+        if _aborting.is_set():
+            raise RunInterrupted("interrupted")
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return True
+        if finished(min(POLL_S, left)):
+            return False

@@ -1,0 +1,293 @@
+"""Running ``go test`` in a container of the Docker engine.
+
+A run is two short-lived containers on the same image, caches and tree:
+
+1. ``fetch`` (skipped with ``--offline``): ``go list -deps -test PACKAGES`` on the default
+   network, with the host's GOPROXY. It only resolves and downloads the modules the tests
+   import, into the module cache volume; no code of the tree runs.
+2. ``test``: ``go test -json`` with no network at all (``network_mode=none``, ``GOPROXY=off``),
+   so the code under test cannot reach anything; the modules come from the cache volume.
+
+Both run as uid 1000 with every capability dropped and ``no-new-privileges``, the tree mounted
+read-only at /src (Argo's tests write only to temporary directories), no Docker socket, and
+docker-init as PID 1. The module cache and build cache are named volumes shared by all releases
+and runs (Go's caches are safe for concurrent use). Containers carry argo-patcher's labels
+(``containers.labels``) and are removed when the run ends, on errors and on interruption;
+those of killed runs are reaped when the next run starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import docker.errors
+from docker.types import LogConfig, Mount
+
+from patcher import containers, gotest, hostgo, images, ui
+from patcher.errors import InfraError
+from patcher.gomod import GoVersion
+from patcher.results import RunResult, RunStatus
+from patcher.runners.base import DEFAULT_TIMEOUT_S, Runner, register, supervise, unregister
+
+
+
+def cache_volumes() -> dict[str, str]:
+    """The named volumes of the Go caches, and where they are mounted. ARGO_PATCHER_VOLUME_PREFIX
+    keeps another set apart (the test suite uses it)."""
+    prefix = os.environ.get("ARGO_PATCHER_VOLUME_PREFIX") or "argo-patcher"
+    return {f"{prefix}-gomodcache": images.GOMODCACHE, f"{prefix}-gocache": images.GOCACHE}
+
+
+LOG_DRAIN_S = 15
+_volumes_lock = threading.Lock()
+_volumes_ready: set[tuple[str, str]] = set()  # (volume, image id) pairs known to be writable
+
+
+@dataclasses.dataclass
+class _Outcome:
+    exit_code: int | None = None
+    stderr: str = ""
+    timed_out: bool = False
+    lost: str = ""  # why the container ended without us: killed or removed from outside, OOM
+
+
+class DockerRunner(Runner):
+    kind = "docker"
+
+    def __init__(self, image: images.GoImage, *, offline: bool = False, module_settings: dict[str, str] | None = None) -> None:
+        self.image = image
+        self.offline = offline
+        self.go_version = image.go or GoVersion(0, 0)
+        self.module_settings = module_settings if module_settings is not None else default_module_settings()
+
+    def describe(self) -> str:
+        return f"docker image {self.image.describe()}" + (", offline" if self.offline else "")
+
+    def run(
+        self,
+        tree: Path,
+        packages: Sequence[str],
+        run_regex: str | None = None,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        run_id: str,
+    ) -> RunResult:
+        started = time.monotonic()
+        deadline = started + timeout_s
+        tree = Path(tree).resolve()
+        docker_client = containers.client()
+        containers.reap_orphans(docker_client)
+        self._prepare_volumes(docker_client)
+        fetch_error = ""
+        if not self.offline:
+            fetched = self._container(
+                docker_client, "fetch", ["go", "list", "-deps", "-test", *packages], tree, run_id, deadline, network=True
+            )
+            if fetched.timed_out or fetched.lost:
+                return self._cut_short(fetched, gotest.GoTestParser(), timeout_s, time.monotonic() - started, "downloading modules")
+            if fetched.exit_code:
+                fetch_error = gotest.message_lines(fetched.stderr)
+                ui.debug(f"[{run_id}] go list failed before the tests: {fetch_error.splitlines()[0] if fetch_error else '?'}")
+        parser = gotest.GoTestParser()
+        command = ["go", *gotest.go_test_args(packages, run_regex, timeout_s=timeout_s)]
+        tested = self._container(docker_client, "test", command, tree, run_id, deadline, network=False, on_stdout=parser.feed)
+        duration = time.monotonic() - started
+        if tested.timed_out or tested.lost:
+            return self._cut_short(tested, parser, timeout_s, duration, "running the tests")
+        result = parser.result(exit_code=tested.exit_code, stderr=tested.stderr, duration_s=duration)
+        if result.status in (RunStatus.BUILD_ERROR, RunStatus.INFRA_ERROR) and "GOPROXY=off" in result.message:
+            if fetch_error:
+                result.status, result.message = RunStatus.INFRA_ERROR, f"cannot download the Go modules: {fetch_error}"
+            elif self.offline:
+                result.status = RunStatus.INFRA_ERROR
+                result.message = f"--offline, and the module cache lacks modules the tests need; run once without --offline\n{result.message}"
+        return result
+
+    @staticmethod
+    def _cut_short(outcome: _Outcome, parser: gotest.GoTestParser, timeout_s: float, duration: float, doing: str) -> RunResult:
+        if outcome.timed_out:
+            why, status = f"timed out after {timeout_s:g}s while {doing}; the container was stopped", RunStatus.TIMEOUT
+        else:
+            why, status = f"{outcome.lost} while {doing}", RunStatus.INFRA_ERROR
+        return parser.result(exit_code=outcome.exit_code, stderr=outcome.stderr, duration_s=duration, stopped=why, stopped_status=status)
+
+    # -- containers -----------------------------------------------------------------------------
+
+    def _environment(self, network: bool) -> dict[str, str]:
+        env = {key: value for key, value in images.IMAGE_ENV.items() if key not in ("PATH", "GOROOT", "SSL_CERT_FILE")}
+        env.update(self.module_settings)
+        if not network:
+            env["GOPROXY"] = "off"
+        return env
+
+    def _container(
+        self,
+        docker_client: Any,
+        role: str,
+        command: list[str],
+        tree: Path,
+        run_id: str,
+        deadline: float,
+        *,
+        network: bool,
+        on_stdout: Callable[[bytes], None] | None = None,
+    ) -> _Outcome:
+        outcome = _Outcome()
+        container = None
+        token = None
+        try:
+            with containers.errors_as_infra(f"creating the {role} container"):
+                container = docker_client.containers.create(
+                    self.image.ref,
+                    command=command,
+                    name=container_name(run_id, role),
+                    labels=containers.labels(role, run_id, **{containers.LABEL_TREE: str(tree)}),
+                    user=f"{images.USER_UID}:{images.USER_UID}",
+                    working_dir=images.WORKDIR,
+                    environment=self._environment(network),
+                    mounts=[
+                        Mount(images.WORKDIR, str(tree), type="bind", read_only=True),
+                        *(Mount(path, volume, type="volume") for volume, path in cache_volumes().items()),
+                    ],
+                    network_mode="bridge" if network else "none",
+                    cap_drop=["ALL"],
+                    security_opt=["no-new-privileges"],
+                    init=True,
+                    log_config=LogConfig(type=LogConfig.types.JSON),
+                )
+            container_id = container.id
+            token = register(lambda: _remove(container_id))
+            ui.debug(f"[{run_id}] {role}: {' '.join(command)} in {container.name}")
+            with containers.errors_as_infra(f"starting the {role} container"):
+                container.start()
+            reader = threading.Thread(target=_pump, args=(container, on_stdout), name=f"logs-{container.name}", daemon=True)
+            reader.start()
+            outcome.timed_out = supervise(lambda t: (reader.join(t), not reader.is_alive())[1], deadline)
+            if outcome.timed_out:
+                with contextlib.suppress(*containers.DockerError):
+                    container.kill()
+            reader.join(LOG_DRAIN_S)
+            self._collect(container, outcome)
+            return outcome
+        finally:
+            if token is not None:
+                unregister(token)
+            if container is not None:
+                _remove(container.id, docker_client)
+
+    @staticmethod
+    def _collect(container: Any, outcome: _Outcome) -> None:
+        try:
+            status = container.wait(timeout=LOG_DRAIN_S)
+            outcome.exit_code = int(status.get("StatusCode", -1))
+            outcome.stderr = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
+            container.reload()
+        except docker.errors.NotFound:
+            outcome.lost = outcome.lost or "the test container was removed from outside"
+            return
+        except containers.DockerError as exc:
+            outcome.lost = outcome.lost or f"lost the test container ({containers.reason(exc)})"
+            return
+        state = container.attrs.get("State", {})
+        if state.get("OOMKilled"):
+            outcome.lost = "the test container ran out of memory"
+        elif not outcome.timed_out and outcome.exit_code is not None and outcome.exit_code >= 128:
+            outcome.lost = f"the test container was killed from outside (exit code {outcome.exit_code})"
+
+    def _prepare_volumes(self, docker_client: Any) -> None:
+        """Make the cache volumes, and make sure the run's user can write to them.
+
+        In argo-patcher's images the mount points belong to uid 1000, and Docker gives an empty
+        volume the ownership of its mount point. Other images (the official golang ones) lack
+        those directories, so a new volume would belong to root: a one-off container of the
+        same image, as root with only CAP_CHOWN and no network, hands the volumes to uid 1000."""
+        volumes = cache_volumes()
+        with _volumes_lock, containers.errors_as_infra("preparing the cache volumes"):
+            for volume in volumes:
+                try:
+                    docker_client.volumes.get(volume)
+                except docker.errors.NotFound:
+                    docker_client.volumes.create(volume, labels={containers.LABEL: "cache"})
+            if self.image.built or all((v, self.image.id) in _volumes_ready for v in volumes):
+                return
+            output = b""
+            try:
+                output = docker_client.containers.run(
+                    self.image.ref,
+                    entrypoint=["chown", f"{images.USER_UID}:{images.USER_UID}", *volumes.values()],
+                    command=[],
+                    name=container_name("volumes", "init"),
+                    labels=containers.labels("init", "volumes"),
+                    user="0:0",
+                    mounts=[Mount(path, volume, type="volume") for volume, path in volumes.items()],
+                    network_mode="none",
+                    cap_drop=["ALL"],
+                    cap_add=["CHOWN"],
+                    security_opt=["no-new-privileges"],
+                    remove=True,
+                    stderr=True,
+                )
+            except (docker.errors.ContainerError, docker.errors.APIError) as exc:
+                raise InfraError(
+                    f"cannot hand the cache volumes to uid {images.USER_UID} with image {self.image.ref} "
+                    f"({containers.reason(exc)} {output.decode(errors='replace')}); use an image from `patcher image build`"
+                ) from None
+            _volumes_ready.update((v, self.image.id) for v in volumes)
+
+
+def _pump(container: Any, on_stdout: Callable[[bytes], None] | None) -> None:
+    """Follow the container's stdout until it ends, handing each chunk to ``on_stdout``."""
+    try:
+        for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=False):
+            if on_stdout is not None:
+                on_stdout(chunk)
+    except Exception as exc:  # noqa: BLE001 - a lost stream shows in the container's state
+        ui.debug(f"log stream of {container.name} ended: {type(exc).__name__}: {exc}")
+
+
+def _remove(container_id: str, docker_client: Any | None = None) -> None:
+    try:
+        (docker_client or containers.client()).api.remove_container(container_id, force=True)
+    except docker.errors.NotFound:
+        pass
+    except (*containers.DockerError, InfraError) as exc:
+        ui.debug(f"could not remove container {container_id[:12]}: {exc}")
+
+
+def container_name(run_id: str, role: str) -> str:
+    slug = re.sub(r"[^a-zA-Z0-9_.-]+", "-", run_id).strip("-.")[:60] or "run"
+    return f"argo-patcher-{slug}-{role}-{secrets.token_hex(3)}"
+
+
+def default_module_settings() -> dict[str, str]:
+    """GOPROXY and friends for containers: the host's `go env` when there is a Go here,
+    keeping only what works in a container (no file:// proxies), else Go's defaults."""
+    host = hostgo.find()
+    settings = host.module_settings() if host else {}
+    proxies = [p for p in re.split(r"[,|]", settings.get("GOPROXY", "")) if p.startswith(("http://", "https://")) or p in ("direct", "off")]
+    settings["GOPROXY"] = _rejoin(settings.get("GOPROXY", ""), proxies) or hostgo.DEFAULT_GOPROXY
+    return settings
+
+
+def _rejoin(original: str, kept: list[str]) -> str:
+    """``kept`` joined with the separators ``original`` used (',' falls through on 404 only,
+    '|' on any error)."""
+    if not kept:
+        return ""
+    parts = re.split(r"([,|])", original)
+    out: list[str] = []
+    for index in range(0, len(parts), 2):
+        if parts[index] in kept:
+            if out:
+                out.append(parts[index - 1] if index > 0 else ",")
+            out.append(parts[index])
+    return "".join(out)

@@ -1,0 +1,197 @@
+"""Running ``go test`` with the Go installed on this machine (``--runner local``).
+
+Same command, parsing and results as in a container, with equivalent settings: CGO_ENABLED=0,
+GOTOOLCHAIN=local, GOFLAGS=-buildvcs=false, and the user's go env file ignored (GOENV=off; the
+module settings from it are passed on explicitly).
+
+Caches: argo-patcher's own module and build caches under the cache root (``go/mod``,
+``go/build``), not the user's. ``patcher cache clean`` can then remove exactly what argo-patcher
+made without wiping a developer's caches, ``cache info`` can account for it, and a user's
+GOFLAGS or cache state cannot change a verdict. The user's already downloaded modules are still
+reused, read-only: their download cache is put first on GOPROXY as a ``file://`` proxy, so a
+developer's machine does not fetch again what it has (go.sum checks them as usual).
+
+``go test`` runs in its own process group (a new session: a terminal's Ctrl-C reaches only us);
+a timeout, an error or an interruption kills the whole group. Each run records its group in
+``<cache root>/runs/``; a run that was killed cannot clean up, so the next run kills the groups
+whose owner is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from patcher import containers, gotest, hostgo, store, ui
+from patcher.errors import InfraError
+from patcher.results import RunResult, RunStatus
+from patcher.runners.base import DEFAULT_TIMEOUT_S, Runner, register, supervise, unregister
+
+MAX_STDERR_BYTES = 4 << 20
+
+
+def go_cache_dir() -> Path:
+    return store.cache_root() / "go"
+
+
+def runs_dir() -> Path:
+    return store.cache_root() / "runs"
+
+
+class LocalRunner(Runner):
+    kind = "local"
+
+    def __init__(self, host: hostgo.HostGo, *, offline: bool = False) -> None:
+        self.host = host
+        self.offline = offline
+        self.go_version = host.version
+
+    def describe(self) -> str:
+        return f"local Go {self.host.version} ({self.host.go})" + (", offline" if self.offline else "")
+
+    def environment(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GO") and k not in ("CGO_ENABLED",)}
+        caches = go_cache_dir()
+        env.update(self.host.module_settings())
+        env.update(
+            GOENV="off",
+            GOMODCACHE=str(caches / "mod"),
+            GOCACHE=str(caches / "build"),
+            GOPATH=str(caches / "path"),
+            GOTOOLCHAIN="local",
+            GOFLAGS="-buildvcs=false",
+            CGO_ENABLED="0",
+        )
+        proxies = [] if self.offline else [env.get("GOPROXY") or hostgo.DEFAULT_GOPROXY]
+        user_downloads = Path(self.host.env.get("GOMODCACHE", "")) / "cache" / "download"
+        if self.host.env.get("GOMODCACHE") and user_downloads.is_dir() and user_downloads.resolve() != (caches / "mod").resolve():
+            proxies.insert(0, user_downloads.resolve().as_uri())
+        env["GOPROXY"] = ",".join(proxies) or "off"
+        return env
+
+    def run(
+        self,
+        tree: Path,
+        packages: Sequence[str],
+        run_regex: str | None = None,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        run_id: str,
+    ) -> RunResult:
+        reap_orphans()
+        started = time.monotonic()
+        tree = Path(tree).resolve()
+        command = [str(self.host.go), *gotest.go_test_args(packages, run_regex, timeout_s=timeout_s)]
+        parser = gotest.GoTestParser()
+        stderr = bytearray()
+        ui.debug(f"[{run_id}] {' '.join(command)} in {tree}")
+        try:
+            proc = subprocess.Popen(
+                command, cwd=tree, env=self.environment(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, start_new_session=True,
+            )  # fmt: skip
+        except OSError as exc:
+            raise InfraError(f"cannot run {self.host.go}: {exc}") from None
+        record = _record(proc.pid, run_id)
+        readers = [
+            threading.Thread(target=_pump, args=(proc.stdout, parser.feed), daemon=True),
+            threading.Thread(target=_pump, args=(proc.stderr, lambda b: _append(stderr, b)), daemon=True),
+        ]
+        for reader in readers:
+            reader.start()
+        token = None
+        try:
+            token = register(lambda: _kill_group(proc.pid))
+            timed_out = supervise(lambda t: _waited(proc, t), started + timeout_s)
+        finally:
+            _kill_group(proc.pid)  # the test binaries too, whatever happened
+            if token is not None:
+                unregister(token)
+            proc.wait()
+            record.unlink(missing_ok=True)
+            for reader in readers:  # the pipes end once the whole group is gone
+                reader.join(5)
+        duration = time.monotonic() - started
+        text = stderr.decode("utf-8", "replace")
+        if timed_out:
+            why = f"timed out after {timeout_s:g}s; go test was stopped"
+            return parser.result(exit_code=None, stderr=text, duration_s=duration, stopped=why, stopped_status=RunStatus.TIMEOUT)
+        if proc.returncode < 0:
+            why = f"go test was killed from outside (signal {-proc.returncode})"
+            return parser.result(exit_code=proc.returncode, stderr=text, duration_s=duration, stopped=why)
+        result = parser.result(exit_code=proc.returncode, stderr=text, duration_s=duration)
+        if self.offline and "GOPROXY=off" in result.message:
+            result.status = RunStatus.INFRA_ERROR
+            result.message = f"--offline, and the module cache lacks modules the tests need; run once without --offline\n{result.message}"
+        return result
+
+
+def _waited(proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
+
+
+def _pump(stream: object, sink: object) -> None:
+    try:
+        for chunk in iter(lambda: stream.read1(65536), b""):  # type: ignore[attr-defined]
+            sink(chunk)  # type: ignore[operator]
+    except (OSError, ValueError):
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            stream.close()  # type: ignore[attr-defined]
+
+
+def _append(buffer: bytearray, chunk: bytes) -> None:
+    if len(buffer) < MAX_STDERR_BYTES:
+        buffer.extend(chunk[: MAX_STDERR_BYTES - len(buffer)])
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+# -- leftovers of killed runs -------------------------------------------------------------------
+
+
+def _record(pid: int, run_id: str) -> Path:
+    directory = runs_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"local-{os.getpid()}-{pid}.json"
+    path.write_text(json.dumps({"owner": containers.owner(), "pgid": pid, "started": containers.process_start_time(pid), "run_id": run_id}))
+    return path
+
+
+def reap_orphans() -> list[int]:
+    """Kill the process groups of local runs whose owner process is gone; return their ids."""
+    directory = runs_dir()
+    if not directory.is_dir():
+        return []
+    killed = []
+    for path in directory.glob("local-*.json"):
+        try:
+            record = json.loads(path.read_text())
+            pgid, owner = int(record["pgid"]), str(record["owner"])
+        except (OSError, ValueError, KeyError, TypeError):
+            path.unlink(missing_ok=True)
+            continue
+        if containers.owner_alive(owner) is not False:
+            continue
+        started = str(record.get("started", ""))
+        if started and containers.process_start_time(pgid) == started:
+            ui.debug(f"killing go test (process group {pgid}), left by run {record.get('run_id', '?')} that did not finish")
+            _kill_group(pgid)
+            killed.append(pgid)
+        path.unlink(missing_ok=True)
+    return killed
