@@ -100,6 +100,108 @@ def report_merge(files: tuple[Path, ...], json_path: Path | None, junit_path: Pa
     return matrix.exit_code(results)
 
 
+# -- Go images, caches, and the options of commands that run Go tests (issue 5) ----------------
+
+RUNNER_HELP = (
+    "Where Go tests run: 'docker' (a container per run: non-root, no privileges, no network "
+    "while tests run), 'local' (the Go on PATH), or 'auto': Docker when a daemon answers, else "
+    "the local Go."
+)
+IMAGE_HELP = (
+    "Go image for the docker runner. 'auto': the official golang:<go.mod's version> if here or "
+    "pullable, else an image from 'patcher image build' with a recent enough Go, else one built "
+    "from the local Go on the spot. A NAME forces that image."
+)
+
+
+def runner_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--runner, --image, --offline and --timeout, for the commands that run Go tests."""
+    from patcher.runners import DEFAULT_TIMEOUT_S, RUNNERS
+
+    func = click.option(
+        "--timeout", "timeout_s", type=click.FloatRange(min=1), default=DEFAULT_TIMEOUT_S, show_default=True,
+        metavar="SECONDS", help="Stop a go test run (and its container) after this long, and report a timeout.",
+    )(func)  # fmt: skip
+    func = click.option(
+        "--offline", is_flag=True, help="No network: tests run with the Go module cache only (fill it with one online run first)."
+    )(func)
+    func = click.option("--image", default="auto", show_default=True, metavar="auto|NAME", help=IMAGE_HELP)(func)
+    func = click.option("--runner", type=click.Choice(RUNNERS), default="auto", show_default=True, help=RUNNER_HELP)(func)
+    return func
+
+
+@cli.group()
+def image() -> None:
+    """Go images for the docker runner: build one from a local Go, list the usable ones."""
+
+
+@image.command("build")
+@click.option(
+    "--goroot", type=click.Path(exists=True, file_okay=False, path_type=Path), metavar="DIR",
+    help="The Go installation to put in the image. Default: the one `go env GOROOT` names.",
+)  # fmt: skip
+@click.option("--tag", metavar="TAG", help="The image's name. Default: argo-patcher/go:<Go version>.")
+@click.option("--rebuild", is_flag=True, help="Build again even if an image of that name exists.")
+def image_build(goroot: Path | None, tag: str | None, rebuild: bool) -> None:
+    """Build a Go image with no registry: FROM scratch, with a local GOROOT, CA certificates,
+    a writable /tmp and a non-root user (uid 1000). Takes seconds; reuses an image of the same
+    name unless --rebuild. Prints the image's name."""
+    from patcher import images
+
+    ui.out(images.build(goroot, tag, rebuild=rebuild).ref)
+
+
+@image.command("list")
+def image_list() -> None:
+    """List the usable Go images (argo-patcher's and local golang:* ones) with their Go version."""
+    from patcher import images
+
+    found = images.list_images()
+    if not found:
+        ui.info("no Go images; `patcher image build` makes one from the local Go (the docker runner also does it by itself)")
+        return
+    width = max(len(i.ref) for i in found)
+    ui.out(f"{'IMAGE':<{width}}  {'GO':<8}  {'SIZE':>8}  SOURCE")
+    for found_image in found:
+        size = f"{found_image.size / 1e6:.0f} MB"
+        ui.out(f"{found_image.ref:<{width}}  {str(found_image.go or '?'):<8}  {size:>8}  {found_image.source}")
+
+
+@cli.group()
+def cache() -> None:
+    """What argo-patcher keeps between runs: git mirrors and Go caches."""
+
+
+@cache.command("info")
+@pass_session
+def cache_info(session: Session) -> None:
+    """Show where the caches are and their sizes: the git mirrors, the Go module and build
+    caches (Docker volumes for the docker runner, a directory for the local runner)."""
+    from patcher import caches
+
+    entries = caches.info(session.store)
+    width = max(len(e.name) for e in entries)
+    ui.out(f"{'CACHE':<10}  {'WHERE':<{width}}  {'SIZE':>9}  NOTE")
+    for entry in entries:
+        ui.out(f"{entry.kind:<10}  {entry.name:<{width}}  {caches.human(entry.size):>9}  {entry.note}")
+
+
+@cache.command("clean")
+@click.option("--go", "go", is_flag=True, help="Remove the Go module and build caches (volumes and local directory).")
+@click.option("--mirrors", is_flag=True, help="Remove the git mirrors (not those with worktrees in use or kept).")
+@click.option("--all", "all_", is_flag=True, help="Both.")
+@pass_session
+def cache_clean(session: Session, go: bool, mirrors: bool, all_: bool) -> None:
+    """Remove caches; the next run fills them again (downloads and compiles take longer then)."""
+    from patcher import caches
+
+    removed = caches.clean(go=go or all_, mirrors=mirrors or all_, store=session.store)
+    for entry in removed:
+        ui.info(f"removed {entry.name} ({caches.human(entry.size)})")
+    if not removed:
+        ui.info("nothing to remove")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; every failure ends as one line on stderr and an exit code."""
     signal.signal(signal.SIGTERM, _interrupt)
