@@ -142,6 +142,7 @@ class DockerRunner(Runner):
         on_stdout: Callable[[bytes], None] | None = None,
     ) -> _Outcome:
         outcome = _Outcome()
+        started = time.monotonic()
         container = None
         token = None
         try:
@@ -177,6 +178,7 @@ class DockerRunner(Runner):
                     container.kill()
             reader.join(LOG_DRAIN_S)
             self._collect(container, outcome)
+            ui.debug(f"[{run_id}] {role}: exit code {outcome.exit_code} after {time.monotonic() - started:.1f}s")
             return outcome
         finally:
             if token is not None:
