@@ -140,15 +140,20 @@ def image() -> None:
     "--goroot", type=click.Path(exists=True, file_okay=False, path_type=Path), metavar="DIR",
     help="The Go installation to put in the image. Default: the one `go env GOROOT` names.",
 )  # fmt: skip
-@click.option("--tag", metavar="TAG", help="The image's name. Default: argo-patcher/go:<Go version>.")
+@click.option("--tag", metavar="TAG", help="The image's name. Default: argo-patcher/go:<Go version>, or argo-patcher:<version> with --self.")
 @click.option("--rebuild", is_flag=True, help="Build again even if an image of that name exists.")
-def image_build(goroot: Path | None, tag: str | None, rebuild: bool) -> None:
+@click.option(
+    "--self", "self_", is_flag=True,
+    help="Build argo-patcher's own image instead, the one 'patcher matrix --emit argo-workflow' runs: the Go image "
+    "plus this machine's Python, argo-patcher with its dependencies, and git (still no registry).",
+)  # fmt: skip
+def image_build(goroot: Path | None, tag: str | None, rebuild: bool, self_: bool) -> None:
     """Build a Go image with no registry: FROM scratch, with a local GOROOT, CA certificates,
     a writable /tmp and a non-root user (uid 1000). Takes seconds; reuses an image of the same
     name unless --rebuild. Prints the image's name."""
-    from patcher import images
+    from patcher import images, selfimage
 
-    ui.out(images.build(goroot, tag, rebuild=rebuild).ref)
+    ui.out(selfimage.build(goroot, tag, rebuild=rebuild) if self_ else images.build(goroot, tag, rebuild=rebuild).ref)
 
 
 @image.command("list")
