@@ -26,6 +26,19 @@ GATHERED_PATH = "/tmp/in/reports.json"
 POD_REQUESTS = {"cpu": "2", "memory": "3Gi"}
 
 
+def apply_args(*, suite: str, baseline: bool, offline: bool, timeout_s: float, default_timeout_s: float) -> list[str]:
+    """The ``patcher apply`` options that carry a matrix's choices to its pods (each pod uses
+    its own Go: the runner and image choices of this machine do not apply there)."""
+    args = ["--suite", suite]
+    if not baseline:
+        args.append("--no-baseline")
+    if offline:
+        args.append("--offline")
+    if timeout_s != default_timeout_s:
+        args += ["--timeout", f"{timeout_s:g}"]
+    return args
+
+
 def github_matrix(releases: Sequence[Release]) -> str:
     """``{"include": [{"version": "v3.5.5", "line": "v3.5"}, ...]}`` for ``strategy.matrix``."""
     include = [{"version": r.tag, "line": f"v{r.line[0]}.{r.line[1]}"} for r in releases]

@@ -82,3 +82,10 @@ def test_emitted_workflow_is_valid_against_argos_own_schema(upstream_repo: Path,
     assert errors == []
     wf["spec"]["templates"][1]["contaner"] = wf["spec"]["templates"][1].pop("container")
     assert any("contaner" in e.message for e in validator.iter_errors(wf))  # the check has teeth
+
+
+def test_apply_args_carry_only_the_choices_that_differ():
+    base = dict(suite="regression", baseline=True, offline=False, timeout_s=1800.0, default_timeout_s=1800.0)
+    assert emit.apply_args(**base) == ["--suite", "regression"]
+    changed = {**base, "suite": "full", "baseline": False, "offline": True, "timeout_s": 900.0}
+    assert emit.apply_args(**changed) == ["--suite", "full", "--no-baseline", "--offline", "--timeout", "900"]
