@@ -26,14 +26,12 @@ GATHERED_PATH = "/tmp/in/reports.json"
 POD_REQUESTS = {"cpu": "2", "memory": "3Gi"}
 
 
-def apply_args(*, suite: str, baseline: bool, offline: bool, timeout_s: float, default_timeout_s: float) -> list[str]:
-    """The ``patcher apply`` options that carry a matrix's choices to its pods (each pod uses
-    its own Go: the runner and image choices of this machine do not apply there)."""
+def apply_args(*, suite: str, baseline: bool, timeout_s: float, default_timeout_s: float) -> list[str]:
+    """The ``patcher apply`` options that carry a matrix's choices to its pods. Not the runner,
+    image or offline choices of this machine: a pod runs its image's Go, with a fresh cache."""
     args = ["--suite", suite]
     if not baseline:
         args.append("--no-baseline")
-    if offline:
-        args.append("--offline")
     if timeout_s != default_timeout_s:
         args += ["--timeout", f"{timeout_s:g}"]
     return args

@@ -85,7 +85,7 @@ def test_emitted_workflow_is_valid_against_argos_own_schema(upstream_repo: Path,
 
 
 def test_apply_args_carry_only_the_choices_that_differ():
-    base = dict(suite="regression", baseline=True, offline=False, timeout_s=1800.0, default_timeout_s=1800.0)
+    base = dict(suite="regression", baseline=True, timeout_s=1800.0, default_timeout_s=1800.0)
     assert emit.apply_args(**base) == ["--suite", "regression"]
-    changed = {**base, "suite": "full", "baseline": False, "offline": True, "timeout_s": 900.0}
-    assert emit.apply_args(**changed) == ["--suite", "full", "--no-baseline", "--offline", "--timeout", "900"]
+    changed = {**base, "suite": "full", "baseline": False, "timeout_s": 900.0}
+    assert emit.apply_args(**changed) == ["--suite", "full", "--no-baseline", "--timeout", "900"]
