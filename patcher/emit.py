@@ -16,14 +16,34 @@ from typing import Any
 
 import yaml
 
-from patcher import __version__
+from patcher import __version__, ui
+from patcher.errors import InputError
+from patcher.store import UPSTREAM_URL, RepoSource
 from patcher.versions import Release
 
+FORMATS = ("github-matrix", "argo-workflow")
 DEFAULT_SELF_IMAGE = f"argo-patcher:{__version__}"
 REPORT_PATH = "/tmp/out/report.json"
 GATHERED_PATH = "/tmp/in/reports.json"
 # What one pod needs for `go test` of Argo's controller package (see matrix.JOB_MEMORY_BYTES).
 POD_REQUESTS = {"cpu": "2", "memory": "3Gi"}
+
+
+def render(fmt: str, releases: Sequence[Release], *, repo: str, apply_args: Sequence[str] = (), jobs: int | None = None) -> str:
+    """The matrix in ``fmt`` (one of FORMATS), as text to print."""
+    if fmt == "github-matrix":
+        return github_matrix(releases)
+    if fmt == "argo-workflow":
+        return to_yaml(argo_workflow(releases, repo=workflow_repo(repo), apply_args=apply_args, parallelism=jobs))
+    raise InputError(f"--emit {fmt}: expected one of {', '.join(FORMATS)}")
+
+
+def workflow_repo(repo: str) -> str:
+    """What the pods clone: ``repo`` when it is a URL; a local path means nothing in a pod."""
+    if RepoSource.parse(repo).is_local:
+        ui.warn(f"--repo {repo} is a local path; the workflow's pods clone {UPSTREAM_URL} instead (submit it with -p repo=URL to change that)")
+        return UPSTREAM_URL
+    return repo
 
 
 def apply_args(*, suite: str, baseline: bool, timeout_s: float, default_timeout_s: float) -> list[str]:

@@ -89,3 +89,13 @@ def test_apply_args_carry_only_the_choices_that_differ():
     assert emit.apply_args(**base) == ["--suite", "regression"]
     changed = {**base, "suite": "full", "baseline": False, "timeout_s": 900.0}
     assert emit.apply_args(**changed) == ["--suite", "full", "--no-baseline", "--timeout", "900"]
+
+
+def test_render_prints_either_format_and_a_workflow_never_gets_a_local_path(argo_repo: Path, capsys):
+    assert json.loads(emit.render("github-matrix", RELEASES, repo=str(argo_repo)))["include"][0] == {"version": "v3.6.19", "line": "v3.6"}
+    wf = yaml.safe_load(emit.render("argo-workflow", RELEASES, repo=str(argo_repo), apply_args=["--suite", "full"], jobs=2))
+    assert {p["name"]: p["value"] for p in wf["spec"]["arguments"]["parameters"]}["repo"] == "https://github.com/argoproj/argo-workflows.git"
+    assert "is a local path" in capsys.readouterr().err
+    url = "https://example.invalid/argo.git"
+    wf = yaml.safe_load(emit.render("argo-workflow", RELEASES, repo=url))
+    assert {p["name"]: p["value"] for p in wf["spec"]["arguments"]["parameters"]}["repo"] == url
