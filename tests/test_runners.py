@@ -120,6 +120,40 @@ def test_timeout_stops_the_run(runner: runners.Runner, sample_tree: Path, reques
         assert list(local_runner.runs_dir().glob("*.json")) == []
 
 
+@pytest.mark.parametrize("runner", RUNNERS, indirect=True)
+def test_abort_all_stops_runs_in_other_threads(runner: runners.Runner, sample_tree: Path, request: pytest.FixtureRequest) -> None:
+    rid = run_id(request)
+    outcome: list[BaseException | RunResult] = []
+
+    def work() -> None:
+        try:
+            outcome.append(runner.run(sample_tree, ["./hang/"], run_id=rid, timeout_s=300))
+        except BaseException as exc:  # noqa: BLE001 - what the thread ended with is the point
+            outcome.append(exc)
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    try:
+        if runner.kind == "docker":
+            docker_client = request.getfixturevalue("docker_daemon")
+            wait_for(lambda: labelled(docker_client, rid, "test", "running"), 120, "a running test container")
+        else:
+            wait_for(lambda: [p for p in local_runner.runs_dir().glob("local-*.json") if rid in p.read_text()], 120, "the run's record")
+        time.sleep(1)
+        runners.abort_all()
+        worker.join(60)
+        assert not worker.is_alive()
+        assert isinstance(outcome[0], runners.RunInterrupted)
+        with pytest.raises(runners.RunInterrupted):  # and no new run starts
+            runner.run(sample_tree, ["./ok/"], run_id=rid + "-after", timeout_s=60)
+    finally:
+        runners.reset_abort()
+    if runner.kind == "docker":
+        assert labelled(docker_client, rid) == [] and labelled(docker_client, rid + "-after") == []
+    else:
+        assert list(local_runner.runs_dir().glob("local-*.json")) == []
+
+
 # -- docker only ------------------------------------------------------------------------------
 
 

@@ -102,6 +102,12 @@ def aborting() -> bool:
     return _aborting.is_set()
 
 
+def check_not_aborting() -> None:
+    """Raise ``RunInterrupted`` once ``abort_all`` was called: no new run may start."""
+    if _aborting.is_set():
+        raise RunInterrupted("interrupted")
+
+
 def reset_abort() -> None:
     """Allow runs again after ``abort_all`` (for long-lived callers and tests)."""
     _aborting.clear()
@@ -135,4 +141,6 @@ def supervise(finished: Callable[[float], bool], deadline: float) -> bool:
         if left <= 0:
             return True
         if finished(min(POLL_S, left)):
+            if _aborting.is_set():  # it ended because abort_all stopped it
+                raise RunInterrupted("interrupted")
             return False

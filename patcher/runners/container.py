@@ -36,7 +36,7 @@ from patcher import containers, gotest, hostgo, images, ui
 from patcher.errors import InfraError
 from patcher.gomod import GoVersion
 from patcher.results import RunResult, RunStatus
-from patcher.runners.base import DEFAULT_TIMEOUT_S, Runner, register, supervise, unregister
+from patcher.runners.base import DEFAULT_TIMEOUT_S, Runner, check_not_aborting, register, supervise, unregister
 
 
 
@@ -81,6 +81,7 @@ class DockerRunner(Runner):
         timeout_s: float = DEFAULT_TIMEOUT_S,
         run_id: str,
     ) -> RunResult:
+        check_not_aborting()
         started = time.monotonic()
         deadline = started + timeout_s
         tree = Path(tree).resolve()

@@ -32,7 +32,7 @@ from pathlib import Path
 from patcher import containers, gotest, hostgo, store, ui
 from patcher.errors import InfraError
 from patcher.results import RunResult, RunStatus
-from patcher.runners.base import DEFAULT_TIMEOUT_S, Runner, register, supervise, unregister
+from patcher.runners.base import DEFAULT_TIMEOUT_S, Runner, check_not_aborting, register, supervise, unregister
 
 MAX_STDERR_BYTES = 4 << 20
 
@@ -85,6 +85,7 @@ class LocalRunner(Runner):
         timeout_s: float = DEFAULT_TIMEOUT_S,
         run_id: str,
     ) -> RunResult:
+        check_not_aborting()
         reap_orphans()
         started = time.monotonic()
         tree = Path(tree).resolve()
