@@ -95,13 +95,14 @@ def reason(exc: BaseException) -> str:
         text = str(exc.explanation)
     else:
         text = str(exc)
-        for marker in ("Connection aborted.", "FileNotFoundError", "ConnectionRefusedError", "PermissionError"):
+        where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        for marker, short in (
+            ("FileNotFoundError", f"no Docker socket at {where}"),
+            ("ConnectionRefusedError", f"connection refused at {where}"),
+            ("PermissionError", f"permission denied on {where}"),
+        ):
             if marker in text:
-                text = {
-                    "FileNotFoundError": "no Docker socket",
-                    "ConnectionRefusedError": "connection refused",
-                    "PermissionError": "permission denied on the Docker socket",
-                }.get(marker, text)
+                text = short
                 break
     return " ".join(text.split()) or type(exc).__name__
 
