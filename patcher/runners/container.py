@@ -222,35 +222,42 @@ class DockerRunner(Runner):
                     docker_client.volumes.create(volume, labels={containers.LABEL: "cache"})
             if self.image.built or all((v, self.image.id) in _volumes_ready for v in volumes):
                 return
-            output = b""
+            init = docker_client.containers.create(
+                self.image.ref,
+                entrypoint=["chown", f"{images.USER_UID}:{images.USER_UID}", *volumes.values()],
+                command=[],
+                name=container_name("volumes", "init"),
+                labels=containers.labels("init", "volumes"),
+                user="0:0",
+                mounts=[Mount(path, volume, type="volume") for volume, path in volumes.items()],
+                network_mode="none",
+                cap_drop=["ALL"],
+                cap_add=["CHOWN"],
+                security_opt=["no-new-privileges"],
+            )
             try:
-                output = docker_client.containers.run(
-                    self.image.ref,
-                    entrypoint=["chown", f"{images.USER_UID}:{images.USER_UID}", *volumes.values()],
-                    command=[],
-                    name=container_name("volumes", "init"),
-                    labels=containers.labels("init", "volumes"),
-                    user="0:0",
-                    mounts=[Mount(path, volume, type="volume") for volume, path in volumes.items()],
-                    network_mode="none",
-                    cap_drop=["ALL"],
-                    cap_add=["CHOWN"],
-                    security_opt=["no-new-privileges"],
-                    remove=True,
-                    stderr=True,
-                )
-            except (docker.errors.ContainerError, docker.errors.APIError) as exc:
+                init.start()
+                code = int(init.wait(timeout=120).get("StatusCode", -1))
+                why = "" if code == 0 else f"exit code {code}: {init.logs().decode(errors='replace').strip()}"
+            except containers.DockerError as exc:
+                why = containers.reason(exc)
+            finally:
+                _remove(init.id, docker_client)
+            if why:
                 raise InfraError(
-                    f"cannot hand the cache volumes to uid {images.USER_UID} with image {self.image.ref} "
-                    f"({containers.reason(exc)} {output.decode(errors='replace')}); use an image from `patcher image build`"
-                ) from None
+                    f"cannot hand the cache volumes to uid {images.USER_UID} with image {self.image.ref} ({why}); "
+                    f"use an image from `patcher image build`"
+                )
             _volumes_ready.update((v, self.image.id) for v in volumes)
 
 
 def _pump(container: Any, on_stdout: Callable[[bytes], None] | None) -> None:
     """Follow the container's stdout until it ends, handing each chunk to ``on_stdout``."""
     try:
-        for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=False):
+        # The stream's end is what tells the run that the container has ended; a container whose
+        # stdout nobody needs (fetch) streams its stderr instead, which is short.
+        wanted = on_stdout is not None
+        for chunk in container.logs(stream=True, follow=True, stdout=wanted, stderr=not wanted):
             if on_stdout is not None:
                 on_stdout(chunk)
     except Exception as exc:  # noqa: BLE001 - a lost stream shows in the container's state
