@@ -103,8 +103,10 @@ def default_tag(version: GoVersion) -> str:
 # -- building -----------------------------------------------------------------------------------
 
 
-def build(goroot: Path | None = None, tag: str | None = None, *, rebuild: bool = False) -> GoImage:
-    """Build (or reuse) the image of the Go installation at ``goroot`` (default: the local Go)."""
+def build(goroot: Path | None = None, tag: str | None = None, *, rebuild: bool = False, quiet: bool = False) -> GoImage:
+    """Build (or reuse) the image of the Go installation at ``goroot`` (default: the local Go).
+    ``quiet``: say nothing (the caller has said it)."""
+    say = ui.debug if quiet else ui.info
     host = hostgo.require(goroot)
     docker_client = containers.client(BUILD_TIMEOUT_S)
     _check_platform(host, docker_client)
@@ -114,9 +116,9 @@ def build(goroot: Path | None = None, tag: str | None = None, *, rebuild: bool =
     with _build_lock, _file_lock(tag):
         existing = _get(docker_client, tag)
         if existing is not None and not rebuild:
-            ui.info(f"{existing.describe()} exists; reusing it (--rebuild builds it again)")
+            say(f"{existing.describe()} exists; reusing it (--rebuild builds it again)")
             return existing
-        ui.info(f"building {tag} from the Go {host.version} at {host.goroot}")
+        say(f"building {tag} from the Go {host.version} at {host.goroot}")
         with tempfile.TemporaryDirectory(prefix="argo-patcher-image-") as scratch:
             rootfs = Path(scratch, "rootfs.tar")
             with rootfs.open("wb") as f:
@@ -130,7 +132,7 @@ def build(goroot: Path | None = None, tag: str | None = None, *, rebuild: bool =
             raise InfraError(f"building {tag} failed: the Docker engine made no image")
         if existing is not None and existing.id != built.id:
             _remove_if_dangling(docker_client, existing.id)
-        ui.info(f"built {built.describe()}, {built.size / 1e6:.0f} MB")
+        say(f"built {built.describe()}, {built.size / 1e6:.0f} MB")
         return built
 
 
@@ -354,7 +356,7 @@ def _auto(docker_client: Any, gomod: GoMod, *, offline: bool, what: str) -> GoIm
     host = hostgo.find()
     if host is not None and host.version >= need:
         _notice_once(f"no Go image for {what} (go.mod: {gomod.describe()}); building {default_tag(host.version)} from the local Go {host.version} (once)")
-        return build(host.goroot)
+        return build(host.goroot, quiet=True)
     pull_note = "offline" if offline else _unpullable.get(f"{OFFICIAL}:{prefer.line}") or _unpullable.get("registry", "")
     local_note = f"the local Go is {host.version}" if host else "there is no local Go"
     raise InfraError(

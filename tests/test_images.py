@@ -124,7 +124,7 @@ def test_builds_from_the_local_go_when_nothing_fits(engine: Any, monkeypatch: py
     engine(FakeImages([ours("1.20.1")], pull_error=docker.errors.APIError("no such host")), host_version="1.26.8")
     built = images.GoImage("argo-patcher/go:1.26.8", "sha256:new", GoVersion(1, 26, 8), True)
     calls: list[Any] = []
-    monkeypatch.setattr(images, "build", lambda goroot=None, tag=None, rebuild=False: calls.append(goroot) or built)
+    monkeypatch.setattr(images, "build", lambda goroot=None, tag=None, rebuild=False, quiet=False: calls.append(goroot) or built)
     assert images.choose(gomod("1.21"), context="v3.5.5") is built
     assert calls == [Path("/go")]
     assert "building argo-patcher/go:1.26.8 from the local Go 1.26.8" in capsys.readouterr().err

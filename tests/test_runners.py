@@ -19,7 +19,6 @@ from patcher.errors import InfraError, InputError
 from patcher.results import RunResult, RunStatus, Status
 from patcher.runners import local as local_runner
 from tests.runner_support import (  # noqa: F401 - fixtures
-    DRIVER,
     REPO_ROOT,
     docker_daemon,
     driver,
