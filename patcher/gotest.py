@@ -163,10 +163,16 @@ class GoTestParser:
         if action == "run":
             self._running[key] = _Running(package, name)
         elif action == "output":
-            running = self._running.get(key)
-            if running is None:  # output after the end (a late log line): keep it with the result
-                running = self._running[key] = _Running(package, name)
             text = str(event.get("Output", ""))
+            running = self._running.get(key)
+            if running is None:
+                done = self._done.get(key)
+                if done is None:  # output of a test we saw no start of: it runs now
+                    running = self._running[key] = _Running(package, name)
+                else:  # a late line of a finished test: it does not reopen it
+                    if done.status is Status.FAIL and not _FRAMING.match(text):
+                        done.output += text
+                    return
             if not _FRAMING.match(text):
                 running.output.add(text)
             match = _TIMED_OUT.match(text)

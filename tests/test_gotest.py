@@ -263,6 +263,12 @@ def test_same_test_name_in_two_packages() -> None:
     assert set(gotest.parse(lines).tests) == {f"TestX [{PKG}]", f"TestX [{other}]"}
 
 
+def test_a_late_line_does_not_reopen_a_finished_test() -> None:
+    lines = [*passing("TestA"), ev("output", "TestA", "=== NAME  TestA\n"), ev("output", "TestA", "late log line\n"), ev("pass", None)]
+    result = gotest.parse(lines)
+    assert result.tests["TestA"].status is Status.PASS and result.status is RunStatus.OK
+
+
 def test_no_tests_to_run_is_ok_and_empty() -> None:
     lines = [ev("start"), ev("output", None, "testing: warning: no tests to run\n"), ev("output", None, f"ok  \t{PKG}\t0.01s [no tests to run]\n"), ev("pass", None)]
     result = gotest.parse(lines)
