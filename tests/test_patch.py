@@ -1,0 +1,163 @@
+"""Patch detection, rendering and application on synthetic Go trees (tests/goshapes.py)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from patcher import detect, patch, render, resources
+from patcher.detect import ControllerShape, ResolutionShape
+from patcher.errors import InputError
+from patcher.gosource import GoFile
+from tests import goshapes
+
+GO = shutil.which("go")
+needs_go = pytest.mark.skipif(GO is None, reason="no Go toolchain on PATH")
+
+EXPECTED = {
+    "v3.5": (ControllerShape("pod.ObjectMeta", "range", False, False, "logrus"), None),
+    "v3.7": (ControllerShape("pod", "range", False, False, "logrus"), ResolutionShape("ctx", "Context", False, "logrus")),
+    "v4": (
+        ControllerShape("pod", "maps_copy", True, True, "structured"),
+        ResolutionShape("tplCtx", "TemplateContext", True, "structured"),
+    ),
+}
+
+
+@pytest.fixture(params=sorted(EXPECTED))
+def shape(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def tree(tmp_path: Path, shape: str) -> Path:
+    return goshapes.make_tree(tmp_path / shape, shape)
+
+
+def go_env() -> dict[str, str]:
+    return {**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod", "GOPROXY": "off", "GOWORK": "off"}
+
+
+def test_each_shape_is_detected_from_its_code(tree, shape):
+    found = detect.patch_shape(tree)
+    assert (found.controller, found.resolution) == EXPECTED[shape]
+    assert not found.already_patched
+
+
+def test_an_unknown_shape_is_refused_naming_what_was_not_found(tmp_path):
+    tree = goshapes.make_tree(tmp_path / "unknown", "unknown")
+    with pytest.raises(InputError, match="addMetadata copies metadata in an unknown way"):
+        patch.plan(tree)
+
+
+def test_a_missing_declaration_is_named(tmp_path):
+    tree = goshapes.make_tree(tmp_path / "t", "v3.7")
+    path = tree / detect.OPERATOR
+    path.write_text(path.read_text().replace("createTemplateContext(", "makeTemplateContext("))
+    with pytest.raises(InputError, match=r"func \(woc \*wfOperationCtx\) createTemplateContext in workflow/controller/operator.go not found"):
+        patch.plan(tree)
+
+
+def test_a_tree_that_is_not_argo_is_refused(tmp_path):
+    with pytest.raises(InputError, match="workflow/controller/workflowpod.go not found"):
+        patch.plan(tmp_path)
+
+
+def test_plan_writes_nothing_and_apply_changes_only_the_rewritten_declarations(tree, shape):
+    before = {path: path.read_bytes() for path in tree.rglob("*.go")}
+    plan = patch.plan(tree)
+    assert {path: path.read_bytes() for path in tree.rglob("*.go")} == before
+
+    expected_files = ["workflow/controller/workflowpod.go"] + (["workflow/templateresolution/context.go"] if EXPECTED[shape][1] else [])
+    assert plan.changed_files == expected_files
+    assert plan.packages == sorted({f"./{Path(f).parent}/" for f in expected_files})
+    plan.apply()
+
+    changed = {path for path, content in before.items() if path.read_bytes() != content}
+    assert changed == {tree / f for f in expected_files}
+    old = GoFile(before[tree / detect.WORKFLOWPOD])
+    new = GoFile.read(tree / detect.WORKFLOWPOD)
+    old_decl, new_decl = old.method("wfOperationCtx", "addMetadata"), new.method("wfOperationCtx", "addMetadata")
+    assert new.source[: new_decl.start] == old.source[: old_decl.start]
+    helper = new.method("wfOperationCtx", detect.HOLDER_HELPER)
+    assert new.source[helper.end :] == old.source[old_decl.end :]
+    assert "woc.templateHolderPodMetadata" in new.calls(new_decl)
+
+
+def test_the_merge_in_template_resolution_is_removed(tmp_path):
+    tree = goshapes.make_tree(tmp_path / "v4", "v4")
+    patch.plan(tree).apply()
+    text = (tree / detect.RESOLUTION).read_text()
+    assert "addPodMetadata" not in text
+    assert "// addPodMetadata" not in text
+    assert "\n\n\n" not in text
+    assert text.endswith("}\n")
+    by_name = GoFile.read(tree / detect.RESOLUTION).method("TemplateContext", "GetTemplateByName")
+    body = text.encode()[by_name.start : by_name.end].decode()
+    assert body.index("if tmpl == nil") < body.index("return tmpl.DeepCopy()")
+
+
+def test_a_patched_tree_is_recognised_and_left_alone(tree):
+    patch.plan(tree).apply()
+    after = {path: path.read_bytes() for path in tree.rglob("*.go")}
+    again = patch.plan(tree)
+    assert again.already_patched and again.contents == {} and again.changed_files == []
+    assert again.shape_name == "already patched"
+    assert again.apply() == []
+    assert {path: path.read_bytes() for path in tree.rglob("*.go")} == after
+
+
+def test_a_half_patched_tree_is_refused(tmp_path):
+    tree = goshapes.make_tree(tmp_path / "v3.7", "v3.7")
+    pristine_resolution = (tree / detect.RESOLUTION).read_bytes()
+    patch.plan(tree).apply()
+    (tree / detect.RESOLUTION).write_bytes(pristine_resolution)
+    with pytest.raises(InputError, match="not patched as argo-patcher patches it"):
+        patch.plan(tree)
+
+
+def test_a_missing_template_variable_is_an_error_not_an_empty_string():
+    variables = dict(pod_meta_expr="pod", metadata_copy="range", template_context_takes_ctx=False, controller_logger="logrus")
+    with pytest.raises(InputError, match="'with_template_holder_takes_ctx' is undefined"):
+        render.render(resources.TEMPLATES, "controller_add_metadata.go.j2", variables)
+
+
+def test_an_unknown_variable_value_fails_the_rendering():
+    variables = dict(
+        pod_meta_expr="pod",
+        metadata_copy="slices",
+        template_context_takes_ctx=False,
+        with_template_holder_takes_ctx=False,
+        controller_logger="logrus",
+    )
+    with pytest.raises(InputError, match="unknown metadata_copy: slices"):
+        render.render(resources.TEMPLATES, "controller_add_metadata.go.j2", variables)
+
+
+def test_data_directories_come_from_the_wheel_layout_first(tmp_path, monkeypatch):
+    package = tmp_path / "site" / "patcher"
+    (package / "_data" / "templates").mkdir(parents=True)
+    monkeypatch.setattr(resources, "__file__", str(package / "resources.py"))
+    assert resources.data_dir("templates") == package / "_data" / "templates"
+    (tmp_path / "site" / "go-fixtures").mkdir()
+    assert resources.data_dir("go-fixtures") == tmp_path / "site" / "go-fixtures"
+
+
+@pytest.mark.go
+@needs_go
+def test_patched_code_is_gofmt_clean_vets_and_keeps_the_precedence(tree, tmp_path):
+    env = go_env()
+    before = subprocess.run([GO, "test", "-count=1", "./workflow/controller/"], cwd=tree, env=env, capture_output=True, text=True)
+    assert before.returncode != 0 and "templateRef pod labels" in before.stdout, before.stdout + before.stderr
+
+    patch.plan(tree).apply()
+    gofmt = Path(GO).parent / "gofmt"
+    assert subprocess.run([gofmt, "-l", "."], cwd=tree, capture_output=True, text=True).stdout == ""
+    vet = subprocess.run([GO, "vet", "./..."], cwd=tree, env=env, capture_output=True, text=True)
+    assert vet.returncode == 0, vet.stderr
+    after = subprocess.run([GO, "test", "-count=1", "./workflow/controller/"], cwd=tree, env=env, capture_output=True, text=True)
+    assert after.returncode == 0, after.stdout + after.stderr
