@@ -207,6 +207,91 @@ def cache_clean(session: Session, go: bool, mirrors: bool, all_: bool) -> None:
         ui.info("nothing to remove")
 
 
+# -- Patching and proving one release (issues 3 and 5) --------------------------------------------
+
+VERSION_HELP = "The release: an exact tag (v3.5.5), a release line (v3.5) or 'latest'."
+
+
+def prove_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The runner options plus --suite and --no-baseline: what 'apply' and 'matrix' share."""
+    from patcher.pipeline import SUITES, SUITES_HELP
+
+    func = runner_options(func)
+    func = click.option("--no-baseline", is_flag=True, help="Skip the run of the unpatched tree.")(func)
+    func = click.option("--suite", type=click.Choice(list(SUITES)), default="regression", show_default=True, help=SUITES_HELP)(func)
+    return func
+
+
+def prove_options_from(kwargs: dict[str, Any]) -> Any:
+    """The ProveOptions that prove_options' flags describe (popped from a command's kwargs)."""
+    from patcher.pipeline import ProveOptions
+
+    return ProveOptions(
+        suite=kwargs.pop("suite"),
+        baseline=not kwargs.pop("no_baseline"),
+        runner=kwargs.pop("runner"),
+        image=kwargs.pop("image"),
+        offline=kwargs.pop("offline"),
+        timeout_s=kwargs.pop("timeout_s"),
+    )
+
+
+@cli.command()
+@click.option("--version", "version", required=True, metavar="VERSION", help=VERSION_HELP)
+@click.option("--format", "fmt", type=click.Choice(["diff", "mbox"]), default="diff", show_default=True,
+              help="diff: for 'git apply'; mbox: one commit with a backport message, for 'git am'.")
+@click.option("--with-harness", is_flag=True, help="Include the Go precedence harness (a new _test.go file).")
+@release_options
+@pass_session
+def diff(session: Session, version: str, fmt: str, with_harness: bool, pre: bool, refresh: bool) -> None:
+    """Print the patch for one release, rendered for its code.
+
+    Prints nothing (and exits 0) when the release already carries the fix.
+    """
+    from patcher import apply
+
+    release = session.resolve_one(version, pre=pre, refresh=refresh)
+    text = apply.diff(session, release, fmt=fmt, with_harness=with_harness)
+    if text:
+        ui.out(text)
+
+
+@cli.command("apply")
+@click.option("--version", "version", required=True, metavar="VERSION", help=VERSION_HELP)
+@click.option("--output", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Keep the patched tree at DIR (new or empty), a git worktree whose 'git diff' is the patch.")
+@click.option("--keep", is_flag=True, help="Keep the tree in its temporary directory and say where.")
+@click.option("--no-test", is_flag=True, help="Only write the patched tree (needs --output, --keep or --commit-to).")
+@click.option("--commit-to", metavar="BRANCH",
+              help="Also record the patched tree as a commit on the new BRANCH of the local --repo; its work tree is not touched.")
+@click.option("--with-harness", is_flag=True, help="Keep the Go precedence harness in the written tree or commit.")
+@prove_options
+@report_options
+@release_options
+@pass_session
+def apply_command(session: Session, version: str, output: Path | None, keep: bool, no_test: bool, commit_to: str | None,
+                  with_harness: bool, pre: bool, refresh: bool, json_path: Path | None, junit_path: Path | None,
+                  markdown_path: Path | None, **options: Any) -> int:
+    """Patch one release and prove it: run the harness and the regression tests on the
+    unpatched tree (the baseline) and on the patched tree, then show each case before and after.
+
+    Exits 0 only when every case and regression test passes on the patched tree.
+    """
+    from patcher import apply
+
+    prove_with = prove_options_from(options)
+    if no_test and not (output or keep or commit_to):
+        raise InputError("--no-test would throw the patched tree away: add --output DIR, --keep or --commit-to BRANCH")
+    release = session.resolve_one(version, pre=pre, refresh=refresh)
+    if commit_to and not session.mirror.source.is_local:
+        raise InputError("--commit-to needs --repo to be a local repository")
+    if no_test:
+        apply.write_patched_tree(session, release, output=output, keep=keep, commit_to=commit_to, with_harness=with_harness)
+        return ExitCode.OK
+    return apply.prove(session, release, prove_with, output=output, keep=keep, commit_to=commit_to, with_harness=with_harness,
+                       json_path=json_path, junit_path=junit_path, markdown_path=markdown_path)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; every failure ends as one line on stderr and an exit code."""
     signal.signal(signal.SIGTERM, _interrupt)
