@@ -7,7 +7,8 @@ from rich.console import Console
 
 from patcher.contract import CASE_IDS
 from patcher.reports import cells, terminal
-from patcher.results import Verdict
+from patcher.results import Status, Verdict
+from patcher.results import TestResult as GoTest
 from tests import report_samples as samples
 
 
@@ -75,6 +76,18 @@ def test_regression_failures_and_details_are_listed():
         assert f"\n{ok} " not in details
 
 
+def test_a_parent_test_failing_only_through_its_subtests_is_not_listed_again():
+    result = samples.still_failing()
+    parent = samples.HARNESS_TEST
+    result.patched.tests[parent] = GoTest(parent, Status.FAIL, 0.1, f"--- FAIL: {parent}")
+    assert [t.name for t in cells.failed_tests(result.patched)] == [f"{parent}/template-over-holder", "TestTemplateRef"]
+    assert f"patched: {parent} failed" not in render([result], 100)
+
+
+def test_a_run_that_did_not_build_shows_an_error_mark_for_its_regression_tests():
+    assert cells.regression_cell(samples.build_error()) == "–→!"
+
+
 def test_nothing_failed_means_no_failure_section():
     text = render([samples.fixed(), samples.already_correct()], 100)
     assert "Failures" not in text
@@ -102,6 +115,6 @@ def test_summary_line_names_the_release_verdict_and_reason(make):
 def test_reasons_say_what_failed():
     assert cells.reason(samples.fixed()) == "cases passing 13/15 before, 15/15 after"
     assert cells.reason(samples.still_failing()) == "after the patch: fail cases template-over-holder; tests TestTemplateRef"
-    assert "undefined: mergePodMetadata" not in cells.reason(samples.build_error())  # one line: the package line
-    assert cells.reason(samples.build_error()).startswith("patched: build-error: # github.com/")
+    # One line: the compiler's error, not the "# package" header Go puts above it.
+    assert cells.reason(samples.build_error()) == "patched: build-error: ./operator.go:12:3: undefined: mergePodMetadata"
     assert cells.headline(samples.every_verdict()).startswith("7 releases: 1 fixed, 1 already-correct, 1 still-failing")

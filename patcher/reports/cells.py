@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 
 from patcher.contract import CASE_IDS
-from patcher.results import ReleaseResult, RunResult, Status, TestResult, Verdict
+from patcher.results import ReleaseResult, RunResult, RunStatus, Status, TestResult, Verdict
 
 SYMBOLS = {Status.PASS: "✓", Status.FAIL: "✗", Status.SKIP: "○", Status.ERROR: "!"}
 NOT_RUN = "–"
@@ -63,7 +63,9 @@ def failed_regression_tests(run: RunResult | None) -> list[TestResult]:
 
 
 def regression_symbol(run: RunResult | None) -> str:
-    """One mark for all the upstream regression tests of a run: ✓, ✗ with a count, or –."""
+    """One mark for all the upstream regression tests of a run: ✓, ✗ with a count, ! or –."""
+    if run is not None and run.status is not RunStatus.OK:
+        return SYMBOLS[Status.ERROR]
     if run is None or not run.other_tests:
         return NOT_RUN
     failed = len(failed_regression_tests(run))
@@ -87,10 +89,10 @@ def excerpt(output: str, max_lines: int = 20, max_chars: int = 2000) -> str:
 
 
 def run_problem(run: RunResult | None) -> str:
-    """Why a run did not get as far as test results, or ''."""
-    if run is None or run.status.value == "ok":
+    """Why a run did not get as far as test results, in one line (``build-error: undefined: x``), or ''."""
+    if run is None or run.status is RunStatus.OK:
         return ""
-    return f"{run.status.value}: {run.message}" if run.message else run.status.value
+    return f"{run.status.value}: {first_line(run.message)}" if run.message.strip() else run.status.value
 
 
 def elapsed(seconds: float) -> str:
@@ -123,7 +125,17 @@ def headline(results: list[ReleaseResult]) -> str:
 
 
 def first_line(text: str) -> str:
-    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+    """The first line that says something: not blank, and not the ``# package`` header that Go
+    puts before a package's compile errors."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return next((line for line in lines if not line.startswith("# ")), lines[0] if lines else "")
+
+
+def failed_tests(run: RunResult | None) -> list[TestResult]:
+    """The failed or errored tests, less the parents whose failure is only their subtests'."""
+    failures = run.failures if run is not None else []
+    names = {t.name for t in failures}
+    return [t for t in failures if not any(other.startswith(t.name + "/") for other in names)]
 
 
 def reason(result: ReleaseResult) -> str:
@@ -142,5 +154,5 @@ def reason(result: ReleaseResult) -> str:
         if failed_regression_tests(patched):
             parts.append("tests " + ", ".join(t.name for t in failed_regression_tests(patched)))
         return "after the patch: fail " + "; ".join(parts)
-    problems = [f"{name}: {first_line(run_problem(run))}" for name, run in (("baseline", base), ("patched", patched)) if run_problem(run)]
+    problems = [f"{name}: {run_problem(run)}" for name, run in (("baseline", base), ("patched", patched)) if run_problem(run)]
     return first_line(result.message) or "; ".join(problems) or ("no patched run" if patched is None else verdict.value)

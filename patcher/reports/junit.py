@@ -28,7 +28,7 @@ def _testcase(suite: ET.Element, classname: str, name: str, seconds: float = 0.0
 
 
 def _outcome(case: ET.Element, tag: str, message: str, body: str = "", kind: str = "") -> None:
-    element = ET.SubElement(case, tag, message=clean(cells.first_line(message) or message)[:500])
+    element = ET.SubElement(case, tag, message=clean(cells.first_line(message))[:500])
     if kind:
         element.set("type", kind)
     if body:
@@ -50,7 +50,7 @@ def _suite_for_run(root: ET.Element, result: ReleaseResult, run_name: str, run: 
         case = _testcase(suite, classname, name, test.duration_s if test else 0.0)
         output = test.output if test else ""
         if problem:
-            _outcome(case, "error", problem, output or problem, run.status.value)
+            _outcome(case, "error", problem, output or run.message or problem, run.status.value)
         elif status is Status.FAIL:
             _outcome(case, "failure", _failure_message(output) or f"{name} failed", output, "fail")
         elif status is Status.ERROR:
@@ -58,7 +58,7 @@ def _suite_for_run(root: ET.Element, result: ReleaseResult, run_name: str, run: 
         elif status is Status.SKIP:
             ET.SubElement(case, "skipped", message=clean(cells.first_line(output))[:500])
     if problem:
-        ET.SubElement(suite, "system-err").text = clean(problem)
+        ET.SubElement(suite, "system-err").text = clean(run.message or problem)
     _count(suite)
 
 

@@ -68,9 +68,10 @@ def case_table(results: list[ReleaseResult]) -> str:
 def _run_section(run_name: str, run: RunResult | None, with_output: bool) -> list[str]:
     problem = cells.run_problem(run)
     if problem:
-        return [f"**{run_name}**: {cell(cells.first_line(problem))}", "", fenced(cells.excerpt(problem, max_lines=40)), ""]
+        details = ["", fenced(cells.excerpt(run.message, max_lines=40))] if run is not None and run.message.strip() else []
+        return [f"**{run_name}**: {cell(problem)}", *details, ""]
     parts = []
-    for test in run.failures if run else []:
+    for test in cells.failed_tests(run):
         outcome = "failed" if test.status is Status.FAIL else "error"
         parts.append(f"**{run_name}**: `{test.name}` {outcome}")
         if with_output and test.output:

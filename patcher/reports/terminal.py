@@ -97,12 +97,11 @@ def _run_details(result: ReleaseResult, run_name: str, run: RunResult | None, wi
     parts: list[RenderableType] = []
     problem = cells.run_problem(run)
     if problem:
-        parts.append(Text(f"  {run_name} run: {cells.first_line(problem)}", style="red"))
-        rest = problem.split("\n", 1)[1:] if "\n" in problem else []
-        if rest:
-            parts.append(Text(_indent(cells.excerpt(rest[0]), 4), style="dim"))
+        parts.append(Text(f"  {run_name} run: {problem}", style="red"))
+        if run is not None and "\n" in run.message.strip():
+            parts.append(Text(_indent(cells.excerpt(run.message), 4), style="dim"))
         return parts
-    for test in run.failures if run else []:
+    for test in cells.failed_tests(run):
         outcome = "failed" if test.status is Status.FAIL else "error"
         parts.append(Text(f"  {run_name}: {test.name} {outcome}"))
         if with_output and test.output:
