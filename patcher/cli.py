@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import signal
 import sys
 import traceback
@@ -290,6 +291,55 @@ def apply_command(session: Session, version: str, output: Path | None, keep: boo
         return ExitCode.OK
     return apply.prove(session, release, prove_with, output=output, keep=keep, commit_to=commit_to, with_harness=with_harness,
                        json_path=json_path, junit_path=junit_path, markdown_path=markdown_path)
+
+
+# -- The version matrix (issue 6) -----------------------------------------------------------------
+
+EMIT_HELP = (
+    "Print the matrix for other machines and run nothing. github-matrix: the releases as JSON for a "
+    'CI job strategy ({"include": [{"version": "v3.5.5", "line": "v3.5"}, ...]}). argo-workflow: an '
+    "Argo Workflow (YAML) with one pod per release running argo-patcher's own image ('patcher image "
+    "build --self'; submit with -p image=NAME) and a step gathering their reports; --jobs becomes its parallelism."
+)
+MATRIX_EXIT_HELP = (
+    "Exit codes: 0 every release's patched run passed (fixed, already-correct, passed); 1 a release "
+    "failed on its merits (still-failing, patch-error, build-error); 3 the only failures were "
+    "infrastructure ones (infra-error); 2 or 3 when every release failed with the same kind of "
+    "error (bad input, no Docker); 130 interrupted."
+)
+
+
+@cli.command("matrix", epilog=MATRIX_EXIT_HELP)
+@click.option("--versions", "spec", default="supported", show_default=True, metavar="SPEC", help="The releases to prove (SPEC below).")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), metavar="N", help=f"{matrix.JOBS_HELP} Here: {matrix.default_jobs()}.")
+@click.option("--emit", "emit_format", type=click.Choice(["github-matrix", "argo-workflow"]), help=EMIT_HELP)
+@prove_options
+@report_options
+@release_options
+@pass_session
+def matrix_command(session: Session, spec: str, jobs: int | None, emit_format: str | None, pre: bool, refresh: bool,
+                   json_path: Path | None, junit_path: Path | None, markdown_path: Path | None, **options: Any) -> int:
+    """Prove the backport on every release SPEC names, side by side, and report per release and
+    per case what fails before the patch (the baseline) and what passes after it.
+
+    One release's failure never stops the others. While it runs: a live table on a terminal, a
+    line per stage change elsewhere (CI logs). At the end: a row per release and a column per
+    case (before→after), the failures' details, and the reports asked for.
+    """
+    from patcher import emit
+
+    prove_with = prove_options_from(options)
+    releases = session.resolve(spec, pre=pre, refresh=refresh)
+    if emit_format:
+        if json_path or junit_path or markdown_path:
+            raise InputError("--emit prints the matrix and runs nothing: drop --json, --junit and --markdown")
+        ui.out(emit.render(emit_format, releases, repo=session.repo, options=prove_with, jobs=jobs))
+        return ExitCode.OK
+    return matrix.prove_and_report(session, releases, prove_with, jobs=jobs or matrix.default_jobs(), spec=spec,
+                                   json_path=json_path, junit_path=junit_path, markdown_path=markdown_path)
+
+
+matrix_command.help = f"{inspect.cleandoc(matrix_command.help or '')}\n\n{SPEC_HELP}"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -29,12 +29,14 @@ GATHERED_PATH = "/tmp/in/reports.json"
 POD_REQUESTS = {"cpu": "2", "memory": "3Gi"}
 
 
-def render(fmt: str, releases: Sequence[Release], *, repo: str, apply_args: Sequence[str] = (), jobs: int | None = None) -> str:
-    """The matrix in ``fmt`` (one of FORMATS), as text to print."""
+def render(fmt: str, releases: Sequence[Release], *, repo: str, options: Any = None, jobs: int | None = None) -> str:
+    """The matrix in ``fmt`` (one of FORMATS), as text to print; ``options`` are the matrix's
+    ``ProveOptions``, passed on to a Workflow's pods."""
     if fmt == "github-matrix":
         return github_matrix(releases)
     if fmt == "argo-workflow":
-        return to_yaml(argo_workflow(releases, repo=workflow_repo(repo), apply_args=apply_args, parallelism=jobs))
+        args = apply_args(options) if options is not None else []
+        return to_yaml(argo_workflow(releases, repo=workflow_repo(repo), apply_args=args, parallelism=jobs))
     raise InputError(f"--emit {fmt}: expected one of {', '.join(FORMATS)}")
 
 
@@ -46,14 +48,14 @@ def workflow_repo(repo: str) -> str:
     return repo
 
 
-def apply_args(*, suite: str, baseline: bool, timeout_s: float, default_timeout_s: float) -> list[str]:
-    """The ``patcher apply`` options that carry a matrix's choices to its pods. Not the runner,
-    image or offline choices of this machine: a pod runs its image's Go, with a fresh cache."""
-    args = ["--suite", suite]
-    if not baseline:
+def apply_args(options: Any) -> list[str]:
+    """The ``patcher apply`` options that carry a matrix's ``ProveOptions`` to its pods. Not the
+    runner, image or offline choices of this machine: a pod runs its image's Go, with a fresh cache."""
+    args = ["--suite", options.suite]
+    if not options.baseline:
         args.append("--no-baseline")
-    if timeout_s != default_timeout_s:
-        args += ["--timeout", f"{timeout_s:g}"]
+    if options.timeout_s != type(options)().timeout_s:
+        args += ["--timeout", f"{options.timeout_s:g}"]
     return args
 
 

@@ -19,7 +19,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from patcher import ui
+from patcher import reports, ui
 from patcher.errors import ExitCode, PatcherError
 from patcher.progress import Progress, for_console
 from patcher.results import ReleaseResult, Verdict
@@ -198,3 +198,22 @@ def prove_all(
             return prove_release(session, workspace, release, options, on_stage=on_stage)
 
         return run(releases, prove, jobs=jobs, progress=view, on_interrupt=on_interrupt)
+
+
+def prove_and_report(
+    session: Session,
+    releases: Sequence[Release],
+    options: object,
+    *,
+    jobs: int,
+    spec: str,
+    json_path: Path | None = None,
+    junit_path: Path | None = None,
+    markdown_path: Path | None = None,
+) -> ExitCode:
+    """``patcher matrix``: prove, show and write the reports, and say how it went as an exit code."""
+    outcome = prove_all(session, releases, options, jobs=jobs)
+    reports.present(outcome.results, json_path=json_path, junit_path=junit_path, markdown_path=markdown_path, spec=spec)
+    if outcome.error is not None:
+        raise outcome.error
+    return outcome.exit_code

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from patcher import emit
+from patcher.pipeline import ProveOptions
 from patcher.versions import parse_tag
 
 RELEASES = [parse_tag(t) for t in ("v3.6.19", "v3.7.18", "v4.1.2")]
@@ -85,17 +86,33 @@ def test_emitted_workflow_is_valid_against_argos_own_schema(upstream_repo: Path,
 
 
 def test_apply_args_carry_only_the_choices_that_differ():
-    base = dict(suite="regression", baseline=True, timeout_s=1800.0, default_timeout_s=1800.0)
-    assert emit.apply_args(**base) == ["--suite", "regression"]
-    changed = {**base, "suite": "full", "baseline": False, "timeout_s": 900.0}
-    assert emit.apply_args(**changed) == ["--suite", "full", "--no-baseline", "--timeout", "900"]
+    assert emit.apply_args(ProveOptions()) == ["--suite", "regression"]
+    changed = ProveOptions(suite="full", baseline=False, offline=True, runner="docker", image="x", timeout_s=900.0)
+    assert emit.apply_args(changed) == ["--suite", "full", "--no-baseline", "--timeout", "900"]
 
 
 def test_render_prints_either_format_and_a_workflow_never_gets_a_local_path(argo_repo: Path, capsys):
     assert json.loads(emit.render("github-matrix", RELEASES, repo=str(argo_repo)))["include"][0] == {"version": "v3.6.19", "line": "v3.6"}
-    wf = yaml.safe_load(emit.render("argo-workflow", RELEASES, repo=str(argo_repo), apply_args=["--suite", "full"], jobs=2))
+    wf = yaml.safe_load(emit.render("argo-workflow", RELEASES, repo=str(argo_repo), options=ProveOptions(suite="full"), jobs=2))
+    assert wf["spec"]["parallelism"] == 2 and "full" in wf["spec"]["templates"][1]["container"]["args"]
     assert {p["name"]: p["value"] for p in wf["spec"]["arguments"]["parameters"]}["repo"] == "https://github.com/argoproj/argo-workflows.git"
     assert "is a local path" in capsys.readouterr().err
     url = "https://example.invalid/argo.git"
     wf = yaml.safe_load(emit.render("argo-workflow", RELEASES, repo=url))
     assert {p["name"]: p["value"] for p in wf["spec"]["arguments"]["parameters"]}["repo"] == url
+
+
+def test_matrix_command_emits_without_running_anything(run_cli, argo_repo: Path):
+    done = run_cli("--repo", str(argo_repo), "matrix", "--versions", "v3.4,v3.5", "--emit", "github-matrix")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"include": [{"version": "v3.4.1", "line": "v3.4"}, {"version": "v3.5.2", "line": "v3.5"}]}
+    assert "proving" not in done.stderr
+    done = run_cli("--repo", str(argo_repo), "matrix", "--emit", "argo-workflow", "--jobs", "3", "--suite", "precedence", "--no-baseline")
+    assert done.returncode == 0, done.stderr
+    wf = yaml.safe_load(done.stdout)
+    assert wf["spec"]["parallelism"] == 3
+    (prove_step,), _ = wf["spec"]["templates"][0]["steps"]
+    assert prove_step["withItems"] == ["v3.4.1", "v3.5.2", "v3.6.0", "v4.0.0"]  # 'supported' by default
+    assert ["--suite", "precedence", "--no-baseline"] == wf["spec"]["templates"][1]["container"]["args"][7:10]
+    done = run_cli("--repo", str(argo_repo), "matrix", "--emit", "github-matrix", "--json", "out.json")
+    assert done.returncode == 2 and "--emit prints the matrix and runs nothing" in done.stderr
