@@ -24,7 +24,7 @@ from types import TracebackType
 import git
 
 from patcher import gitcmd, ui
-from patcher.errors import InfraError, InputError
+from patcher.errors import InputError
 from patcher.store import Mirror
 from patcher.versions import Release
 
@@ -106,43 +106,21 @@ class Workspace:
 def add_worktree(mirror: Mirror, commit: str, path: Path) -> list[str]:
     """Check ``commit`` out at ``path``; return the files left out because the mirror lacks them."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with mirror.lock(), gitcmd.failures_as(f"adding a worktree at {path}"):
-        mirror.git.worktree("add", "--quiet", "--no-checkout", "--detach", os.fspath(path), commit)
+    with mirror.lock():
+        with gitcmd.failures_as(f"adding a worktree at {path}"):
+            mirror.git.worktree("add", "--quiet", "--no-checkout", "--detach", os.fspath(path), commit)
+        # Under the lock: the listing talks to one persistent `git cat-file` that threads must not share.
+        missing = mirror.missing_files(commit)
     try:
-        return _populate(mirror, commit, gitcmd.command(path))
+        tree = gitcmd.command(path)
+        with gitcmd.failures_as(f"checking out {commit[:12]}"):
+            if missing:
+                tree.sparse_checkout("set", "--no-cone", "/*", *(f"!/{p}" for p in missing))
+            tree.reset("--quiet", "--hard", "HEAD")
+        return missing
     except BaseException:
         remove_worktree(mirror, path)
         raise
-
-
-def _populate(mirror: Mirror, commit: str, tree: git.Git) -> list[str]:
-    try:
-        tree.reset("--quiet", "--hard", "HEAD")
-        return []
-    except git.GitCommandError as exc:
-        missing = missing_blobs(mirror, commit)
-        if not missing:
-            raise InfraError(f"git failed while checking out {commit[:12]}: {gitcmd.last_line(str(exc.stderr))}") from None
-    with gitcmd.failures_as(f"checking out {commit[:12]} without the files the mirror lacks"):
-        tree.sparse_checkout("set", "--no-cone", "/*", *(f"!/{p}" for p in missing))
-        tree.reset("--quiet", "--hard", "HEAD")
-    return missing
-
-
-def missing_blobs(mirror: Mirror, commit: str) -> list[str]:
-    """Paths of files in ``commit`` whose contents the mirror does not have."""
-    listing = mirror.git.ls_tree("-r", "-z", "--full-tree", commit)
-    missing = []
-    for entry in filter(None, listing.split("\0")):
-        meta, path = entry.split("\t", 1)
-        _mode, kind, sha = meta.split()
-        if kind != "blob":
-            continue
-        try:
-            mirror.git.get_object_header(sha)
-        except ValueError:
-            missing.append(path)
-    return sorted(missing)
 
 
 def remove_worktree(mirror: Mirror, path: Path) -> None:

@@ -14,6 +14,7 @@ import hashlib
 import os
 import re
 import shutil
+import threading
 from pathlib import Path
 
 import filelock
@@ -143,6 +144,7 @@ class Mirror:
             self.git.fetch("--quiet", "--prune", "--tags", "origin")
         self._releases = None
         self._fetched = True
+        shutil.rmtree(self.path / "argo-patcher" / "missing", ignore_errors=True)
 
     def resolve(self, spec: str, *, pre: bool = False, refresh: bool = False) -> list[Release]:
         """Resolve ``spec``; fetch first when asked to, or when it names a release not here yet."""
@@ -166,6 +168,32 @@ class Mirror:
         except git.GitCommandError:
             return False
         return True
+
+    def missing_files(self, commit: str) -> list[str]:
+        """Paths of files in ``commit`` whose contents the mirror lacks (snapshots of a repository
+        may leave out very large files). Remembered per commit until the next fetch."""
+        memo = self.path / "argo-patcher" / "missing" / commit
+        try:
+            return memo.read_text().split("\0")[:-1]
+        except OSError:
+            pass
+        with gitcmd.failures_as(f"listing the files of {commit[:12]}"):
+            listing = self.git.ls_tree("-r", "-z", "--full-tree", commit)
+        missing = []
+        for entry in filter(None, listing.split("\0")):
+            meta, path = entry.split("\t", 1)
+            _mode, kind, sha = meta.split()
+            if kind != "blob":
+                continue
+            try:
+                self.git.get_object_header(sha)
+            except ValueError:
+                missing.append(path)
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        staged = memo.with_name(f"{commit}.{os.getpid()}.{threading.get_ident()}")
+        staged.write_text("".join(p + "\0" for p in sorted(missing)))
+        staged.replace(memo)
+        return sorted(missing)
 
     def require_argo(self, release: Release) -> None:
         if not self.has_file(release, ARGO_MARKER):

@@ -1,0 +1,84 @@
+"""Against the real upstream repository (ARGO_WORKFLOWS_REPO): versions, checkouts, the harness
+on unpatched and patched releases, and `patcher apply` end to end. Go tests run where the
+runner's 'auto' puts them: Docker when a daemon answers, else the local Go."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from patcher import pipeline
+from patcher.contract import CASE_IDS
+from patcher.results import RunStatus, Status, Verdict
+from patcher.session import Session
+
+pytestmark = pytest.mark.integration
+
+# What the unpatched releases get wrong (upstream #12945 before v3.7; the copy into the template's
+# metadata from v3.7.0 on, and its later changes).
+BASELINE_FAILURES = {
+    "v3.5.5": {"holder-cluster", "holder-namespaced", "union", "all-three", "nested-by-name", "nested-innermost", "dag-task"},
+    "v3.7.4": {"workflow-over-holder", "template-over-holder", "template-over-workflow", "all-three", "no-mutation"},
+    "v4.1.2": {"workflow-over-holder", "no-mutation"},
+}
+
+
+@pytest.fixture
+def session(upstream_repo) -> Session:
+    return Session(str(upstream_repo))
+
+
+def test_versions_of_a_release_line_and_a_range(upstream_repo, run_cli):
+    line = run_cli("--repo", str(upstream_repo), "versions", "v3.5")
+    assert line.returncode == 0, line.stderr
+    assert line.stdout.splitlines()[-1] == "v3.5.15"
+    ranged = run_cli("--repo", str(upstream_repo), "versions", ">=v3.6,<v3.7")
+    assert ranged.returncode == 0, ranged.stderr
+    assert ranged.stdout.split() == ["v3.6.0"] + [f"v3.6.{n}" for n in range(2, 20)]
+
+
+def test_unknown_version_fails_in_one_line(upstream_repo, run_cli):
+    result = run_cli("--repo", str(upstream_repo), "diff", "--version", "v9.9.9")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: unknown release v9.9.9; nearest: v4.1.0, v4.1.1, v4.1.2"
+
+
+@pytest.mark.parametrize("tag", ["v3.5.5", "v4.1.2"])
+def test_checkout_of_a_release(session, tag):
+    release = session.resolve_one(tag)
+    with session.workspace() as workspace:
+        started = time.monotonic()
+        checkout = workspace.checkout(release)
+        print(f"checkout of {tag}: {time.monotonic() - started:.2f}s")
+        assert (checkout.path / "workflow/controller/workflowpod.go").is_file()
+        assert checkout.commit == session.mirror.commit_of(release)
+    assert not checkout.path.exists()
+
+
+@pytest.mark.parametrize("tag", sorted(BASELINE_FAILURES))
+def test_harness_fails_before_and_passes_after_the_patch(session, tag):
+    release = session.resolve_one(tag)
+    options = pipeline.ProveOptions(suite="precedence")
+    with session.workspace() as workspace:
+        result = pipeline.prove_release(session, workspace, release, options)
+    assert result.baseline is not None and result.patched is not None, result.message
+    assert result.baseline.status is RunStatus.OK, result.baseline.message
+    failing = {case for case, status in result.baseline.cases.items() if status is not Status.PASS}
+    print(f"{tag} ({result.extra.get('shape')}): baseline fails {sorted(failing)}")
+    assert failing == BASELINE_FAILURES[tag]
+    assert result.patched.cases == {case: Status.PASS for case in CASE_IDS}, result.patched.failures
+    assert result.verdict is Verdict.FIXED
+
+
+def test_apply_end_to_end(upstream_repo, run_cli, tmp_path):
+    report = tmp_path / "report.json"
+    result = run_cli("--repo", str(upstream_repo), "apply", "--version", "v3.5.5", "--json", str(report), timeout=3600)
+    assert result.returncode == 0, result.stderr
+    [release] = json.loads(report.read_text())["results"]
+    assert release["verdict"] == "fixed"
+    assert release["baseline"]["cases"]["holder-cluster"] == "fail"
+    assert set(release["patched"]["cases"].values()) == {"pass"}
+    assert release["patched"]["tests"] and set(release["patched"]["tests"].values()) <= {"pass", "skip"}
+    assert "v3.5.5" in result.stdout and "fixed" in result.stdout
