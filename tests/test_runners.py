@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 import os
 import signal
@@ -251,6 +253,36 @@ def test_offline_without_the_modules_in_the_cache(go_image: str, tmp_path: Path,
     result = runners.prepare(tree, runner="docker", image=go_image, offline=True).run(tree, ["./..."], run_id=run_id(request), timeout_s=120)
     assert result.status is RunStatus.INFRA_ERROR
     assert "--offline" in result.message
+
+
+@pytest.mark.docker
+def test_modules_are_fetched_only_when_the_cache_lacks_them(
+    go_image: str, tmp_path: Path, docker_daemon: object, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefix = f"argo-patcher-test-fresh-{os.getpid()}"
+    monkeypatch.setenv("ARGO_PATCHER_VOLUME_PREFIX", prefix)
+    roles: list[str] = []
+    original = runners.DockerRunner._container
+
+    def recording(self, docker_client, role, *args, **kwargs):  # type: ignore[no-untyped-def]
+        roles.append(role)
+        return original(self, docker_client, role, *args, **kwargs)
+
+    monkeypatch.setattr(runners.DockerRunner, "_container", recording)
+    tree = _module_with_a_dependency(tmp_path)
+    runner = runners.prepare(tree, runner="docker", image=go_image)
+    try:
+        first = runner.run(tree, ["./..."], run_id=run_id(request), timeout_s=300)
+        assert first.status is RunStatus.OK and first.tests["TestUsesDep"].status.value == "pass", first.message
+        assert roles == ["test", "fetch", "test"]
+        roles.clear()
+        second = runner.run(tree, ["./..."], run_id=run_id(request), timeout_s=300)
+        assert second.status is RunStatus.OK, second.message
+        assert roles == ["test"]
+    finally:
+        for volume in runners.container.cache_volumes():  # type: ignore[attr-defined]
+            with contextlib.suppress(Exception):
+                docker_daemon.volumes.get(volume).remove(force=True)  # type: ignore[attr-defined]
 
 
 def _module_with_a_dependency(tmp_path: Path, version: str = "v0.14.0") -> Path:

@@ -1,14 +1,15 @@
 """Running ``go test`` in a container of the Docker engine.
 
-A run is two short-lived containers on the same image, caches and tree:
+A run is one short-lived ``test`` container, or three when the module cache lacks something:
 
-1. ``fetch`` (skipped with ``--offline``): ``go list -deps -test PACKAGES`` on the default
-   network, with the host's GOPROXY. It only resolves and downloads the modules the tests
-   import, into the module cache volume; no code of the tree runs.
-2. ``test``: ``go test -json`` with no network at all (``network_mode=none``, ``GOPROXY=off``),
+1. ``test``: ``go test -json`` with no network at all (``network_mode=none``, ``GOPROXY=off``),
    so the code under test cannot reach anything; the modules come from the cache volume.
+2. Only if that failed for want of modules (and not with ``--offline``): ``fetch``,
+   ``go list -deps -test PACKAGES`` on the default network with the host's GOPROXY, which only
+   resolves and downloads the modules the tests import (no code of the tree runs), then
+   ``test`` again. With warm caches a run needs no network and starts one container.
 
-Both run as uid 1000 with every capability dropped and ``no-new-privileges``, the tree mounted
+All run as uid 1000 with every capability dropped and ``no-new-privileges``, the tree mounted
 read-only at /src (Argo's tests write only to temporary directories), no Docker socket, and
 docker-init as PID 1. The module cache and build cache are named volumes shared by all releases
 and runs (Go's caches are safe for concurrent use). Containers carry argo-patcher's labels
@@ -88,30 +89,36 @@ class DockerRunner(Runner):
         docker_client = containers.client()
         containers.reap_orphans(docker_client)
         self._prepare_volumes(docker_client)
-        fetch_error = ""
-        if not self.offline:
-            fetched = self._container(
-                docker_client, "fetch", ["go", "list", "-deps", "-test", *packages], tree, run_id, deadline, network=True
-            )
-            if fetched.timed_out or fetched.lost:
-                return self._cut_short(fetched, gotest.GoTestParser(), timeout_s, time.monotonic() - started, "downloading modules")
-            if fetched.exit_code:
-                fetch_error = gotest.message_lines(fetched.stderr)
-                ui.debug(f"[{run_id}] go list failed before the tests: {fetch_error.splitlines()[0] if fetch_error else '?'}")
+        result = self._test(docker_client, tree, packages, run_regex, timeout_s, run_id, deadline, started)
+        if not _lacks_modules(result):
+            return result
+        if self.offline:
+            result.status = RunStatus.INFRA_ERROR
+            result.message = f"--offline, and the module cache lacks modules the tests need; run once without --offline\n{result.message}"
+            return result
+        # Warm caches need no network at all; only a run that lacks modules pays for the fetch.
+        fetched = self._container(
+            docker_client, "fetch", ["go", "list", "-deps", "-test", *packages], tree, run_id, deadline, network=True
+        )
+        if fetched.timed_out or fetched.lost:
+            return self._cut_short(fetched, gotest.GoTestParser(), timeout_s, time.monotonic() - started, "downloading modules")
+        if fetched.exit_code:
+            fetch_error = gotest.message_lines(fetched.stderr)
+            return RunResult(RunStatus.INFRA_ERROR, duration_s=time.monotonic() - started, message=f"cannot download the Go modules: {fetch_error}")
+        return self._test(docker_client, tree, packages, run_regex, timeout_s, run_id, deadline, started)
+
+    def _test(
+        self, docker_client: Any, tree: Path, packages: Sequence[str], run_regex: str | None, timeout_s: float, run_id: str,
+        deadline: float, started: float,
+    ) -> RunResult:  # fmt: skip
+        """``go test -json`` with no network, the modules coming from the cache volume."""
         parser = gotest.GoTestParser()
         command = ["go", *gotest.go_test_args(packages, run_regex, timeout_s=timeout_s)]
         tested = self._container(docker_client, "test", command, tree, run_id, deadline, network=False, on_stdout=parser.feed)
         duration = time.monotonic() - started
         if tested.timed_out or tested.lost:
             return self._cut_short(tested, parser, timeout_s, duration, "running the tests")
-        result = parser.result(exit_code=tested.exit_code, stderr=tested.stderr, duration_s=duration)
-        if result.status in (RunStatus.BUILD_ERROR, RunStatus.INFRA_ERROR) and "GOPROXY=off" in result.message:
-            if fetch_error:
-                result.status, result.message = RunStatus.INFRA_ERROR, f"cannot download the Go modules: {fetch_error}"
-            elif self.offline:
-                result.status = RunStatus.INFRA_ERROR
-                result.message = f"--offline, and the module cache lacks modules the tests need; run once without --offline\n{result.message}"
-        return result
+        return parser.result(exit_code=tested.exit_code, stderr=tested.stderr, duration_s=duration)
 
     @staticmethod
     def _cut_short(outcome: _Outcome, parser: gotest.GoTestParser, timeout_s: float, duration: float, doing: str) -> RunResult:
@@ -262,6 +269,11 @@ def _pump(container: Any, on_stdout: Callable[[bytes], None] | None) -> None:
                 on_stdout(chunk)
     except Exception as exc:  # noqa: BLE001 - a lost stream shows in the container's state
         ui.debug(f"log stream of {container.name} ended: {type(exc).__name__}: {exc}")
+
+
+def _lacks_modules(result: RunResult) -> bool:
+    """Whether a run without network failed for want of modules in the cache."""
+    return result.status in (RunStatus.BUILD_ERROR, RunStatus.INFRA_ERROR) and "GOPROXY=off" in result.message
 
 
 def _remove(container_id: str, docker_client: Any | None = None) -> None:
