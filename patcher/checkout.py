@@ -29,6 +29,10 @@ from patcher.store import Mirror
 from patcher.versions import Release
 
 RUN_DIR_PREFIX = "argo-patcher-run-"
+# A checkout writes thousands of small files; on a RAM-backed tmpfs that takes a tenth of the
+# time it can take on a disk. Used when one has this much room, unless TMPDIR says otherwise.
+TMPFS_CANDIDATES = ("XDG_RUNTIME_DIR", "/dev/shm")
+TMPFS_MIN_FREE = 2 * 1024**3
 _RUN_DIR = re.compile(re.escape(RUN_DIR_PREFIX) + r"(\d+)-")
 KEPT_REASON = "kept by argo-patcher"
 
@@ -63,7 +67,7 @@ class Workspace:
     def root(self) -> Path:
         with self._lock:
             if self._root is None:
-                self._root = Path(tempfile.mkdtemp(prefix=f"{RUN_DIR_PREFIX}{os.getpid()}-"))
+                self._root = Path(tempfile.mkdtemp(prefix=f"{RUN_DIR_PREFIX}{os.getpid()}-", dir=scratch_parent()))
             return self._root
 
     def checkout(self, release: Release, *, into: Path | None = None, name: str | None = None) -> Checkout:
@@ -101,6 +105,18 @@ class Workspace:
                 remove_worktree(self.mirror, checkout.path)
         if self._root is not None and not any(p.is_relative_to(self._root) for p in self._kept):
             shutil.rmtree(self._root, ignore_errors=True)
+
+
+def scratch_parent() -> str | None:
+    """Where a run's temporary trees go: a tmpfs with room, or (None) the system's temp dir."""
+    if os.environ.get("TMPDIR"):
+        return None
+    for candidate in TMPFS_CANDIDATES:
+        path = os.environ.get(candidate, "") if candidate.isupper() else candidate
+        with contextlib.suppress(OSError):
+            if path and os.access(path, os.W_OK) and shutil.disk_usage(path).free >= TMPFS_MIN_FREE:
+                return path
+    return None
 
 
 def add_worktree(mirror: Mirror, commit: str, path: Path) -> list[str]:

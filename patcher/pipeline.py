@@ -1,19 +1,23 @@
-"""One release, end to end: check out, add the harness, run the baseline, patch, run again.
+"""One release, end to end: check out, patch, add the harness, run the baseline and the patch.
 
-Both runs use one tree, so the patched run recompiles only the packages the patch touches.
-A release-specific failure (an unrecognised code shape, a build error, a timeout, a failing
-runner) becomes that release's result; only run-wide problems raise.
+The baseline (unpatched) and patched trees are two worktrees of one commit, so the patched run
+recompiles only the packages the patch touches. When earlier runs left the release's builds in
+the Go cache, the two runs go side by side (see ``warmth``); otherwise the baseline goes first
+and compiles what the patched run then reuses. A release-specific failure (an unrecognised code
+shape, a build error, a timeout, a failing runner) becomes that release's result; only
+run-wide problems raise.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from patcher import gomod, harness, patch, runners
+from patcher import gomod, harness, patch, runners, warmth
 from patcher.checkout import Checkout, Workspace
 from patcher.contract import HARNESS_TEST
 from patcher.errors import InputError, PatcherError
@@ -66,27 +70,42 @@ def prove_release(
     try:
         on_stage(release, "checkout")
         checkout = workspace.checkout(release, into=into)
+        baseline = workspace.checkout(release, name=f"{release.tag}-baseline") if options.baseline else None
         result.commit, result.tree = checkout.commit, checkout.path
         result.go = str(gomod.read(checkout.path).go)
         on_stage(release, "patch")
         try:
             plan = patch.plan(checkout.path)
-            harness.write(checkout.path)
+            for tree in filter(None, (checkout, baseline)):
+                harness.write(tree.path)
         except InputError as exc:
             result.patch_error, result.message = True, str(exc)
             return result
+        plan.apply()
         result.extra["shape"] = plan.shape_name
-        packages = sorted({HARNESS_PACKAGE, *plan.packages})
         runner = runners.prepare(
             checkout.path, runner=options.runner, image=options.image, offline=options.offline, context=release.tag
         )
         result.extra["runner"] = runner.describe()
-        if options.baseline:
+        packages = sorted({HARNESS_PACKAGE, *plan.packages})
+
+        def run(tree: Checkout, which: str) -> RunResult:
+            return _run(runner, tree, packages, options, which)
+
+        side_by_side = baseline is not None and warmth.is_warm(runner.cache_identity(), checkout.commit)
+        result.extra["schedule"] = "side by side" if side_by_side else "one after the other"
+        if side_by_side:
             on_stage(release, "baseline")
-            result.baseline = _run(runner, checkout, packages, options, "baseline")
-        plan.apply()
-        on_stage(release, "patched")
-        result.patched = _run(runner, checkout, packages, options, "patched")
+            on_stage(release, "patched")
+            result.baseline, result.patched = _side_by_side(lambda: run(baseline, "baseline"), lambda: run(checkout, "patched"))
+        else:
+            if baseline is not None:
+                on_stage(release, "baseline")
+                result.baseline = run(baseline, "baseline")
+            on_stage(release, "patched")
+            result.patched = run(checkout, "patched")
+        if all(r.status is RunStatus.OK for r in (result.baseline, result.patched) if r is not None):
+            warmth.remember(runner.cache_identity(), checkout.commit)
     except RunInterrupted:
         raise
     except PatcherError as exc:
@@ -94,6 +113,18 @@ def prove_release(
     finally:
         on_stage(release, "done")
     return result
+
+
+def _side_by_side(first: Callable[[], RunResult], second: Callable[[], RunResult]) -> tuple[RunResult, RunResult]:
+    """Both runs at once: ``first`` in a thread of its own, ``second`` in this one."""
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="baseline") as pool:
+        future = pool.submit(first)
+        try:
+            second_result = second()
+        except KeyboardInterrupt:
+            runners.abort_all()  # or the pool would wait for the other run to end by itself
+            raise
+        return future.result(), second_result
 
 
 def _run(runner: runners.Runner, checkout: Checkout, packages: list[str], options: ProveOptions, which: str) -> RunResult:

@@ -48,6 +48,8 @@ class Verdict(str, enum.Enum):
 
 @dataclasses.dataclass
 class TestResult:
+    __test__ = False  # not a pytest class, despite its name
+
     name: str
     status: Status
     duration_s: float = 0.0

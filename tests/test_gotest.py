@@ -291,7 +291,7 @@ def test_message_is_capped() -> None:
 
 
 def test_go_test_args() -> None:
-    assert gotest.go_test_args(["./a/"], "TestX|TestY", timeout_s=90) == ["test", "-json", "-count=1", "-timeout=90s", "-run=TestX|TestY", "./a/"]
-    assert gotest.go_test_args(["./a/", "./b/"]) == ["test", "-json", "-count=1", "./a/", "./b/"]
+    assert gotest.go_test_args(["./a/"], "TestX|TestY", timeout_s=90) == ["test", "-json", "-count=1", "-vet=off", "-timeout=90s", "-run=TestX|TestY", "./a/"]
+    assert gotest.go_test_args(["./a/", "./b/"]) == ["test", "-json", "-count=1", "-vet=off", "./a/", "./b/"]
     with pytest.raises(ValueError):
         gotest.go_test_args([])

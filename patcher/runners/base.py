@@ -46,6 +46,11 @@ class Runner(abc.ABC):
         """One line: where and with which Go the tests run."""
 
     @abc.abstractmethod
+    def cache_identity(self) -> str:
+        """Names the Go build cache this runner compiles into, and changes when that cache is
+        made anew; empty when it does not exist yet."""
+
+    @abc.abstractmethod
     def run(
         self,
         tree: Path,

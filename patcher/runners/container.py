@@ -73,6 +73,14 @@ class DockerRunner(Runner):
     def describe(self) -> str:
         return f"docker image {self.image.describe()}" + (", offline" if self.offline else "")
 
+    def cache_identity(self) -> str:
+        volume = next(name for name, path in cache_volumes().items() if path == images.GOCACHE)
+        try:
+            created = containers.client().volumes.get(volume).attrs.get("CreatedAt", "")
+        except containers.DockerError:
+            return ""
+        return f"docker {self.image.id} {volume} {created}"
+
     def run(
         self,
         tree: Path,

@@ -56,6 +56,13 @@ class LocalRunner(Runner):
     def describe(self) -> str:
         return f"local Go {self.host.version} ({self.host.go})" + (", offline" if self.offline else "")
 
+    def cache_identity(self) -> str:
+        build = go_cache_dir() / "build"
+        try:
+            return f"local {self.host.version} {build} {build.stat().st_ino}"
+        except OSError:
+            return ""
+
     def environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GO") and k not in ("CGO_ENABLED",)}
         caches = go_cache_dir()

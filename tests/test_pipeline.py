@@ -1,0 +1,109 @@
+"""The pipeline's scheduling of a release's two runs, with a runner that only keeps time.
+
+The runs themselves are real elsewhere (test_runners, test_matrix_e2e, test_upstream); here the
+patch and harness are real (a synthetic v3.5-shaped release) and the runner records when each
+run started and ended.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from patcher import pipeline, runners, warmth
+from patcher.contract import CASE_IDS, HARNESS_TEST
+from patcher.gomod import GoVersion
+from patcher.results import RunResult, RunStatus, Status, TestResult, Verdict
+from patcher.session import Session
+from tests import gitrepo
+from tests.goshapes import make_tree
+
+
+class TimingRunner(runners.Runner):
+    kind = "fake"
+    go_version = GoVersion(1, 26, 0)
+
+    def __init__(self, status: RunStatus = RunStatus.OK) -> None:
+        self.status = status
+        self.spans: dict[str, tuple[float, float]] = {}
+        self.lock = threading.Lock()
+
+    def describe(self) -> str:
+        return "a runner that keeps time"
+
+    def cache_identity(self) -> str:
+        return "timing-runner-cache"
+
+    def run(self, tree: Path, packages: Sequence[str], run_regex: str | None = None, *, timeout_s: float = 60, run_id: str) -> RunResult:
+        started = time.monotonic()
+        time.sleep(0.3)
+        with self.lock:
+            self.spans[run_id.split("-")[1]] = (started, time.monotonic())
+        patched = "templateHolderPodMetadata" in (tree / "workflow/controller/workflowpod.go").read_text()
+        assert (tree / "workflow/controller/zz_argo_patcher_precedence_test.go").is_file()
+        failing = set() if patched else {"holder-cluster"}
+        tests = {f"{HARNESS_TEST}/{c}": TestResult(f"{HARNESS_TEST}/{c}", Status.FAIL if c in failing else Status.PASS) for c in CASE_IDS}
+        return RunResult(self.status, tests)
+
+    def overlapped(self) -> bool:
+        (b_start, b_end), (p_start, p_end) = self.spans["baseline"], self.spans["patched"]
+        return b_start < p_end and p_start < b_end
+
+
+@pytest.fixture
+def release_repo(tmp_path: Path) -> Path:
+    files = gitrepo.copy_tree(make_tree(tmp_path / "shape", "v3.5"))
+    return gitrepo.make_repo(tmp_path / "argo", ["v3.5.0"], files_for={"v3.5.0": files})
+
+
+def prove(repo: Path, runner: TimingRunner, monkeypatch: pytest.MonkeyPatch, **options: object) -> object:
+    monkeypatch.setattr(runners, "prepare", lambda *args, **kwargs: runner)
+    session = Session(str(repo))
+    with session.workspace() as workspace:
+        return pipeline.prove_release(session, workspace, session.resolve_one("v3.5.0"), pipeline.ProveOptions(**options))
+
+
+def test_cold_runs_go_one_after_the_other_and_warm_ones_side_by_side(release_repo, monkeypatch):
+    first_runner = TimingRunner()
+    first = prove(release_repo, first_runner, monkeypatch)
+    assert first.extra["schedule"] == "one after the other" and not first_runner.overlapped()
+    assert first.verdict is Verdict.FIXED
+
+    second_runner = TimingRunner()
+    second = prove(release_repo, second_runner, monkeypatch)
+    assert second.extra["schedule"] == "side by side" and second_runner.overlapped()
+    assert second.verdict is Verdict.FIXED
+    assert second.baseline.cases["holder-cluster"] is Status.FAIL and second.patched.cases["holder-cluster"] is Status.PASS
+
+
+def test_runs_that_did_not_build_leave_no_hint(release_repo, monkeypatch):
+    broken = TimingRunner(RunStatus.BUILD_ERROR)
+    result = prove(release_repo, broken, monkeypatch)
+    assert result.verdict is Verdict.BUILD_ERROR
+    assert not warmth.is_warm(broken.cache_identity(), result.commit)
+    again = TimingRunner()
+    assert prove(release_repo, again, monkeypatch).extra["schedule"] == "one after the other"
+
+
+def test_without_a_baseline_there_is_one_run(release_repo, monkeypatch):
+    runner = TimingRunner()
+    result = prove(release_repo, runner, monkeypatch, baseline=False)
+    assert list(runner.spans) == ["patched"]
+    assert result.baseline is None and result.verdict is Verdict.PASSED
+
+
+def test_the_hint_expires_and_needs_a_cache(isolated_cache):
+    assert not warmth.is_warm("", "abc")
+    warmth.remember("", "abc")
+    assert not list(isolated_cache.rglob("abc"))
+    warmth.remember("cache", "abc")
+    assert warmth.is_warm("cache", "abc") and not warmth.is_warm("other cache", "abc")
+    [marker] = isolated_cache.rglob("abc")
+    old = time.time() - warmth.MAX_AGE_S - 60
+    os.utime(marker, (old, old))
+    assert not warmth.is_warm("cache", "abc")
