@@ -12,7 +12,6 @@ import dataclasses
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
 
 import pytest
 
