@@ -75,9 +75,10 @@ def prove(
             message = delivery.commit_message(release, with_harness=with_harness)
             sha = delivery.commit_to_branch(session, result.tree, commit_to, message)
             ui.info(f"recorded the patched {release} as branch {commit_to} ({sha[:12]})")
-    if result.verdict is Verdict.PATCH_ERROR:
-        raise InputError(result.message)
-    if result.verdict is Verdict.INFRA_ERROR and not (result.baseline or result.patched):
-        raise InfraError(result.message or f"{release}: the tests could not run")
-    reports.present([result], json_path=json_path, junit_path=junit_path, markdown_path=markdown_path, spec=release.tag)
+    files = {"json_path": json_path, "junit_path": junit_path, "markdown_path": markdown_path}
+    if result.verdict is Verdict.PATCH_ERROR or (result.verdict is Verdict.INFRA_ERROR and not (result.baseline or result.patched)):
+        reports.write([result], spec=release.tag, **files)  # a CI job's report says why, too
+        error = InputError if result.verdict is Verdict.PATCH_ERROR else InfraError
+        raise error(result.message or f"{release}: the tests could not run")
+    reports.present([result], spec=release.tag, **files)
     return ExitCode.OK if result.ok else ExitCode.TESTS_FAILED if result.verdict is not Verdict.INFRA_ERROR else ExitCode.INFRA

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import inspect
 import signal
 import sys
 import traceback
@@ -64,7 +65,7 @@ def versions(session: Session, spec: str, pre: bool, refresh: bool) -> None:
         ui.out(release.tag)
 
 
-versions.help = f"{versions.help}\n\n{SPEC_HELP}"
+versions.help = f"{inspect.cleandoc(versions.help or '')}\n\n{SPEC_HELP}"
 
 
 def report_options(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -63,6 +64,16 @@ def test_an_unknown_shape_is_refused_in_one_line(shaped_repo, run_cli):
     assert len(lines) == 1 and lines[0].startswith("error: ") and "addMetadata" in lines[0]
 
 
+def test_apply_of_an_unknown_shape_still_writes_its_report(shaped_repo, tmp_path, run_cli):
+    report = tmp_path / "report.json"
+    result = run_cli("--repo", str(shaped_repo), "apply", "--version", "v4.1.0", "--json", str(report))
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "addMetadata" in errors[0] and "Traceback" not in result.stderr
+    [release] = json.loads(report.read_text())["results"]
+    assert release["verdict"] == "patch-error" and "addMetadata" in release["message"]
+
+
 def test_unknown_version_is_one_line(shaped_repo, run_cli):
     result = run_cli("--repo", str(shaped_repo), "diff", "--version", "v9.9.9")
     assert result.returncode == 2
@@ -116,7 +127,7 @@ def test_apply_no_test_needs_somewhere_to_put_the_tree(shaped_repo, run_cli):
     assert "--output DIR, --keep or --commit-to" in result.stderr
 
 
-@pytest.mark.parametrize("command", ["versions", "diff", "apply", "image", "cache", "report"])
+@pytest.mark.parametrize("command", ["versions", "diff", "apply", "matrix", "image", "cache", "report"])
 def test_every_command_has_help(run_cli, command):
     result = run_cli(command, "--help")
     assert result.returncode == 0, result.stderr

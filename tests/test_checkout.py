@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -64,6 +65,7 @@ def test_kept_trees_stay_and_are_not_reaped(argo_repo, tmp_path):
         pass
     assert kept.path.exists() and into.path.exists()
     assert sorted(worktrees(session)) == sorted([str(kept.path), str(into.path)])
+    shutil.rmtree(kept.path.parent)
 
 
 def test_output_directory_must_be_new_or_empty(argo_repo, tmp_path):
