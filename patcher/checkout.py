@@ -18,6 +18,7 @@ import re
 import shutil
 import tempfile
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -35,6 +36,9 @@ TMPFS_CANDIDATES = ("XDG_RUNTIME_DIR", "/dev/shm")
 TMPFS_MIN_FREE = 2 * 1024**3
 _RUN_DIR = re.compile(re.escape(RUN_DIR_PREFIX) + r"(\d+)-")
 KEPT_REASON = "kept by argo-patcher"
+# Top-level directories of an Argo tree with no Go in them (client SDKs, the UI, the docs): half
+# its files. A run's temporary trees leave them out; kept trees (--keep, --output) are whole.
+LEAN_EXCLUDES = ("sdks", "ui", "docs")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,7 +82,8 @@ class Workspace:
                 raise InputError(f"{into} exists and is not empty; choose a new --output directory")
         path = into or self.root / (name or release.tag)
         commit = self.mirror.commit_of(release)
-        left_out = add_worktree(self.mirror, commit, path)
+        whole = into is not None or self.keep
+        left_out = add_worktree(self.mirror, commit, path, exclude=() if whole else LEAN_EXCLUDES)
         if left_out:
             shown = ", ".join(left_out[:3]) + (f" and {len(left_out) - 3} more" if len(left_out) > 3 else "")
             ui.warn(f"the mirror lacks {len(left_out)} file(s) of {release} ({shown}); checked out without them")
@@ -119,8 +124,9 @@ def scratch_parent() -> str | None:
     return None
 
 
-def add_worktree(mirror: Mirror, commit: str, path: Path) -> list[str]:
-    """Check ``commit`` out at ``path``; return the files left out because the mirror lacks them."""
+def add_worktree(mirror: Mirror, commit: str, path: Path, *, exclude: Sequence[str] = ()) -> list[str]:
+    """Check ``commit`` out at ``path`` without the top-level directories ``exclude``; return the
+    files left out because the mirror lacks them."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with mirror.lock():
         with gitcmd.failures_as(f"adding a worktree at {path}"):
@@ -130,8 +136,9 @@ def add_worktree(mirror: Mirror, commit: str, path: Path) -> list[str]:
     try:
         tree = gitcmd.command(path)
         with gitcmd.failures_as(f"checking out {commit[:12]}"):
-            if missing:
-                tree.sparse_checkout("set", "--no-cone", "/*", *(f"!/{p}" for p in missing))
+            if missing or exclude:
+                patterns = [f"!/{p}" for p in missing] + [f"!/{d}/" for d in exclude]
+                tree.sparse_checkout("set", "--no-cone", "/*", *patterns)
             tree.reset("--quiet", "--hard", "HEAD")
         return missing
     except BaseException:

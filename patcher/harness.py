@@ -24,10 +24,10 @@ def render_for(tree: Path) -> str:
     return text
 
 
-def write(tree: Path) -> Path:
-    """Render the harness into ``tree`` (replacing an earlier one); return its path."""
+def write(tree: Path, text: str | None = None) -> Path:
+    """Write the harness (``text``, or rendered for ``tree``) into ``tree``; return its path."""
     target = path(tree)
-    target.write_text(render_for(tree), encoding="utf-8")
+    target.write_text(render_for(tree) if text is None else text, encoding="utf-8")
     return target
 
 

@@ -76,8 +76,9 @@ def prove_release(
         on_stage(release, "patch")
         try:
             plan = patch.plan(checkout.path)
+            test = harness.render_for(checkout.path)
             for tree in filter(None, (checkout, baseline)):
-                harness.write(tree.path)
+                harness.write(tree.path, test)
         except InputError as exc:
             result.patch_error, result.message = True, str(exc)
             return result
