@@ -143,3 +143,17 @@ def test_many_releases_share_one_workspace(argo_repo):
         paths = [workspace.checkout(r).path for r in session.resolve("supported")]
         assert [(p / "RELEASE").read_text().strip() for p in paths] == ["v3.4.1", "v3.5.2", "v3.6.0", "v4.0.0"]
         assert len({p.parent for p in paths}) == 1
+
+
+def test_temporary_trees_leave_out_the_directories_without_go_but_kept_ones_are_whole(tmp_path):
+    files = {"sdks/java/Client.java": "class Client {}\n", "docs/index.md": "# docs\n", "ui/app.ts": "export {}\n"}
+    repo = gitrepo.make_repo(tmp_path / "argo", ["v3.5.0"], files_for={"v3.5.0": files})
+    session = Session(str(repo))
+    release = session.resolve_one("v3.5.0")
+    with session.workspace() as workspace:
+        lean = workspace.checkout(release)
+        assert (lean.path / "workflow/controller/workflowpod.go").is_file()
+        assert not any((lean.path / d).exists() for d in ("sdks", "docs", "ui"))
+        assert gitrepo.git(lean.path, "status", "--porcelain") == ""
+        whole = workspace.checkout(release, into=tmp_path / "out")
+        assert all((whole.path / name).is_file() for name in files)
