@@ -100,8 +100,12 @@ class FakePatch:
 
 class FakeHarness:
     @staticmethod
-    def write(tree: Path) -> None:
-        (tree / PACKAGE / HARNESS_FILE).write_text(HARNESS)
+    def render_for(tree: Path) -> str:
+        return HARNESS
+
+    @staticmethod
+    def write(tree: Path, text: str) -> None:
+        (tree / PACKAGE / HARNESS_FILE).write_text(text)
 
 
 @pytest.fixture
