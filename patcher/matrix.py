@@ -32,7 +32,7 @@ Prove = Callable[[Release, StageCallback], ReleaseResult]
 # Compiling and linking Argo's controller test binary peaks at about this much memory.
 JOB_MEMORY_BYTES = 3 * 1024**3
 JOBS_HELP = (
-    "Releases proved side by side. Default: half the CPU cores (at least 1), and no more than "
+    "Releases proved side by side. Default: half the CPU cores (at least 2), and no more than "
     "one per 3 GiB of memory: each release's `go test` already compiles on every core, so more "
     "jobs than that only queue for the CPU, while two or more overlap one release's checkout, "
     "container start and test run with another's compile."
@@ -70,7 +70,7 @@ def memory_bytes() -> int | None:
 def default_jobs(cpus: int | None = None, memory: int | None = None) -> int:
     cpus = cpu_count() if cpus is None else cpus
     memory = memory_bytes() if memory is None else memory
-    jobs = max(1, cpus // 2)
+    jobs = max(2, cpus // 2)
     if memory:
         jobs = min(jobs, max(1, memory // JOB_MEMORY_BYTES))
     return jobs

@@ -31,9 +31,9 @@ def ok(release, on_stage) -> ReleaseResult:
 
 @pytest.mark.parametrize(
     ("cpus", "memory", "jobs"),
-    [(2, 16 * GiB, 1), (1, None, 1), (16, 64 * GiB, 8), (16, 16 * GiB, 5), (8, 2 * GiB, 1), (3, 0, 1)],
+    [(2, 16 * GiB, 2), (1, None, 2), (16, 64 * GiB, 8), (16, 16 * GiB, 5), (8, 2 * GiB, 1), (3, 0, 2)],
 )
-def test_default_jobs_is_half_the_cores_capped_by_memory(cpus, memory, jobs):
+def test_default_jobs_is_half_the_cores_at_least_two_capped_by_memory(cpus, memory, jobs):
     assert matrix.default_jobs(cpus, memory) == jobs
 
 
