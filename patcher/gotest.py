@@ -44,8 +44,14 @@ _DOWNLOAD_FAILURE = re.compile(
 _TOO_OLD = re.compile(r"requires go >= (\S+) \(running go (\S+)")
 
 
-def go_test_args(packages: Sequence[str], run_regex: str | None = None, *, timeout_s: float | None = None) -> list[str]:
-    """The ``go test`` command line (without the ``go`` itself): compile, link and run only."""
+def go_test_args(
+    packages: Sequence[str], run_regex: str | None = None, *, timeout_s: float | None = None, binaries_dir: str | None = None
+) -> list[str]:
+    """The ``go test`` command line (without the ``go`` itself): compile, link and run only.
+
+    With ``binaries_dir`` the test binaries are written there (``-o``) and kept: when a later run
+    builds the same binary (Go compares the build ID in the file with the one it would link),
+    the link, most of a warm run, is skipped. Only when each package has a name of its own."""
     if not packages:
         raise ValueError("no packages to test")
     # go vet is no part of the proof (argo-patcher's own tests vet the patch on every shape it
@@ -56,7 +62,16 @@ def go_test_args(packages: Sequence[str], run_regex: str | None = None, *, timeo
         args.append(f"-timeout={max(1, int(timeout_s))}s")
     if run_regex:
         args.append(f"-run={run_regex}")
+    if binaries_dir and binaries_can_be_kept(packages):
+        args.append(f"-o={binaries_dir.rstrip('/')}/")
     return args + list(packages)
+
+
+def binaries_can_be_kept(packages: Sequence[str]) -> bool:
+    """``go test -o DIR/`` names each binary after its package: the packages must be listed one by
+    one (no ``...`` pattern) with distinct last elements."""
+    names = [package.rstrip("/").rsplit("/", 1)[-1] for package in packages]
+    return all(name and name != "." and "..." not in package for name, package in zip(names, packages)) and len(set(names)) == len(names)
 
 
 class _Output:

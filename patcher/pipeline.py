@@ -130,12 +130,14 @@ def _side_by_side(first: Callable[[], RunResult], second: Callable[[], RunResult
 
 def _run(runner: runners.Runner, checkout: Checkout, packages: list[str], options: ProveOptions, which: str) -> RunResult:
     started = time.monotonic()
+    major, minor = checkout.release.line
     run = runner.run(
         checkout.path,
         packages,
         SUITES[options.suite],
         timeout_s=options.timeout_s,
         run_id=f"{checkout.release.tag}-{which}-{os.getpid()}",
+        binary_slot=f"v{major}.{minor}-{which}",
     )
     if not run.duration_s:
         run.duration_s = time.monotonic() - started

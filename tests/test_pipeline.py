@@ -31,6 +31,7 @@ class TimingRunner(runners.Runner):
     def __init__(self, status: RunStatus = RunStatus.OK) -> None:
         self.status = status
         self.spans: dict[str, tuple[float, float]] = {}
+        self.slots: dict[str, str | None] = {}
         self.lock = threading.Lock()
 
     def describe(self) -> str:
@@ -39,11 +40,14 @@ class TimingRunner(runners.Runner):
     def cache_identity(self) -> str:
         return "timing-runner-cache"
 
-    def run(self, tree: Path, packages: Sequence[str], run_regex: str | None = None, *, timeout_s: float = 60, run_id: str) -> RunResult:
+    def run(
+        self, tree: Path, packages: Sequence[str], run_regex: str | None = None, *, timeout_s: float = 60, run_id: str, binary_slot: str | None = None
+    ) -> RunResult:
         started = time.monotonic()
         time.sleep(0.3)
         with self.lock:
             self.spans[run_id.split("-")[1]] = (started, time.monotonic())
+            self.slots[run_id.split("-")[1]] = binary_slot
         patched = "templateHolderPodMetadata" in (tree / "workflow/controller/workflowpod.go").read_text()
         assert (tree / "workflow/controller/zz_argo_patcher_precedence_test.go").is_file()
         failing = set() if patched else {"holder-cluster"}
@@ -73,6 +77,8 @@ def test_cold_runs_go_one_after_the_other_and_warm_ones_side_by_side(release_rep
     first = prove(release_repo, first_runner, monkeypatch)
     assert first.extra["schedule"] == "one after the other" and not first_runner.overlapped()
     assert first.verdict is Verdict.FIXED
+    line = ".".join(first.version.split(".")[:2])
+    assert first_runner.slots == {"baseline": f"{line}-baseline", "patched": f"{line}-patched"}
 
     second_runner = TimingRunner()
     second = prove(release_repo, second_runner, monkeypatch)

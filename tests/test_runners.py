@@ -427,3 +427,84 @@ def test_host_go_settings_reach_containers(monkeypatch: pytest.MonkeyPatch) -> N
     assert settings == {"GOPROXY": "https://goproxy.example.com|direct", "GOPRIVATE": "example.com/private"}
     monkeypatch.setattr(hostgo, "find", lambda goroot=None: None)
     assert container.default_module_settings() == {"GOPROXY": hostgo.DEFAULT_GOPROXY}
+
+
+def _answer_module(tree: Path, answer: int) -> Path:
+    (tree / "answer").mkdir(parents=True)
+    (tree / "go.mod").write_text("module example.com/answer\n\ngo 1.21\n")
+    (tree / "answer" / "answer.go").write_text(f"package answer\n\nconst Answer = {answer}\n")
+    (tree / "answer" / "answer_test.go").write_text(
+        'package answer\n\nimport "testing"\n\nfunc TestAnswer(t *testing.T) {\n\tif Answer != 42 {\n\t\tt.Fatal(Answer)\n\t}\n}\n'
+    )
+    return tree
+
+
+def _kept_binary_names(docker_client: object, image: str, slot: str) -> list[str]:
+    """The files of a binary slot in the build cache volume, read from a container never started."""
+    import io
+    import tarfile
+
+    from docker.types import Mount
+
+    volumes = runners.container.cache_volumes()  # type: ignore[attr-defined]
+    mounts = [Mount(path, volume, type="volume") for volume, path in volumes.items()]
+    container = docker_client.containers.create(image, ["go", "version"], mounts=mounts)  # type: ignore[attr-defined]
+    try:
+        stream, _ = container.get_archive(f"{runners.images.GOCACHE}/{runners.container.KEPT_BINARIES}/{slot}")  # type: ignore[attr-defined]
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
+            return sorted(Path(member.name).name for member in archive.getmembers() if member.isfile())
+    finally:
+        container.remove(force=True)
+
+
+@pytest.mark.docker
+def test_kept_test_binaries_are_reused_only_for_the_same_code(
+    go_image: str, tmp_path: Path, docker_daemon: object, test_volumes: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARGO_PATCHER_CACHE", str(tmp_path / "cache"))
+    commands: list[list[str]] = []
+    original = runners.DockerRunner._container
+
+    def recording(self, docker_client, role, command, *args, **kwargs):  # type: ignore[no-untyped-def]
+        commands.append(command)
+        return original(self, docker_client, role, command, *args, **kwargs)
+
+    monkeypatch.setattr(runners.DockerRunner, "_container", recording)
+    right, wrong = _answer_module(tmp_path / "right", 42), _answer_module(tmp_path / "wrong", 41)
+    runner = runners.prepare(right, runner="docker", image=go_image)
+    slot = f"test-{os.getpid()}"
+
+    def run(tree: Path) -> RunResult:
+        return runner.run(tree, ["./answer/"], run_id=run_id(request), timeout_s=300, binary_slot=slot)
+
+    assert statuses(run(right)) == {"TestAnswer": Status.PASS}
+    assert any(arg.startswith("-o=") for arg in commands[-1])
+    assert _kept_binary_names(docker_daemon, go_image, slot) == ["answer.test"]
+    # Another tree with other code in the same slot: Go sees the kept binary is not its build.
+    assert statuses(run(wrong)) == {"TestAnswer": Status.FAIL}
+    assert statuses(run(right)) == {"TestAnswer": Status.PASS}
+
+
+@pytest.mark.docker
+def test_a_busy_binary_slot_is_not_shared(
+    go_image: str, tmp_path: Path, docker_daemon: object, test_volumes: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import filelock
+
+    monkeypatch.setenv("ARGO_PATCHER_CACHE", str(tmp_path / "cache"))
+    commands: list[list[str]] = []
+    original = runners.DockerRunner._container
+
+    def recording(self, docker_client, role, command, *args, **kwargs):  # type: ignore[no-untyped-def]
+        commands.append(command)
+        return original(self, docker_client, role, command, *args, **kwargs)
+
+    monkeypatch.setattr(runners.DockerRunner, "_container", recording)
+    tree = _answer_module(tmp_path / "right", 42)
+    runner = runners.prepare(tree, runner="docker", image=go_image)
+    volume = f"{test_volumes}-gocache"
+    lock = filelock.FileLock(tmp_path / "cache" / "locks" / f"{volume}-busy.lock")
+    with lock:  # another run holds the slot
+        result = runner.run(tree, ["./answer/"], run_id=run_id(request), timeout_s=300, binary_slot="busy")
+    assert statuses(result) == {"TestAnswer": Status.PASS}
+    assert not any(arg.startswith("-o=") for arg in commands[-1])

@@ -59,8 +59,13 @@ class Runner(abc.ABC):
         *,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         run_id: str,
+        binary_slot: str | None = None,
     ) -> RunResult:
         """Run ``go test -json -count=1 [-run run_regex] packages`` in ``tree``.
+
+        ``binary_slot`` names where this kind of run (a release line's baseline, say) may keep
+        its test binaries for the next run of the same code to skip the link; runners that
+        cannot reuse them ignore it.
 
         Returns a ``RunResult`` whatever the tests, the build or the module download did
         (``status`` says which); raises ``InfraError`` only when the machinery itself fails (no

@@ -12,7 +12,9 @@ A run is one short-lived ``test`` container, or three when the module cache lack
 All run as uid 1000 with every capability dropped and ``no-new-privileges``, the tree mounted
 read-only at /src (Argo's tests write only to temporary directories), no Docker socket, and
 docker-init as PID 1. The module cache and build cache are named volumes shared by all releases
-and runs (Go's caches are safe for concurrent use). Containers carry argo-patcher's labels
+and runs (Go's caches are safe for concurrent use). The build cache volume also keeps the last
+test binaries of each slot (a release line's baseline or patched run): linking Argo's controller
+tests is most of a warm run, and Go skips it when the kept binary is what it would link. Containers carry argo-patcher's labels
 (``containers.labels``) and are removed when the run ends, on errors and on interruption;
 those of killed runs are reaped when the next run starts.
 """
@@ -21,19 +23,21 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import docker.errors
+import filelock
 from docker.types import LogConfig, Mount
 
-from patcher import containers, gotest, hostgo, images, ui
+from patcher import containers, gotest, hostgo, images, store, ui
 from patcher.errors import InfraError
 from patcher.gomod import GoVersion
 from patcher.results import RunResult, RunStatus
@@ -49,6 +53,7 @@ def cache_volumes() -> dict[str, str]:
 
 
 LOG_DRAIN_S = 15
+KEPT_BINARIES = "argo-patcher-test-binaries"  # a directory of the build cache volume; Go's trimming leaves it alone
 _volumes_lock = threading.Lock()
 _volumes_ready: set[tuple[str, str]] = set()  # (volume, image id) pairs known to be writable
 
@@ -89,15 +94,22 @@ class DockerRunner(Runner):
         *,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         run_id: str,
+        binary_slot: str | None = None,
     ) -> RunResult:
         check_not_aborting()
+        with _kept_binaries(binary_slot) as binaries_dir:
+            return self._run(Path(tree).resolve(), packages, run_regex, timeout_s, run_id, binaries_dir)
+
+    def _run(
+        self, tree: Path, packages: Sequence[str], run_regex: str | None, timeout_s: float, run_id: str, binaries_dir: str | None
+    ) -> RunResult:
         started = time.monotonic()
         deadline = started + timeout_s
-        tree = Path(tree).resolve()
         docker_client = containers.client()
         containers.reap_orphans(docker_client)
         self._prepare_volumes(docker_client)
-        result = self._test(docker_client, tree, packages, run_regex, timeout_s, run_id, deadline, started)
+        test = functools.partial(self._test, docker_client, tree, packages, run_regex, timeout_s, run_id, deadline, started, binaries_dir)
+        result = test()
         if not _lacks_modules(result):
             return result
         if self.offline:
@@ -113,15 +125,15 @@ class DockerRunner(Runner):
         if fetched.exit_code:
             fetch_error = gotest.message_lines(fetched.stderr)
             return RunResult(RunStatus.INFRA_ERROR, duration_s=time.monotonic() - started, message=f"cannot download the Go modules: {fetch_error}")
-        return self._test(docker_client, tree, packages, run_regex, timeout_s, run_id, deadline, started)
+        return test()
 
     def _test(
         self, docker_client: Any, tree: Path, packages: Sequence[str], run_regex: str | None, timeout_s: float, run_id: str,
-        deadline: float, started: float,
+        deadline: float, started: float, binaries_dir: str | None,
     ) -> RunResult:  # fmt: skip
         """``go test -json`` with no network, the modules coming from the cache volume."""
         parser = gotest.GoTestParser()
-        command = ["go", *gotest.go_test_args(packages, run_regex, timeout_s=timeout_s)]
+        command = ["go", *gotest.go_test_args(packages, run_regex, timeout_s=timeout_s, binaries_dir=binaries_dir)]
         tested = self._container(docker_client, "test", command, tree, run_id, deadline, network=False, on_stdout=parser.feed)
         duration = time.monotonic() - started
         if tested.timed_out or tested.lost:
@@ -264,6 +276,31 @@ class DockerRunner(Runner):
                     f"use an image from `patcher image build`"
                 )
             _volumes_ready.update((v, self.image.id) for v in volumes)
+
+
+@contextlib.contextmanager
+def _kept_binaries(slot: str | None) -> Iterator[str | None]:
+    """Where in the build cache volume a run may keep its test binaries (see
+    ``gotest.go_test_args``), or None. The tree is always mounted at the same path, so a later run
+    of the same code builds the same binary; a slot is used by one run at a time (a lock on this
+    machine), and a run that finds it busy keeps none rather than waiting."""
+    if not slot:
+        yield None
+        return
+    volume = next(name for name, path in cache_volumes().items() if path == images.GOCACHE)
+    safe_slot = re.sub(r"[^a-zA-Z0-9_.-]+", "-", slot)
+    lock_path = store.cache_root() / "locks" / f"{volume}-{safe_slot}.lock"
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        lock = filelock.FileLock(lock_path)
+        lock.acquire(timeout=0)
+    except (filelock.Timeout, OSError):
+        yield None
+        return
+    try:
+        yield f"{images.GOCACHE}/{KEPT_BINARIES}/{safe_slot}"
+    finally:
+        lock.release()
 
 
 def _pump(container: Any, on_stdout: Callable[[bytes], None] | None) -> None:

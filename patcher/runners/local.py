@@ -91,6 +91,7 @@ class LocalRunner(Runner):
         *,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         run_id: str,
+        binary_slot: str | None = None,  # unused: each run's tree has a path of its own, which Go builds into its binaries
     ) -> RunResult:
         check_not_aborting()
         reap_orphans()
