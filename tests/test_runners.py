@@ -457,10 +457,9 @@ def _kept_binary_names(docker_client: object, image: str, slot: str) -> list[str
         container.remove(force=True)
 
 
-@pytest.mark.docker
-def test_kept_test_binaries_are_reused_only_for_the_same_code(
-    go_image: str, tmp_path: Path, docker_daemon: object, test_volumes: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def container_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The commands of the Docker runner's containers, in order (with a cache root of the test's own)."""
     monkeypatch.setenv("ARGO_PATCHER_CACHE", str(tmp_path / "cache"))
     commands: list[list[str]] = []
     original = runners.DockerRunner._container
@@ -470,6 +469,13 @@ def test_kept_test_binaries_are_reused_only_for_the_same_code(
         return original(self, docker_client, role, command, *args, **kwargs)
 
     monkeypatch.setattr(runners.DockerRunner, "_container", recording)
+    return commands
+
+
+@pytest.mark.docker
+def test_kept_test_binaries_are_reused_only_for_the_same_code(
+    go_image: str, tmp_path: Path, docker_daemon: object, test_volumes: str, request: pytest.FixtureRequest, container_commands: list[list[str]]
+) -> None:
     right, wrong = _answer_module(tmp_path / "right", 42), _answer_module(tmp_path / "wrong", 41)
     runner = runners.prepare(right, runner="docker", image=go_image)
     slot = f"test-{os.getpid()}"
@@ -478,7 +484,7 @@ def test_kept_test_binaries_are_reused_only_for_the_same_code(
         return runner.run(tree, ["./answer/"], run_id=run_id(request), timeout_s=300, binary_slot=slot)
 
     assert statuses(run(right)) == {"TestAnswer": Status.PASS}
-    assert any(arg.startswith("-o=") for arg in commands[-1])
+    assert any(arg.startswith("-o=") for arg in container_commands[-1])
     assert _kept_binary_names(docker_daemon, go_image, slot) == ["answer.test"]
     # Another tree with other code in the same slot: Go sees the kept binary is not its build.
     assert statuses(run(wrong)) == {"TestAnswer": Status.FAIL}
@@ -487,19 +493,10 @@ def test_kept_test_binaries_are_reused_only_for_the_same_code(
 
 @pytest.mark.docker
 def test_a_busy_binary_slot_is_not_shared(
-    go_image: str, tmp_path: Path, docker_daemon: object, test_volumes: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+    go_image: str, tmp_path: Path, docker_daemon: object, test_volumes: str, request: pytest.FixtureRequest, container_commands: list[list[str]]
 ) -> None:
     import filelock
 
-    monkeypatch.setenv("ARGO_PATCHER_CACHE", str(tmp_path / "cache"))
-    commands: list[list[str]] = []
-    original = runners.DockerRunner._container
-
-    def recording(self, docker_client, role, command, *args, **kwargs):  # type: ignore[no-untyped-def]
-        commands.append(command)
-        return original(self, docker_client, role, command, *args, **kwargs)
-
-    monkeypatch.setattr(runners.DockerRunner, "_container", recording)
     tree = _answer_module(tmp_path / "right", 42)
     runner = runners.prepare(tree, runner="docker", image=go_image)
     volume = f"{test_volumes}-gocache"
@@ -507,4 +504,4 @@ def test_a_busy_binary_slot_is_not_shared(
     with lock:  # another run holds the slot
         result = runner.run(tree, ["./answer/"], run_id=run_id(request), timeout_s=300, binary_slot="busy")
     assert statuses(result) == {"TestAnswer": Status.PASS}
-    assert not any(arg.startswith("-o=") for arg in commands[-1])
+    assert not any(arg.startswith("-o=") for arg in container_commands[-1])
