@@ -485,7 +485,7 @@ def test_kept_test_binaries_are_reused_only_for_the_same_code(
 
     assert statuses(run(right)) == {"TestAnswer": Status.PASS}
     assert any(arg.startswith("-o=") for arg in container_commands[-1])
-    assert _kept_binary_names(docker_daemon, go_image, slot) == ["answer.test"]
+    assert _kept_binary_names(docker_daemon, go_image, f"{test_volumes}-gocache-{slot}.0") == ["answer.test"]
     # Another tree with other code in the same slot: Go sees the kept binary is not its build.
     assert statuses(run(wrong)) == {"TestAnswer": Status.FAIL}
     assert statuses(run(right)) == {"TestAnswer": Status.PASS}
@@ -500,8 +500,52 @@ def test_a_busy_binary_slot_is_not_shared(
     tree = _answer_module(tmp_path / "right", 42)
     runner = runners.prepare(tree, runner="docker", image=go_image)
     volume = f"{test_volumes}-gocache"
-    lock = filelock.FileLock(tmp_path / "cache" / "locks" / f"{volume}-busy.lock")
+    lock = filelock.FileLock(tmp_path / "cache" / "binary-slots" / f"{volume}-busy.lock")
     with lock:  # another run holds the slot
         result = runner.run(tree, ["./answer/"], run_id=run_id(request), timeout_s=300, binary_slot="busy")
     assert statuses(result) == {"TestAnswer": Status.PASS}
     assert not any(arg.startswith("-o=") for arg in container_commands[-1])
+
+
+@pytest.mark.docker
+def test_a_run_that_ends_without_results_leaves_its_binaries_behind(
+    go_image: str, tmp_path: Path, docker_daemon: object, test_volumes: str, request: pytest.FixtureRequest, container_commands: list[list[str]]
+) -> None:
+    """A binary cut short while being written would still carry the right build ID: a run that
+    ended without test results (here: it did not compile) gives its slot a new directory."""
+    tree = _answer_module(tmp_path / "right", 42)
+    runner = runners.prepare(tree, runner="docker", image=go_image)
+    slot = f"test-{os.getpid()}-cut"
+
+    def kept_in(command: list[str]) -> str:
+        return next(arg for arg in command if arg.startswith("-o="))
+
+    runner.run(tree, ["./answer/"], run_id=run_id(request), timeout_s=300, binary_slot=slot)
+    first = kept_in(container_commands[-1])
+    (tree / "answer" / "answer.go").write_text("package answer\n\nconst Answer = 42 +\n")  # does not compile
+    broken = runner.run(tree, ["./answer/"], run_id=run_id(request), timeout_s=300, binary_slot=slot)
+    assert broken.status is RunStatus.BUILD_ERROR
+    assert kept_in(container_commands[-1]) == first
+    (tree / "answer" / "answer.go").write_text("package answer\n\nconst Answer = 42\n")
+    again = runner.run(tree, ["./answer/"], run_id=run_id(request), timeout_s=300, binary_slot=slot)
+    assert statuses(again) == {"TestAnswer": Status.PASS}
+    assert kept_in(container_commands[-1]) != first
+
+
+def test_binary_slots_are_taken_one_run_at_a_time_and_renewed_after_a_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from patcher.runners.container import _BinarySlot
+
+    monkeypatch.setenv("ARGO_PATCHER_CACHE", str(tmp_path))
+    with _BinarySlot.take(None) as nothing:
+        assert nothing is None
+    with _BinarySlot.take("v3.5-patched") as slot:
+        assert slot is not None
+        first = slot.directory
+        with _BinarySlot.take("v3.5-patched") as busy, _BinarySlot.take("v3.5-baseline") as other:
+            assert busy is None and other is not None and other.directory != first
+    with _BinarySlot.take("v3.5-patched") as slot:
+        assert slot is not None and slot.directory == first
+    with pytest.raises(KeyboardInterrupt), _BinarySlot.take("v3.5-patched"):
+        raise KeyboardInterrupt
+    with _BinarySlot.take("v3.5-patched") as slot:
+        assert slot is not None and slot.directory != first

@@ -97,8 +97,11 @@ class DockerRunner(Runner):
         binary_slot: str | None = None,
     ) -> RunResult:
         check_not_aborting()
-        with _kept_binaries(binary_slot) as binaries_dir:
-            return self._run(Path(tree).resolve(), packages, run_regex, timeout_s, run_id, binaries_dir)
+        with _BinarySlot.take(binary_slot) as slot:
+            result = self._run(Path(tree).resolve(), packages, run_regex, timeout_s, run_id, slot.directory if slot else None)
+            if slot and not (result.status is RunStatus.OK and result.tests):
+                slot.discard()  # it may hold a binary cut short, or one that never ran
+            return result
 
     def _run(
         self, tree: Path, packages: Sequence[str], run_regex: str | None, timeout_s: float, run_id: str, binaries_dir: str | None
@@ -278,29 +281,54 @@ class DockerRunner(Runner):
             _volumes_ready.update((v, self.image.id) for v in volumes)
 
 
-@contextlib.contextmanager
-def _kept_binaries(slot: str | None) -> Iterator[str | None]:
-    """Where in the build cache volume a run may keep its test binaries (see
-    ``gotest.go_test_args``), or None. The tree is always mounted at the same path, so a later run
-    of the same code builds the same binary; a slot is used by one run at a time (a lock on this
-    machine), and a run that finds it busy keeps none rather than waiting."""
-    if not slot:
-        yield None
-        return
-    volume = next(name for name, path in cache_volumes().items() if path == images.GOCACHE)
-    safe_slot = re.sub(r"[^a-zA-Z0-9_.-]+", "-", slot)
-    lock_path = store.cache_root() / "locks" / f"{volume}-{safe_slot}.lock"
-    try:
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        lock = filelock.FileLock(lock_path)
-        lock.acquire(timeout=0)
-    except (filelock.Timeout, OSError):
-        yield None
-        return
-    try:
-        yield f"{images.GOCACHE}/{KEPT_BINARIES}/{safe_slot}"
-    finally:
-        lock.release()
+@dataclasses.dataclass
+class _BinarySlot:
+    """Where in the build cache volume a run keeps its test binaries (see ``gotest.go_test_args``).
+
+    The tree is always mounted at the same path, so a later run of the same code builds the same
+    binary, and Go skips the link. A slot is used by one run at a time (a lock on this machine);
+    a run that finds it busy keeps no binaries rather than waiting. Go trusts a kept binary by the
+    build ID near its start, so one cut short while being written would be trusted too: a run
+    that did not end with test results discards the slot's directory for a new one (the next
+    generation; ``patcher cache clean --go`` removes the old ones with the volume)."""
+
+    directory: str
+    generation_file: Path
+    generation: int
+
+    @classmethod
+    @contextlib.contextmanager
+    def take(cls, name: str | None) -> Iterator[_BinarySlot | None]:
+        if not name:
+            yield None
+            return
+        volume = next(volume for volume, path in cache_volumes().items() if path == images.GOCACHE)
+        stem = store.cache_root() / "binary-slots" / f"{volume}-{re.sub(r'[^a-zA-Z0-9_.-]+', '-', name)}"
+        try:
+            stem.parent.mkdir(parents=True, exist_ok=True)
+            lock = filelock.FileLock(f"{stem}.lock")
+            lock.acquire(timeout=0)
+        except (filelock.Timeout, OSError):
+            yield None
+            return
+        try:
+            generation_file = stem.with_name(f"{stem.name}.generation")
+            try:
+                generation = int(generation_file.read_text())
+            except (OSError, ValueError):
+                generation = 0
+            slot = cls(f"{images.GOCACHE}/{KEPT_BINARIES}/{stem.name}.{generation}", generation_file, generation)
+            try:
+                yield slot
+            except BaseException:
+                slot.discard()
+                raise
+        finally:
+            lock.release()
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            self.generation_file.write_text(f"{self.generation + 1}\n")
 
 
 def _pump(container: Any, on_stdout: Callable[[bytes], None] | None) -> None:
