@@ -67,6 +67,7 @@ def prove_release(
 ) -> ReleaseResult:
     """Prove the patch on ``release``: the baseline (unpatched, with the harness), then patched."""
     result = ReleaseResult(version=release.tag)
+    began = time.monotonic()
     try:
         on_stage(release, "checkout")
         checkout = workspace.checkout(release, into=into)
@@ -112,6 +113,7 @@ def prove_release(
     except PatcherError as exc:
         result.message = str(exc)
     finally:
+        result.extra["elapsed_s"] = round(time.monotonic() - began, 3)
         on_stage(release, "done")
     return result
 

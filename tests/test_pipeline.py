@@ -77,6 +77,7 @@ def test_cold_runs_go_one_after_the_other_and_warm_ones_side_by_side(release_rep
     first = prove(release_repo, first_runner, monkeypatch)
     assert first.extra["schedule"] == "one after the other" and not first_runner.overlapped()
     assert first.verdict is Verdict.FIXED
+    assert first.extra["elapsed_s"] >= 0.6  # the wall time of both runs, one after the other
     line = ".".join(first.version.split(".")[:2])
     assert first_runner.slots == {"baseline": f"{line}-baseline", "patched": f"{line}-patched"}
 
