@@ -3,7 +3,8 @@
 A run's worktrees live in one temporary directory named after the run's process id, and are
 removed when the run ends, on errors and on Ctrl-C alike, unless they are kept (``--keep``,
 ``--output``); kept worktrees are locked in git so that nothing reaps them. Worktrees left by a
-run that was killed are removed by the next run on the same mirror.
+run that was killed are removed by the next run (its run directory whatever the mirror, the
+mirror's records of them by the next run on that mirror).
 
 A mirror may lack some blobs (snapshots of upstream leave out very large files); such files are
 left out of the checkout through a sparse-checkout pattern, with a notice, rather than failing.
@@ -62,6 +63,7 @@ class Workspace:
 
     def __enter__(self) -> Workspace:
         reap_stale_worktrees(self.mirror)
+        reap_abandoned_run_dirs()
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
@@ -170,6 +172,33 @@ def reap_stale_worktrees(mirror: Mirror) -> None:
         remove_worktree(mirror, path)
         with contextlib.suppress(OSError):
             path.parent.rmdir()
+
+
+def reap_abandoned_run_dirs() -> None:
+    """Remove the run directories of runs whose process is gone, whichever mirror their trees came
+    from (another cache's mirror may never be used again, and on a tmpfs they hold memory). A
+    directory with a tree that may be kept stays: one locked in git, or whose git data is gone."""
+    parent = Path(scratch_parent() or tempfile.gettempdir())
+    with contextlib.suppress(OSError):
+        for run_dir in parent.glob(f"{RUN_DIR_PREFIX}*"):
+            match = _RUN_DIR.match(run_dir.name)
+            if not match or _alive(int(match.group(1))) or not run_dir.is_dir() or run_dir.is_symlink():
+                continue
+            if any(_may_be_kept(tree) for tree in run_dir.iterdir()):
+                continue
+            ui.debug(f"removing {run_dir}, left by a run that did not finish")
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _may_be_kept(tree: Path) -> bool:
+    dot_git = tree / ".git"
+    if not dot_git.exists():
+        return False  # never got as far as a worktree
+    try:
+        gitdir = Path(dot_git.read_text().strip().removeprefix("gitdir: "))
+    except OSError:
+        return True
+    return not gitdir.is_dir() or (gitdir / "locked").exists()
 
 
 def _worktrees(mirror: Mirror) -> list[tuple[Path, bool]]:

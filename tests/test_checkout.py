@@ -157,3 +157,32 @@ def test_temporary_trees_leave_out_the_directories_without_go_but_kept_ones_are_
         assert gitrepo.git(lean.path, "status", "--porcelain") == ""
         whole = workspace.checkout(release, into=tmp_path / "out")
         assert all((whole.path / name).is_file() for name in files)
+
+
+def test_run_directories_of_dead_runs_are_reaped_whatever_their_mirror(argo_repo, tmp_path, monkeypatch):
+    from patcher import checkout as checkout_module
+
+    monkeypatch.setattr(checkout_module, "scratch_parent", lambda: str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    dead_pid = int(dead.stdout)
+    abandoned = tmp_path / f"{RUN_DIR_PREFIX}{dead_pid}-abc"
+    (abandoned / "v3.5.1" / "workflow").mkdir(parents=True)
+    (abandoned / "v3.5.1" / ".git").write_text(f"gitdir: {tmp_path / 'other-mirror' / 'worktrees' / 'v3.5.1'}\n")
+    (tmp_path / "other-mirror" / "worktrees" / "v3.5.1").mkdir(parents=True)
+    orphaned_kept = tmp_path / f"{RUN_DIR_PREFIX}{dead_pid}-def"
+    (orphaned_kept / "v3.4.0").mkdir(parents=True)
+    (orphaned_kept / "v3.4.0" / ".git").write_text(f"gitdir: {tmp_path / 'gone' / 'worktrees' / 'v3.4.0'}\n")
+    live = tmp_path / f"{RUN_DIR_PREFIX}{os.getpid()}-ghi"
+    (live / "v3.5.1").mkdir(parents=True)
+    session = Session(str(argo_repo))
+    with session.workspace(keep=True) as workspace:
+        kept = workspace.checkout(session.resolve_one("v3.4.0"))
+    kept_run_dir = kept.path.parent.rename(tmp_path / f"{RUN_DIR_PREFIX}{dead_pid}-kept")
+    session.mirror.git.worktree("repair", str(kept_run_dir / "v3.4.0"))
+
+    with session.workspace():
+        pass
+
+    assert not abandoned.exists()
+    assert orphaned_kept.exists() and live.exists()
+    assert (kept_run_dir / "v3.4.0" / "RELEASE").read_text() == "v3.4.0\n"
