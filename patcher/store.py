@@ -22,7 +22,7 @@ import git
 import platformdirs
 
 from patcher import gitcmd, ui, versions
-from patcher.errors import InfraError, InputError
+from patcher.errors import InputError
 from patcher.versions import Release, UnknownVersionError
 
 UPSTREAM_URL = "https://github.com/argoproj/argo-workflows.git"
@@ -189,11 +189,12 @@ class Mirror:
                 self.git.get_object_header(sha)
             except ValueError:
                 missing.append(path)
+        missing.sort()
         memo.parent.mkdir(parents=True, exist_ok=True)
         staged = memo.with_name(f"{commit}.{os.getpid()}.{threading.get_ident()}")
-        staged.write_text("".join(p + "\0" for p in sorted(missing)))
+        staged.write_text("".join(p + "\0" for p in missing))
         staged.replace(memo)
-        return sorted(missing)
+        return missing
 
     def require_argo(self, release: Release) -> None:
         if not self.has_file(release, ARGO_MARKER):

@@ -14,9 +14,9 @@ read-only at /src (Argo's tests write only to temporary directories), no Docker 
 docker-init as PID 1. The module cache and build cache are named volumes shared by all releases
 and runs (Go's caches are safe for concurrent use). The build cache volume also keeps the last
 test binaries of each slot (a release line's baseline or patched run): linking Argo's controller
-tests is most of a warm run, and Go skips it when the kept binary is what it would link. Containers carry argo-patcher's labels
-(``containers.labels``) and are removed when the run ends, on errors and on interruption;
-those of killed runs are reaped when the next run starts.
+tests is most of a warm run, and Go skips it when the kept binary is what it would link.
+Containers carry argo-patcher's labels (``containers.labels``) and are removed when the run
+ends, on errors and on interruption; those of killed runs are reaped when the next run starts.
 """
 
 from __future__ import annotations
@@ -52,6 +52,10 @@ def cache_volumes() -> dict[str, str]:
     return {f"{prefix}-gomodcache": images.GOMODCACHE, f"{prefix}-gocache": images.GOCACHE}
 
 
+def build_cache_volume() -> str:
+    return next(volume for volume, path in cache_volumes().items() if path == images.GOCACHE)
+
+
 LOG_DRAIN_S = 15
 KEPT_BINARIES = "argo-patcher-test-binaries"  # a directory of the build cache volume; Go's trimming leaves it alone
 _volumes_lock = threading.Lock()
@@ -79,7 +83,7 @@ class DockerRunner(Runner):
         return f"docker image {self.image.describe()}" + (", offline" if self.offline else "")
 
     def cache_identity(self) -> str:
-        volume = next(name for name, path in cache_volumes().items() if path == images.GOCACHE)
+        volume = build_cache_volume()
         try:
             created = containers.client().volumes.get(volume).attrs.get("CreatedAt", "")
         except containers.DockerError:
@@ -302,8 +306,7 @@ class _BinarySlot:
         if not name:
             yield None
             return
-        volume = next(volume for volume, path in cache_volumes().items() if path == images.GOCACHE)
-        stem = store.cache_root() / "binary-slots" / f"{volume}-{re.sub(r'[^a-zA-Z0-9_.-]+', '-', name)}"
+        stem = store.cache_root() / "binary-slots" / f"{build_cache_volume()}-{_slug(name)}"
         try:
             stem.parent.mkdir(parents=True, exist_ok=True)
             lock = filelock.FileLock(f"{stem}.lock")
@@ -359,8 +362,12 @@ def _remove(container_id: str, docker_client: Any | None = None) -> None:
 
 
 def container_name(run_id: str, role: str) -> str:
-    slug = re.sub(r"[^a-zA-Z0-9_.-]+", "-", run_id).strip("-.")[:60] or "run"
-    return f"argo-patcher-{slug}-{role}-{secrets.token_hex(3)}"
+    return f"argo-patcher-{_slug(run_id).strip('-.')[:60] or 'run'}-{role}-{secrets.token_hex(3)}"
+
+
+def _slug(text: str) -> str:
+    """``text`` with what a container or file name cannot hold turned into dashes."""
+    return re.sub(r"[^a-zA-Z0-9_.-]+", "-", text)
 
 
 def default_module_settings() -> dict[str, str]:
