@@ -118,12 +118,23 @@ def scratch_parent() -> str | None:
     """Where a run's temporary trees go: a tmpfs with room, or (None) the system's temp dir."""
     if os.environ.get("TMPDIR"):
         return None
-    for candidate in TMPFS_CANDIDATES:
-        path = os.environ.get(candidate, "") if candidate.isupper() else candidate
+    for path in _tmpfs_dirs():
         with contextlib.suppress(OSError):
-            if path and os.access(path, os.W_OK) and shutil.disk_usage(path).free >= TMPFS_MIN_FREE:
+            if os.access(path, os.W_OK) and shutil.disk_usage(path).free >= TMPFS_MIN_FREE:
                 return path
     return None
+
+
+def _tmpfs_dirs() -> list[str]:
+    paths = (os.environ.get(candidate, "") if candidate.isupper() else candidate for candidate in TMPFS_CANDIDATES)
+    return [path for path in paths if path]
+
+
+def run_dir_parents() -> list[Path]:
+    """Everywhere a run directory may be: this run's choice may differ from a killed run's (a
+    tmpfs that has since filled up, another TMPDIR)."""
+    found = [Path(path) for path in (*_tmpfs_dirs(), tempfile.gettempdir()) if os.path.isdir(path)]
+    return list(dict.fromkeys(found))
 
 
 def add_worktree(mirror: Mirror, commit: str, path: Path, *, exclude: Sequence[str] = ()) -> list[str]:
@@ -178,16 +189,16 @@ def reap_abandoned_run_dirs() -> None:
     """Remove the run directories of runs whose process is gone, whichever mirror their trees came
     from (another cache's mirror may never be used again, and on a tmpfs they hold memory). A
     directory with a tree that may be kept stays: one locked in git, or whose git data is gone."""
-    parent = Path(scratch_parent() or tempfile.gettempdir())
-    with contextlib.suppress(OSError):
-        for run_dir in parent.glob(f"{RUN_DIR_PREFIX}*"):
-            match = _RUN_DIR.match(run_dir.name)
-            if not match or _alive(int(match.group(1))) or not run_dir.is_dir() or run_dir.is_symlink():
-                continue
-            if any(_may_be_kept(tree) for tree in run_dir.iterdir()):
-                continue
-            ui.debug(f"removing {run_dir}, left by a run that did not finish")
-            shutil.rmtree(run_dir, ignore_errors=True)
+    for parent in run_dir_parents():
+        with contextlib.suppress(OSError):
+            for run_dir in parent.glob(f"{RUN_DIR_PREFIX}*"):
+                match = _RUN_DIR.match(run_dir.name)
+                if not match or _alive(int(match.group(1))) or not run_dir.is_dir() or run_dir.is_symlink():
+                    continue
+                if any(_may_be_kept(tree) for tree in run_dir.iterdir()):
+                    continue
+                ui.debug(f"removing {run_dir}, left by a run that did not finish")
+                shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def _may_be_kept(tree: Path) -> bool:

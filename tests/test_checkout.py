@@ -163,6 +163,7 @@ def test_run_directories_of_dead_runs_are_reaped_whatever_their_mirror(argo_repo
     from patcher import checkout as checkout_module
 
     monkeypatch.setattr(checkout_module, "scratch_parent", lambda: str(tmp_path))
+    monkeypatch.setattr(checkout_module, "run_dir_parents", lambda: [tmp_path])
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
     dead_pid = int(dead.stdout)
     abandoned = tmp_path / f"{RUN_DIR_PREFIX}{dead_pid}-abc"
@@ -186,3 +187,14 @@ def test_run_directories_of_dead_runs_are_reaped_whatever_their_mirror(argo_repo
     assert not abandoned.exists()
     assert orphaned_kept.exists() and live.exists()
     assert (kept_run_dir / "v3.4.0" / "RELEASE").read_text() == "v3.4.0\n"
+
+
+def test_reaping_looks_on_the_tmpfs_even_when_this_run_would_not_use_it(tmp_path, monkeypatch):
+    from patcher import checkout as checkout_module
+
+    tmpfs = tmp_path / "shm"
+    tmpfs.mkdir()
+    monkeypatch.setattr(checkout_module, "TMPFS_CANDIDATES", (str(tmpfs),))
+    monkeypatch.setattr(checkout_module, "TMPFS_MIN_FREE", 1 << 62)  # full: this run goes elsewhere
+    assert checkout_module.scratch_parent() is None
+    assert tmpfs in checkout_module.run_dir_parents()
