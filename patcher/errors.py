@@ -29,6 +29,13 @@ class InputError(PatcherError):
     exit_code = ExitCode.USAGE
 
 
+class PatchError(PatcherError):
+    """The rendered patch is broken (an unused or missing import, invalid Go): the patch's own
+    failure, not the input's, so it is refused like a failing test."""
+
+    exit_code = ExitCode.TESTS_FAILED
+
+
 class InfraError(PatcherError):
     """The machinery failed: git, Docker, the Go toolchain, the network."""
 
