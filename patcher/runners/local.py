@@ -20,16 +20,14 @@ whose owner is gone.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import signal
 import subprocess
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from patcher import containers, gotest, hostgo, store, ui
+from patcher import gotest, hostgo, procgroups, store, ui
 from patcher.errors import InfraError
 from patcher.results import RunResult, RunStatus
 from patcher.runners.base import DEFAULT_TIMEOUT_S, Runner, check_not_aborting, register, supervise, unregister
@@ -42,7 +40,7 @@ def go_cache_dir() -> Path:
 
 
 def runs_dir() -> Path:
-    return store.cache_root() / "runs"
+    return procgroups.runs_dir()
 
 
 class LocalRunner(Runner):
@@ -51,7 +49,6 @@ class LocalRunner(Runner):
     def __init__(self, host: hostgo.HostGo, *, offline: bool = False) -> None:
         self.host = host
         self.offline = offline
-        self.go_version = host.version
 
     def describe(self) -> str:
         return f"local Go {self.host.version} ({self.host.go})" + (", offline" if self.offline else "")
@@ -167,40 +164,16 @@ def _append(buffer: bytearray, chunk: bytes) -> None:
 
 
 def _kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
+    procgroups.kill_group(pgid)
 
 
 # -- leftovers of killed runs -------------------------------------------------------------------
 
 
 def _record(pid: int, run_id: str) -> Path:
-    directory = runs_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"local-{os.getpid()}-{pid}.json"
-    path.write_text(json.dumps({"owner": containers.owner(), "pgid": pid, "started": containers.process_start_time(pid), "run_id": run_id}))
-    return path
+    return procgroups.record(pid, run_id, kind="local")
 
 
 def reap_orphans() -> list[int]:
     """Kill the process groups of local runs whose owner process is gone; return their ids."""
-    directory = runs_dir()
-    if not directory.is_dir():
-        return []
-    killed = []
-    for path in directory.glob("local-*.json"):
-        try:
-            record = json.loads(path.read_text())
-            pgid, owner = int(record["pgid"]), str(record["owner"])
-        except (OSError, ValueError, KeyError, TypeError):
-            path.unlink(missing_ok=True)
-            continue
-        if containers.owner_alive(owner) is not False:
-            continue
-        started = str(record.get("started", ""))
-        if started and containers.process_start_time(pgid) == started:
-            ui.debug(f"killing go test (process group {pgid}), left by run {record.get('run_id', '?')} that did not finish")
-            _kill_group(pgid)
-            killed.append(pgid)
-        path.unlink(missing_ok=True)
-    return killed
+    return procgroups.reap_orphans("local", "go test")
