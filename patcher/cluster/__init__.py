@@ -1,0 +1,1 @@
+"""Proving the patched controller against a real Kubernetes API server (etcd + kube-apiserver, no kubelet)."""

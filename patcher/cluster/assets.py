@@ -1,0 +1,274 @@
+"""The control plane's binaries: etcd and kube-apiserver, found or built once.
+
+They are looked up the way controller-runtime's envtest does, then in argo-patcher's cache:
+
+1. ``KUBEBUILDER_ASSETS``: a directory holding the binaries (the envtest convention);
+2. ``PATH``;
+3. ``<cache root>/cluster/<name>-<version>/<name>``, made by ``build`` (``patcher cluster build``).
+
+``build`` compiles the pinned versions from the Go module proxy with the local Go. Neither
+project can be ``go install``ed (Kubernetes' go.mod replaces its staging modules with local
+directories, which Go refuses outside the repository), so each is built from a throwaway
+wrapper module that requires it and, for Kubernetes, replaces every staging module with its
+published ``v0.X.Y`` release, as read from Kubernetes' own go.mod. The Go caches are the local
+runner's, so ``patcher cache clean --go`` accounts for them. A build goes to a staging directory
+renamed into place only when complete, under a file lock, so two runs never build at once and a
+half-made build never counts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import filelock
+
+from patcher import hostgo, procgroups, store, ui
+from patcher.errors import InfraError
+from patcher.runners.base import register, unregister
+from patcher.runners.local import LocalRunner
+
+KUBERNETES_VERSION = "v1.37.2"
+ETCD_VERSION = "v3.6.8"
+ASSETS_ENV = "KUBEBUILDER_ASSETS"
+BUILD_TIMEOUT_S = 45 * 60
+LOCK_TIMEOUT_S = BUILD_TIMEOUT_S
+_STAGING_REPLACE = re.compile(r"^\s*(?:replace\s+)?(k8s\.io/[\w./-]+)\s+=>\s+\./staging/", re.MULTILINE)
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """How to build one binary from the module proxy."""
+
+    name: str
+    module: str
+    version: str
+    package: str
+    ldflags: str = ""
+    replace_staging: bool = False  # Kubernetes: replace each staging module with its v0.X.Y release
+
+    @property
+    def cache_dir(self) -> Path:
+        return cluster_cache_dir() / f"{self.name}-{self.version}"
+
+    @property
+    def cached_binary(self) -> Path:
+        return self.cache_dir / self.name
+
+
+def _kubernetes_ldflags() -> str:
+    major, minor = KUBERNETES_VERSION.lstrip("v").split(".")[:2]
+    variables = {"gitVersion": KUBERNETES_VERSION, "gitMajor": major, "gitMinor": minor, "gitTreeState": "clean"}
+    return " ".join(["-s", "-w", *(f"-X k8s.io/component-base/version.{k}={v}" for k, v in variables.items())])
+
+
+ETCD = Recipe("etcd", "go.etcd.io/etcd/server/v3", ETCD_VERSION, "go.etcd.io/etcd/server/v3", ldflags="-s -w")
+KUBE_APISERVER = Recipe(
+    "kube-apiserver", "k8s.io/kubernetes", KUBERNETES_VERSION, "k8s.io/kubernetes/cmd/kube-apiserver",
+    ldflags=_kubernetes_ldflags(), replace_staging=True,
+)  # fmt: skip
+RECIPES = (ETCD, KUBE_APISERVER)
+
+
+@dataclasses.dataclass(frozen=True)
+class Assets:
+    """Where the control plane's binaries are, and where each was found."""
+
+    etcd: Path
+    kube_apiserver: Path
+    sources: dict[str, str] = dataclasses.field(default_factory=dict, compare=False)  # name -> ASSETS_ENV, "PATH" or "cache"
+
+    def describe(self) -> str:
+        return ", ".join(f"{path} ({self.sources.get(path.name, '?')})" for path in (self.etcd, self.kube_apiserver))
+
+
+def cluster_cache_dir() -> Path:
+    return store.cache_root() / "cluster"
+
+
+def locate(name: str) -> tuple[Path, str] | None:
+    """Where binary ``name`` is, and which of the three places that was; None when nowhere."""
+    assets = os.environ.get(ASSETS_ENV)
+    if assets:
+        candidate = Path(assets) / name
+        if _executable(candidate):
+            return candidate, ASSETS_ENV
+    on_path = shutil.which(name)
+    if on_path:
+        return Path(on_path), "PATH"
+    recipe = next((r for r in RECIPES if r.name == name), None)
+    if recipe is not None and _executable(recipe.cached_binary):
+        return recipe.cached_binary, "cache"
+    return None
+
+
+def find() -> Assets | None:
+    """Both binaries, or None when one of them is nowhere."""
+    etcd, apiserver = locate(ETCD.name), locate(KUBE_APISERVER.name)
+    if etcd is None or apiserver is None:
+        return None
+    return Assets(etcd[0], apiserver[0], {ETCD.name: etcd[1], KUBE_APISERVER.name: apiserver[1]})
+
+
+def missing() -> list[str]:
+    return [recipe.name for recipe in RECIPES if locate(recipe.name) is None]
+
+
+def require() -> Assets:
+    """Both binaries, or an ``InfraError`` that says how to get them."""
+    found = find()
+    if found is None:
+        raise InfraError(
+            f"no {' or '.join(missing())} found in ${ASSETS_ENV}, on PATH or in argo-patcher's cache; "
+            f"run `patcher cluster build` (needs Go) or point {ASSETS_ENV} at a directory holding them"
+        )
+    return found
+
+
+def ensure() -> Assets:
+    """Both binaries, building those that are nowhere (once; later runs find them in the cache)."""
+    return find() or build(only_missing=True)
+
+
+def build(*, rebuild: bool = False, only_missing: bool = False) -> Assets:
+    """Build the pinned etcd and kube-apiserver into the cache (those not there yet, unless
+    ``rebuild``; with ``only_missing``, only those not found anywhere). Returns what ``find``
+    then finds, which may still prefer ``KUBEBUILDER_ASSETS`` or ``PATH``."""
+    host = hostgo.find()
+    if host is None:
+        raise InfraError(f"no Go on PATH to build etcd and kube-apiserver; install Go (go.dev/dl) or point {ASSETS_ENV} at a directory holding them")
+    wanted = [r for r in RECIPES if locate(r.name) is None] if only_missing else list(RECIPES)
+    with _build_lock():
+        for recipe in wanted:
+            if rebuild or not _executable(recipe.cached_binary):
+                _build_one(recipe, host)
+            else:
+                ui.info(f"{recipe.name} {recipe.version} is already built ({recipe.cached_binary}); --rebuild builds it again")
+    return require()
+
+
+def _build_lock() -> filelock.FileLock:
+    locks = store.cache_root() / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    return filelock.FileLock(locks / "cluster-build.lock", timeout=LOCK_TIMEOUT_S)
+
+
+def _build_one(recipe: Recipe, host: hostgo.HostGo) -> None:
+    ui.info(f"building {recipe.name} {recipe.version} with Go {host.version} (once; later runs reuse it)")
+    started = time.monotonic()
+    env = LocalRunner(host).environment()
+    target = recipe.cache_dir
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.staging-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        with tempfile.TemporaryDirectory(prefix="argo-patcher-cluster-build-") as scratch:
+            wrapper = Path(scratch)
+            (wrapper / "go.mod").write_text(f"module argo-patcher.invalid/cluster-build\n\ngo {host.version.line}\n")
+            edits = [f"-require={recipe.module}@{recipe.version}"]
+            if recipe.replace_staging:
+                edits += [f"-replace={m}={m}@{staging_version(recipe.version)}" for m in staging_modules(recipe, host, env, wrapper)]
+            _go(host, ["mod", "edit", *edits], wrapper, env, f"writing the wrapper module of {recipe.name}")
+            _go(host, ["get", f"{recipe.package}@{recipe.version}"], wrapper, env, f"resolving {recipe.name}'s modules")
+            output = staging / recipe.name
+            build_args = ["build", "-o", str(output), "-ldflags", recipe.ldflags, recipe.package]
+            _go(host, build_args, wrapper, env, f"building {recipe.name}")
+        (staging / "built.json").write_text(
+            json.dumps({"name": recipe.name, "module": recipe.module, "version": recipe.version, "go": str(host.version)}) + "\n"
+        )
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    ui.info(f"built {recipe.cached_binary} in {time.monotonic() - started:.0f}s")
+
+
+def staging_version(kubernetes_version: str) -> str:
+    """Kubernetes v1.X.Y publishes its staging modules (k8s.io/api, ...) as v0.X.Y."""
+    return re.sub(r"^v1\.", "v0.", kubernetes_version)
+
+
+def staging_modules(recipe: Recipe, host: hostgo.HostGo, env: dict[str, str], workdir: Path) -> list[str]:
+    """The modules that ``recipe.module``'s go.mod replaces with its ./staging directories."""
+    listing = _go(host, ["mod", "download", "-json", f"{recipe.module}@{recipe.version}"], workdir, env, f"downloading {recipe.module}")
+    try:
+        gomod_file = Path(json.loads(listing)["GoMod"])
+        text = gomod_file.read_text()
+    except (ValueError, KeyError, OSError) as exc:
+        raise InfraError(f"cannot read the go.mod of {recipe.module}@{recipe.version} ({exc}); try `patcher cluster build --rebuild`") from None
+    return parse_staging_replaces(text)
+
+
+def parse_staging_replaces(gomod_text: str) -> list[str]:
+    return sorted(set(_STAGING_REPLACE.findall(gomod_text)))
+
+
+def _go(host: hostgo.HostGo, args: list[str], cwd: Path, env: dict[str, str], doing: str) -> str:
+    """Run ``go args`` in its own process group (killed on timeout or interruption); its stdout."""
+    ui.debug(f"go {' '.join(args)} in {cwd}")
+    with tempfile.TemporaryFile() as stderr:
+        try:
+            proc = subprocess.Popen(
+                [str(host.go), *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
+                start_new_session=True,
+            )  # fmt: skip
+        except OSError as exc:
+            raise InfraError(f"cannot run {host.go}: {exc}") from None
+        with _owned_group(proc.pid, doing):
+            try:
+                stdout, _ = proc.communicate(timeout=BUILD_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                raise InfraError(f"{doing} took longer than {BUILD_TIMEOUT_S // 60} minutes; try again, or build on a larger machine") from None
+        if proc.returncode != 0:
+            stderr.seek(0)
+            lines = [line for line in stderr.read().decode("utf-8", "replace").splitlines() if line.strip()]
+            last = lines[-1].strip() if lines else f"exit code {proc.returncode}"
+            raise InfraError(f"{doing} failed: {last}; check the network to the Go module proxy (GOPROXY), then `patcher cluster build`")
+    return stdout.decode("utf-8", "replace")
+
+
+@contextlib.contextmanager
+def _owned_group(pgid: int, doing: str) -> Iterator[None]:
+    """Kill the group when done, however that happens; recorded meanwhile for the next run to reap."""
+    record = procgroups.record(pgid, doing, kind="cluster", name="go")
+    token = None
+    try:
+        token = register(lambda: procgroups.kill_group(pgid))
+        yield
+    finally:
+        procgroups.kill_group(pgid)
+        if token is not None:
+            unregister(token)
+        record.unlink(missing_ok=True)
+
+
+def _executable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
+
+
+@dataclasses.dataclass(frozen=True)
+class CachedBuild:
+    path: Path
+    size: int
+    note: str
+
+
+def cached_builds() -> list[CachedBuild]:
+    """What ``build`` left in the cache, for ``patcher cache info``."""
+    found = []
+    for recipe in RECIPES:
+        if _executable(recipe.cached_binary):
+            size = sum(p.stat().st_size for p in recipe.cache_dir.iterdir() if p.is_file())
+            found.append(CachedBuild(recipe.cache_dir, size, f"{recipe.name} {recipe.version}"))
+    return found

@@ -1,0 +1,137 @@
+"""``python -m patcher.cluster.check SPEC.json``: one release's cluster proof, printed as JSON.
+
+It starts etcd and kube-apiserver once, installs the release's CRDs, then checks each controller
+of the spec one after the other (a fresh namespace and fresh cluster-scoped names for each), and
+prints a ``CheckResult`` on stdout; everything else goes to stderr. It is meant to run where
+nothing else listens and nothing outside can reach it: in a private network namespace
+(``isolation.run_local``) or a container with no network (``isolation.run_container``), since
+the controller always listens on :6060 and :9090.
+
+SIGTERM is handled like Ctrl-C: the children are stopped in order before the check exits.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import secrets
+import signal
+import socket
+import struct
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import FrameType
+from typing import NoReturn
+
+import yaml
+
+from patcher import ui
+from patcher.cluster import suite
+from patcher.cluster.assets import Assets
+from patcher.cluster.controlplane import ControlPlane
+from patcher.cluster.kubeapi import ApiError
+from patcher.cluster.spec import CheckResult, CheckSpec
+from patcher.errors import ExitCode, InfraError, PatcherError
+from patcher.results import RunResult, RunStatus
+
+CRD_SKIP = ("kustomization.yaml",)
+CRD_ESTABLISH_TIMEOUT_S = 30.0
+
+
+def run_check(spec: CheckSpec) -> CheckResult:
+    """Run the spec's check here (whatever network this process is in)."""
+    if spec.private_network:
+        bring_loopback_up()
+    result = CheckResult(runs={})
+    assets = Assets(Path(spec.etcd), Path(spec.kube_apiserver))
+    with tempfile.TemporaryDirectory(prefix="argo-patcher-cluster-") as scratch:
+        try:
+            with ControlPlane(assets, Path(scratch), spec.run_id, apiserver_timeout_s=spec.control_plane_timeout_s) as plane:
+                result.timings.update(control_plane_s=plane.timings["start_s"], etcd_s=plane.timings["etcd_s"])
+                crds_started = time.monotonic()
+                install_crds(plane, Path(spec.crd_dir))
+                result.timings["crds_s"] = time.monotonic() - crds_started
+                suffix = secrets.token_hex(3)
+                for controller in spec.controllers:
+                    run = suite.run(
+                        plane, Path(controller.binary), controller.role, spec.cases, suffix=suffix, timeout_s=spec.cases_timeout_s
+                    )
+                    result.runs[controller.role] = run
+                    result.timings[f"{controller.role}_s"] = run.duration_s
+                    result.timings.update(_peaks(plane, controller.role))
+                result.timings.update(_peaks(plane, None))
+        except (InfraError, ApiError) as exc:
+            result.message = f"the control plane failed: {exc}"
+            for controller in spec.controllers:
+                result.runs.setdefault(controller.role, RunResult(RunStatus.INFRA_ERROR, message=result.message))
+    return result
+
+
+def _peaks(plane: ControlPlane, role: str | None) -> dict[str, float]:
+    """Peak memory in MiB: of the role's controllers (already stopped), or of etcd and the API server."""
+    if role is not None:
+        peaks = [p.peak_rss for p in plane.stopped if p.name.startswith(f"{role}-controller")]
+        return {f"{role}_controller_peak_mib": max(peaks) / 2**20} if peaks else {}
+    return {f"{p.name}_peak_mib": p.current_peak_rss() / 2**20 for p in plane.children if p.current_peak_rss()}
+
+
+def install_crds(plane: ControlPlane, crd_dir: Path) -> list[str]:
+    """Create every CRD of ``crd_dir`` (the release's manifests/base/crds/minimal) and wait until
+    the API server serves them; returns their names."""
+    files = sorted(p for p in crd_dir.glob("*.yaml") if p.name not in CRD_SKIP)
+    if not files:
+        raise InfraError(f"no CRDs in {crd_dir}; give the release's manifests/base/crds/minimal")
+    names = []
+    for path in files:
+        for document in yaml.safe_load_all(path.read_text()):
+            if isinstance(document, dict) and document.get("kind") == "CustomResourceDefinition":
+                plane.client.create(document)
+                names.append(document["metadata"]["name"])
+    pending = plane.client.wait_established(names, time.monotonic() + CRD_ESTABLISH_TIMEOUT_S)
+    if pending:
+        raise InfraError(f"the API server did not establish the CRDs {', '.join(pending)} within {CRD_ESTABLISH_TIMEOUT_S:g}s")
+    return names
+
+
+_SIOCGIFFLAGS, _SIOCSIFFLAGS, _IFF_UP = 0x8913, 0x8914, 0x1
+
+
+def bring_loopback_up() -> None:
+    """``ip link set lo up``: a new network namespace starts with its loopback down."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("16sh", b"lo", 0)
+        try:
+            flags = struct.unpack("16sh", fcntl.ioctl(sock, _SIOCGIFFLAGS, request))[1]
+            if not flags & _IFF_UP:
+                fcntl.ioctl(sock, _SIOCSIFFLAGS, struct.pack("16sh", b"lo", flags | _IFF_UP))
+        except OSError as exc:
+            raise InfraError(f"cannot bring the loopback interface up in the private network namespace: {exc.strerror or exc}") from None
+
+
+def _terminate(signum: int, _frame: FrameType | None) -> NoReturn:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m patcher.cluster.check SPEC.json", file=sys.stderr)
+        return ExitCode.USAGE
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        spec = CheckSpec.load(Path(args[0]))
+        result = run_check(spec)
+    except PatcherError as exc:
+        ui.error(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        ui.error("interrupted; the control plane was stopped")
+        return ExitCode.INTERRUPTED
+    print(json.dumps(result.to_json()))
+    return ExitCode.OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
