@@ -31,7 +31,7 @@ from typing import Any, BinaryIO
 import docker.errors
 import filelock
 
-from patcher import containers, hostgo, store, ui
+from patcher import containers, hostgo, settings, store, ui
 from patcher.errors import InfraError, InputError
 from patcher.gomod import GoMod, GoVersion
 
@@ -47,7 +47,6 @@ GOMODCACHE = f"{HOME}/go/pkg/mod"
 GOCACHE = f"{HOME}/.cache/go-build"
 WORKDIR = "/src"
 BUILD_TIMEOUT_S = 900
-PULL_TIMEOUT_S = float(os.environ.get("ARGO_PATCHER_PULL_TIMEOUT", "20"))
 # Parts of GOROOT that `go test` never reads: Go's own test suite, API lists, docs, build debris.
 _GOROOT_SKIP = {"test", "api", "doc", ".git", "pkg/obj", "pkg/bootstrap"}
 _CA_BUNDLES = (
@@ -375,19 +374,20 @@ def _closest(candidates: list[GoImage], prefer: GoVersion) -> GoImage:
 
 
 def _pull(ref: str) -> GoImage | None:
-    """Pull ``ref``, giving up after PULL_TIMEOUT_S without an answer; None when it fails.
+    """Pull ``ref``, giving up after ARGO_PATCHER_PULL_TIMEOUT seconds without an answer; None when it fails.
 
     A failure that is not about this image (no registry, no network) is remembered for an hour,
     on disk, so that other releases and later runs do not wait for it again."""
     with _pull_lock:
         _load_pull_failures()
-        if ref in _unpullable or "registry" in _unpullable or PULL_TIMEOUT_S <= 0:
+        timeout_s = settings.pull_timeout_s()
+        if ref in _unpullable or "registry" in _unpullable or timeout_s <= 0:
             ui.debug(f"not pulling {ref}: {_unpullable.get(ref) or _unpullable.get('registry') or 'pulls are off'}")
             return None
         repository, _, tag = ref.partition(":")
-        ui.info(f"pulling {ref} (giving up after {PULL_TIMEOUT_S:.0f}s without an answer)")
+        ui.info(f"pulling {ref} (giving up after {timeout_s:.0f}s without an answer)")
         try:
-            image = containers.client(PULL_TIMEOUT_S).images.pull(repository, tag=tag or "latest")
+            image = containers.client(timeout_s).images.pull(repository, tag=tag or "latest")
         except docker.errors.NotFound as exc:
             _unpullable[ref] = containers.reason(exc)
         except containers.DockerError as exc:

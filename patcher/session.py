@@ -20,7 +20,10 @@ class Session:
         return self.store.mirror(RepoSource.parse(self.repo))
 
     def resolve(self, spec: str, *, pre: bool = False, refresh: bool = False) -> list[Release]:
-        return self.mirror.resolve(spec, pre=pre, refresh=refresh)
+        """The releases ``spec`` names, once the repository is known to be Argo Workflows."""
+        releases = self.mirror.resolve(spec, pre=pre, refresh=refresh)
+        self.mirror.require_argo()
+        return releases
 
     def resolve_one(self, version: str, *, pre: bool = False, refresh: bool = False) -> Release:
         """The single Argo release ``version`` names (a tag, a line or 'latest')."""
@@ -28,7 +31,6 @@ class Session:
         if len(releases) != 1:
             shown = ", ".join(r.tag for r in releases[:5]) + (" ..." if len(releases) > 5 else "")
             raise InputError(f"--version {version} names {len(releases)} releases ({shown}); name one, or use 'patcher matrix'")
-        self.mirror.require_argo(releases[0])
         return releases[0]
 
     def workspace(self, *, keep: bool = False) -> Workspace:

@@ -19,21 +19,16 @@ from pathlib import Path
 
 import filelock
 import git
-import platformdirs
 
 from patcher import gitcmd, ui, versions
 from patcher.errors import InputError
+from patcher.settings import cache_root
 from patcher.versions import Release, UnknownVersionError
 
 UPSTREAM_URL = "https://github.com/argoproj/argo-workflows.git"
 ARGO_MARKER = "workflow/controller/workflowpod.go"
 LOCK_TIMEOUT_S = 15 * 60
 _URL = re.compile(r"^([a-z][a-z0-9+.-]*://|[\w.-]+@[\w.-]+:)", re.IGNORECASE)
-
-
-def cache_root() -> Path:
-    override = os.environ.get("ARGO_PATCHER_CACHE")
-    return Path(override) if override else platformdirs.user_cache_path("argo-patcher")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,9 +191,13 @@ class Mirror:
         staged.replace(memo)
         return missing
 
-    def require_argo(self, release: Release) -> None:
-        if not self.has_file(release, ARGO_MARKER):
+    def require_argo(self) -> None:
+        """Refuse a repository that is not Argo Workflows: its newest release lacks the controller."""
+        releases = self.releases()
+        if not releases:
+            raise InputError(f"{self.source.location} has no release tags (vX.Y.Z); is it Argo Workflows? check --repo")
+        newest = releases[-1]
+        if not self.has_file(newest, ARGO_MARKER):
             raise InputError(
-                f"{self.source.location} does not look like Argo Workflows: {release} has no {ARGO_MARKER}; "
-                f"check --repo"
+                f"{self.source.location} does not look like Argo Workflows: {newest} has no {ARGO_MARKER}; check --repo"
             )
