@@ -12,8 +12,10 @@ from typing import Any
 
 import click
 
-from patcher import __version__, matrix, reports, ui
+from patcher import __version__, matrix, reports, settings, ui
 from patcher.errors import ExitCode, InputError, PatcherError
+from patcher.options import DEFAULT_TIMEOUT_S, RUNNERS, SUITES, SUITES_HELP, DeliverOptions, ProveOptions, ReportOptions, RunOptions
+from patcher.results import exit_code
 from patcher.session import Session
 from patcher.store import UPSTREAM_URL
 from patcher.versions import SPEC_HELP
@@ -85,20 +87,26 @@ def report() -> None:
     """Work with argo-patcher's JSON reports."""
 
 
+def report_options_from(kwargs: dict[str, Any]) -> ReportOptions:
+    """The ReportOptions that report_options' flags describe (popped from a command's kwargs)."""
+    return ReportOptions(kwargs.pop("json_path"), kwargs.pop("junit_path"), kwargs.pop("markdown_path"))
+
+
 @report.command("merge")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @report_options
-def report_merge(files: tuple[Path, ...], json_path: Path | None, junit_path: Path | None, markdown_path: Path | None) -> int:
+def report_merge(files: tuple[Path, ...], **kwargs: Any) -> int:
     """Merge JSON reports into one and show it; exit as 'patcher matrix' would for these releases.
 
     FILES are reports of 'patcher apply --json' or 'patcher matrix --json', or the list that an
     Argo Workflow gathers from its pods. A release in several files keeps its last report.
     """
+    files_out = report_options_from(kwargs)
     results = reports.load(list(files))
     if not results:
         raise InputError(f"{', '.join(map(str, files))}: no release results to merge")
-    reports.present(results, json_path=json_path, junit_path=junit_path, markdown_path=markdown_path)
-    return matrix.exit_code(results)
+    reports.present(results, files_out)
+    return exit_code([r.verdict for r in results])
 
 
 # -- Go images, caches, and the options of commands that run Go tests (issue 5) ----------------
@@ -117,8 +125,6 @@ IMAGE_HELP = (
 
 def runner_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """--runner, --image, --offline and --timeout, for the commands that run Go tests."""
-    from patcher.runners import DEFAULT_TIMEOUT_S, RUNNERS
-
     func = click.option(
         "--timeout", "timeout_s", type=click.FloatRange(min=1), default=DEFAULT_TIMEOUT_S, show_default=True,
         metavar="SECONDS", help="Stop a go test run (and its container) after this long, and report a timeout.",
@@ -214,19 +220,19 @@ VERSION_HELP = "The release: an exact tag (v3.5.5), a release line (v3.5) or 'la
 
 
 def prove_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """The runner options plus --suite and --no-baseline: what 'apply' and 'matrix' share."""
-    from patcher.pipeline import SUITES, SUITES_HELP
-
+    """The runner options plus --suite, --no-baseline and --rerun-fails: what 'apply' and 'matrix' share."""
     func = runner_options(func)
+    func = click.option(
+        "--rerun-fails", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
+        help="Run failed tests again, up to N times (gotestsum's convention); a test that passes on a rerun is reported as flaky.",
+    )(func)  # fmt: skip
     func = click.option("--no-baseline", is_flag=True, help="Skip the run of the unpatched tree.")(func)
     func = click.option("--suite", type=click.Choice(list(SUITES)), default="regression", show_default=True, help=SUITES_HELP)(func)
     return func
 
 
-def prove_options_from(kwargs: dict[str, Any]) -> Any:
+def prove_options_from(kwargs: dict[str, Any]) -> ProveOptions:
     """The ProveOptions that prove_options' flags describe (popped from a command's kwargs)."""
-    from patcher.pipeline import ProveOptions
-
     return ProveOptions(
         suite=kwargs.pop("suite"),
         baseline=not kwargs.pop("no_baseline"),
@@ -234,6 +240,7 @@ def prove_options_from(kwargs: dict[str, Any]) -> Any:
         image=kwargs.pop("image"),
         offline=kwargs.pop("offline"),
         timeout_s=kwargs.pop("timeout_s"),
+        rerun_fails=kwargs.pop("rerun_fails"),
     )
 
 
@@ -247,12 +254,14 @@ def prove_options_from(kwargs: dict[str, Any]) -> Any:
 def diff(session: Session, version: str, fmt: str, with_harness: bool, pre: bool, refresh: bool) -> None:
     """Print the patch for one release, rendered for its code.
 
-    Prints nothing (and exits 0) when the release already carries the fix.
+    Prints nothing (and exits 0) when the release already carries the fix. Refuses a patch it
+    can show to be broken (an unused or missing import, invalid Go) with exit 1.
     """
-    from patcher import apply
+    from patcher import pipeline
 
+    settings.check()
     release = session.resolve_one(version, pre=pre, refresh=refresh)
-    text = apply.diff(session, release, fmt=fmt, with_harness=with_harness)
+    text = pipeline.patch_text(session, release, fmt=fmt, with_harness=with_harness)
     if text:
         ui.out(text)
 
@@ -271,26 +280,22 @@ def diff(session: Session, version: str, fmt: str, with_harness: bool, pre: bool
 @release_options
 @pass_session
 def apply_command(session: Session, version: str, output: Path | None, keep: bool, no_test: bool, commit_to: str | None,
-                  with_harness: bool, pre: bool, refresh: bool, json_path: Path | None, junit_path: Path | None,
-                  markdown_path: Path | None, **options: Any) -> int:
+                  with_harness: bool, pre: bool, refresh: bool, **kwargs: Any) -> int:
     """Patch one release and prove it: run the harness and the regression tests on the
     unpatched tree (the baseline) and on the patched tree, then show each case before and after.
 
-    Exits 0 only when every case and regression test passes on the patched tree.
+    The same run as 'patcher matrix' with one release, plus the hand-over of its tree. Exits 0
+    only when every case passes on the patched tree and no test fails that passed before it.
     """
-    from patcher import apply
-
-    prove_with = prove_options_from(options)
-    if no_test and not (output or keep or commit_to):
-        raise InputError("--no-test would throw the patched tree away: add --output DIR, --keep or --commit-to BRANCH")
+    prove_with = prove_options_from(kwargs)
+    options = RunOptions(
+        prove=None if no_test else prove_with,
+        deliver=DeliverOptions(output=output, keep=keep, commit_to=commit_to, with_harness=with_harness),
+        reports=report_options_from(kwargs),
+    )
+    options.check()  # before the mirror is touched: a bad combination needs no network
     release = session.resolve_one(version, pre=pre, refresh=refresh)
-    if commit_to and not session.mirror.source.is_local:
-        raise InputError("--commit-to needs --repo to be a local repository")
-    if no_test:
-        apply.write_patched_tree(session, release, output=output, keep=keep, commit_to=commit_to, with_harness=with_harness)
-        return ExitCode.OK
-    return apply.prove(session, release, prove_with, output=output, keep=keep, commit_to=commit_to, with_harness=with_harness,
-                       json_path=json_path, junit_path=junit_path, markdown_path=markdown_path)
+    return matrix.prove_and_report(session, [release], options, jobs=1, spec=release.tag)
 
 
 # -- The version matrix (issue 6) -----------------------------------------------------------------
@@ -303,9 +308,9 @@ EMIT_HELP = (
 )
 MATRIX_EXIT_HELP = (
     "Exit codes: 0 every release's patched run passed (fixed, already-correct, passed); 1 a release "
-    "failed on its merits (still-failing, patch-error, build-error); 3 the only failures were "
-    "infrastructure ones (infra-error); 2 or 3 when every release failed with the same kind of "
-    "error (bad input, no Docker); 130 interrupted."
+    "failed on its merits (still-failing, build-error, patch-error); else 3 when the machinery failed "
+    "(infra-error, or a run-wide failure such as no Docker daemon); else 2 when the only failures were "
+    "input errors (input-error: an unrecognised code shape) or the options were wrong; 130 interrupted."
 )
 
 
@@ -318,7 +323,7 @@ MATRIX_EXIT_HELP = (
 @release_options
 @pass_session
 def matrix_command(session: Session, spec: str, jobs: int | None, emit_format: str | None, pre: bool, refresh: bool,
-                   json_path: Path | None, junit_path: Path | None, markdown_path: Path | None, **options: Any) -> int:
+                   **kwargs: Any) -> int:
     """Prove the backport on every release SPEC names, side by side, and report per release and
     per case what fails before the patch (the baseline) and what passes after it.
 
@@ -328,15 +333,16 @@ def matrix_command(session: Session, spec: str, jobs: int | None, emit_format: s
     """
     from patcher import emit
 
-    prove_with = prove_options_from(options)
+    options = RunOptions(prove=prove_options_from(kwargs), reports=report_options_from(kwargs))
+    if emit_format and options.reports != ReportOptions():
+        raise InputError("--emit prints the matrix and runs nothing: drop --json, --junit and --markdown")
+    options.check()
     releases = session.resolve(spec, pre=pre, refresh=refresh)
     if emit_format:
-        if json_path or junit_path or markdown_path:
-            raise InputError("--emit prints the matrix and runs nothing: drop --json, --junit and --markdown")
-        ui.out(emit.render(emit_format, releases, repo=session.repo, options=prove_with, jobs=jobs))
+        assert options.prove is not None
+        ui.out(emit.render(emit_format, releases, repo=session.repo, options=options.prove, jobs=jobs or matrix.default_jobs()))
         return ExitCode.OK
-    return matrix.prove_and_report(session, releases, prove_with, jobs=jobs or matrix.default_jobs(), spec=spec,
-                                   json_path=json_path, junit_path=junit_path, markdown_path=markdown_path)
+    return matrix.prove_and_report(session, releases, options, jobs=jobs or matrix.default_jobs(), spec=spec)
 
 
 matrix_command.help = f"{inspect.cleandoc(matrix_command.help or '')}\n\n{SPEC_HELP}"

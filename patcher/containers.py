@@ -25,7 +25,7 @@ import docker.errors
 import requests.exceptions
 
 from patcher import ui
-from patcher.errors import InfraError
+from patcher.errors import DockerUnavailable, InfraError
 
 LABEL = "argo-patcher"  # value: what the object is: "test", "fetch", "init" containers, "go" images, volumes
 LABEL_RUN_ID = "argo-patcher.run-id"
@@ -50,7 +50,7 @@ def client(timeout: float = API_TIMEOUT_S) -> docker.DockerClient:
         try:
             found = docker.from_env(timeout=timeout)
         except DockerError as exc:
-            raise InfraError(f"cannot reach the Docker daemon ({reason(exc)}); {NO_DAEMON_HINT}") from None
+            raise DockerUnavailable(f"cannot reach the Docker daemon ({reason(exc)}); {NO_DAEMON_HINT}") from None
         clients[timeout] = found
     return found
 
@@ -70,12 +70,6 @@ def available() -> tuple[bool, str]:
         return _availability
 
 
-def forget_availability() -> None:
-    global _availability
-    with _availability_lock:
-        _availability = None
-
-
 @contextlib.contextmanager
 def errors_as_infra(doing: str) -> Iterator[None]:
     """Turn docker-py and connection failures into one-line ``InfraError``s."""
@@ -84,7 +78,7 @@ def errors_as_infra(doing: str) -> Iterator[None]:
     except InfraError:
         raise
     except requests.exceptions.ConnectionError as exc:
-        raise InfraError(f"lost the Docker daemon while {doing} ({reason(exc)}); {NO_DAEMON_HINT}") from None
+        raise DockerUnavailable(f"lost the Docker daemon while {doing} ({reason(exc)}); {NO_DAEMON_HINT}") from None
     except DockerError as exc:
         raise InfraError(f"Docker failed while {doing}: {reason(exc)}") from None
 

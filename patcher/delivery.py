@@ -77,24 +77,34 @@ def mbox(tree: Path, message: str) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
+def check_new_branch(session: Session, branch: str) -> None:
+    """Refuse, before any work, a ``--commit-to`` that could not be honoured: a remote --repo, a
+    name git does not accept as a branch, a branch that exists (it is never moved)."""
+    source = session.mirror.source
+    if source.local_git_dir is None:
+        raise InputError("--commit-to needs --repo to be a local repository")
+    target = gitcmd.command(git_dir=source.local_git_dir)
+    try:
+        target.check_ref_format("--branch", branch)
+    except git.GitCommandError:
+        raise InputError(f"--commit-to {branch!r} is not a valid branch name") from None
+    try:
+        target.rev_parse("--verify", "--quiet", f"refs/heads/{branch}")
+    except git.GitCommandError:
+        return
+    raise InputError(f"branch {branch} already exists in {source.location}; choose another --commit-to name")
+
+
 def commit_to_branch(session: Session, tree: Path, branch: str, message: str) -> str:
     """Commit the tree and create ``branch`` at it in the user's local repository.
 
     The user's work tree and index are not touched: the commit arrives by a fetch into a new
     ref. An existing branch is refused rather than moved.
     """
+    check_new_branch(session, branch)
     source = session.mirror.source
-    if not source.is_local:
-        raise InputError("--commit-to needs --repo to be a local repository")
+    assert source.local_git_dir is not None  # check_new_branch refuses a remote --repo
     target = gitcmd.command(git_dir=source.local_git_dir)
-    with gitcmd.failures_as(f"checking the branch name {branch!r}"):
-        target.check_ref_format("--branch", branch)
-    try:
-        target.rev_parse("--verify", "--quiet", f"refs/heads/{branch}")
-    except git.GitCommandError:
-        pass
-    else:
-        raise InputError(f"branch {branch} already exists in {source.location}; choose another --commit-to name")
     sha = commit(tree, message)
     with gitcmd.failures_as(f"recording the patch as branch {branch} in {source.location}"):
         target.fetch("--quiet", "--no-tags", os.fspath(tree), f"{sha}:refs/heads/{branch}")

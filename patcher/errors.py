@@ -18,9 +18,14 @@ class ExitCode(enum.IntEnum):
 
 
 class PatcherError(Exception):
-    """An error reported to the user as one line, never as a traceback."""
+    """An error reported to the user as one line, never as a traceback.
+
+    ``run_wide``: the error is the whole run's, not one release's (no Docker daemon): found while
+    proving a release, it stops the run at once rather than failing release after release.
+    """
 
     exit_code = ExitCode.INFRA
+    run_wide = False
 
 
 class InputError(PatcherError):
@@ -40,3 +45,15 @@ class InfraError(PatcherError):
     """The machinery failed: git, Docker, the Go toolchain, the network."""
 
     exit_code = ExitCode.INFRA
+
+
+class DockerUnavailable(InfraError):
+    """No Docker daemon answers (any more): every release of the run would fail the same way."""
+
+    run_wide = True
+
+
+class ToolchainUnavailable(InfraError):
+    """No Go toolchain to run the tests with: every release of the run would fail the same way."""
+
+    run_wide = True

@@ -1,11 +1,14 @@
-"""Proving many releases side by side: worker threads, isolated failures, one exit code.
+"""The one orchestrator: proving one release (``apply``) or many (``matrix``) the same way.
 
-Each release runs through a ``prove`` callable (the pipeline's ``prove_release`` with the
-session, workspace and options bound). A release's failure is its own: an error raised while
-proving it becomes that release's ``infra-error`` result and the others go on. Only when every
-release fails with an error is it the run's problem: ``Outcome.error`` (exit 2 or 3).
+A run first checks everything that is the whole run's (``preflight``: settings, options, the
+branch to commit to, where tests run), once, before any release starts. Then each release goes
+through the pipeline in worker threads; one release's failure is its own and the others go on.
+A run-wide failure met while proving (the Docker daemon went away) stops the run at once: it is
+raised, as one line with its exit code, whatever the number of releases. At the end the reports
+are written and shown, and the verdicts give the exit code (``results.exit_code``).
+
 Ctrl-C stops the queue, asks the running releases to stop at their next stage, runs the
-``on_interrupt`` clean-up (containers), and re-raises.
+``on_interrupt`` clean-up (containers, process groups), and re-raises.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from patcher import reports, ui
-from patcher.errors import ExitCode, PatcherError
+from patcher import delivery, reports, runners, settings, ui
+from patcher.errors import ExitCode, InputError, PatcherError
+from patcher.options import RunOptions
 from patcher.progress import Progress, for_console
-from patcher.results import ReleaseResult, Verdict
+from patcher.results import ErrorKind, ReleaseResult, exit_code
 from patcher.session import Session
 from patcher.versions import Release
 
@@ -41,7 +45,7 @@ GRACE_S = 10.0
 
 
 class Cancelled(BaseException):
-    """Raised inside a worker, at its next stage change, once the run is interrupted.
+    """Raised inside a worker, at its next stage change, once the run is stopped.
 
     A BaseException so that a pipeline's ``except Exception`` does not turn it into a result.
     """
@@ -76,24 +80,29 @@ def default_jobs(cpus: int | None = None, memory: int | None = None) -> int:
     return jobs
 
 
-def exit_code(results: Sequence[ReleaseResult]) -> ExitCode:
-    """0 when every release passed; 1 when one failed on its merits; 3 when only infrastructure failed."""
-    failed = [r for r in results if not r.ok]
-    if not failed:
-        return ExitCode.OK
-    if any(r.verdict is not Verdict.INFRA_ERROR for r in failed):
-        return ExitCode.TESTS_FAILED
-    return ExitCode.INFRA
+def preflight(session: Session, releases: Sequence[Release], options: RunOptions) -> RunOptions:
+    """Check what is the whole run's, once, before any release starts; return the options with
+    the runner decided ("auto" becomes "docker" or "local"). Raises the run's one error."""
+    settings.check()
+    options.check()
+    if options.deliver.any and len(releases) != 1:
+        raise InputError("--output, --keep and --commit-to hand over one release's tree; name one release")
+    if options.deliver.commit_to:
+        delivery.check_new_branch(session, options.deliver.commit_to)
+    if options.prove is not None:
+        kind = runners.resolve_kind(options.prove.runner, options.prove.image)
+        options = dataclasses.replace(options, prove=dataclasses.replace(options.prove, runner=kind))
+    return options
 
 
 @dataclasses.dataclass
 class Outcome:
     results: list[ReleaseResult]
-    error: PatcherError | None = None  # set when every release failed with an error: the run's problem
+    run_wide: PatcherError | None = None  # the error that stopped the whole run
 
     @property
     def exit_code(self) -> ExitCode:
-        return self.error.exit_code if self.error is not None else exit_code(self.results)
+        return self.run_wide.exit_code if self.run_wide is not None else exit_code([r.verdict for r in self.results])
 
 
 class _Run:
@@ -104,7 +113,7 @@ class _Run:
         for release in releases:
             self.pending.put(release)
         self.results: dict[Release, ReleaseResult] = {}
-        self.errors: dict[Release, PatcherError] = {}
+        self.run_wide: PatcherError | None = None
         self.cancel = threading.Event()
         self.lock = threading.Lock()
 
@@ -134,12 +143,16 @@ class _Run:
         try:
             result = self.prove(release, self.on_stage)
         except PatcherError as exc:
-            with self.lock:
-                self.errors[release] = exc
-            result = ReleaseResult(release.tag, message=str(exc), extra={"error": type(exc).__name__})
+            if exc.run_wide:
+                with self.lock:
+                    self.run_wide = self.run_wide or exc
+                self.cancel.set()
+                runners.abort_all()
+                raise Cancelled from exc
+            result = ReleaseResult(release.tag, message=str(exc), error=ErrorKind.of(exc.exit_code))
         except Exception as exc:  # noqa: BLE001 - one release's bug must not stop the others
             ui.debug("".join(traceback.format_exception(exc)))
-            result = ReleaseResult(release.tag, message=f"internal error: {type(exc).__name__}: {exc}", extra={"error": "internal"})
+            result = ReleaseResult(release.tag, message=f"internal error: {type(exc).__name__}: {exc}", error=ErrorKind.INFRA)
         result.extra.setdefault("elapsed_s", round(time.monotonic() - began, 3))
         with self.lock:
             self.results[release] = result
@@ -171,15 +184,16 @@ def run(
         for worker in (w for w in workers if w.ident is not None):
             worker.join(max(0.0, deadline - time.monotonic()))
         raise
-    results = [state.results[release] for release in releases]
-    run_wide = state.errors[releases[0]] if releases and len(state.errors) == len(releases) else None
-    return Outcome(results, run_wide)
+    if state.run_wide is not None:
+        runners.reset_abort()
+        return Outcome([state.results[r] for r in releases if r in state.results], state.run_wide)
+    return Outcome([state.results[release] for release in releases])
 
 
 def prove_all(
     session: Session,
     releases: Sequence[Release],
-    options: object,
+    options: RunOptions,
     *,
     jobs: int,
     prove_release: Callable[..., ReleaseResult] | None = None,
@@ -189,10 +203,11 @@ def prove_all(
     if prove_release is None:
         from patcher.pipeline import prove_release
     if on_interrupt is None:
-        from patcher.runners.base import abort_all as on_interrupt
+        on_interrupt = runners.abort_all
     workers = max(1, min(jobs, len(releases)))
-    ui.info(f"proving {len(releases)} release{'s' * (len(releases) != 1)}, {workers} at a time")
-    with session.workspace() as workspace, for_console(releases) as view:
+    if len(releases) > 1:
+        ui.info(f"proving {len(releases)} releases, {workers} at a time")
+    with session.workspace(keep=options.deliver.keep) as workspace, for_console(releases) as view:
 
         def prove(release: Release, on_stage: StageCallback) -> ReleaseResult:
             return prove_release(session, workspace, release, options, on_stage=on_stage)
@@ -200,20 +215,11 @@ def prove_all(
         return run(releases, prove, jobs=jobs, progress=view, on_interrupt=on_interrupt)
 
 
-def prove_and_report(
-    session: Session,
-    releases: Sequence[Release],
-    options: object,
-    *,
-    jobs: int,
-    spec: str,
-    json_path: Path | None = None,
-    junit_path: Path | None = None,
-    markdown_path: Path | None = None,
-) -> ExitCode:
-    """``patcher matrix``: prove, show and write the reports, and say how it went as an exit code."""
+def prove_and_report(session: Session, releases: Sequence[Release], options: RunOptions, *, jobs: int, spec: str) -> ExitCode:
+    """``patcher apply`` and ``patcher matrix``: check, prove, report; the verdicts give the exit code."""
+    options = preflight(session, releases, options)
     outcome = prove_all(session, releases, options, jobs=jobs)
-    reports.present(outcome.results, json_path=json_path, junit_path=junit_path, markdown_path=markdown_path, spec=spec)
-    if outcome.error is not None:
-        raise outcome.error
+    if outcome.run_wide is not None:
+        raise outcome.run_wide
+    reports.present(outcome.results, options.reports, spec=spec)
     return outcome.exit_code

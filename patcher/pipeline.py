@@ -1,11 +1,11 @@
-"""One release, end to end: check out, patch, add the harness, run the baseline and the patch.
+"""One release end to end: checkout, patch, baseline run, patched run, hand-over.
 
-The baseline (unpatched) and patched trees are two worktrees of one commit, so the patched run
-recompiles only the packages the patch touches. When earlier runs left the release's builds in
-the Go cache, the two runs go side by side (see ``warmth``); otherwise the baseline goes first
-and compiles what the patched run then reuses. A release-specific failure (an unrecognised code
-shape, a build error, a timeout, a failing runner) becomes that release's result; only
-run-wide problems raise.
+``prepare`` is what every command shares (``diff`` stops there): a clean tree of the release and
+the patch planned for its code. ``prove_release`` goes on: it applies the patch, runs the tests on
+the unpatched tree (the baseline) and on the patched one, and hands the patched tree over when
+asked to (kept, committed to a branch). A release's own failures end in its ``ReleaseResult``
+with their kind (``ErrorKind``); only an interruption and a run-wide error (``run_wide``: no
+Docker daemon) leave as exceptions, since they are the whole run's.
 """
 
 from __future__ import annotations
@@ -13,109 +13,113 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import os
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from patcher import gomod, harness, patch, runners, warmth
+from patcher import delivery, gomod, harness, patch, runners, ui, warmth
 from patcher.checkout import Checkout, Workspace
-from patcher.contract import HARNESS_TEST
-from patcher.errors import InputError, PatcherError
-from patcher.results import ReleaseResult, RunResult, RunStatus
+from patcher.errors import PatcherError
+from patcher.options import DeliverOptions, ProveOptions, RunOptions
+from patcher.results import ErrorKind, ReleaseResult, RunResult, RunStatus, Status
 from patcher.runners import RunInterrupted
 from patcher.session import Session
 from patcher.versions import Release
 
 HARNESS_PACKAGE = "./workflow/controller/"
-SUITES: dict[str, str | None] = {
-    "precedence": f"^{HARNESS_TEST}$",
-    "regression": rf"^({HARNESS_TEST}|Test.*(PodMetadata|Metadata|TemplateRef).*)$",
-    "full": None,
-}
-SUITES_HELP = (
-    "precedence: the harness only; regression: the harness and the upstream tests of the patched "
-    "packages whose names mention PodMetadata, Metadata or TemplateRef; full: every test of the "
-    "patched packages."
-)
-STAGES = ("checkout", "patch", "baseline", "patched", "done")
 
 StageCallback = Callable[[Release, str], None]
 
 
 @dataclasses.dataclass(frozen=True)
-class ProveOptions:
-    suite: str = "regression"
-    baseline: bool = True
-    runner: str = "auto"
-    image: str = "auto"
-    offline: bool = False
-    timeout_s: float = runners.DEFAULT_TIMEOUT_S
+class Prepared:
+    """A release's clean tree and the patch planned for it (nothing written yet)."""
 
-    def __post_init__(self) -> None:
-        if self.suite not in SUITES:
-            raise InputError(f"--suite {self.suite}: expected one of {', '.join(SUITES)}")
+    checkout: Checkout
+    plan: patch.PatchPlan
+
+
+def prepare(workspace: Workspace, release: Release, *, into: Path | None = None) -> Prepared:
+    """Check ``release`` out (at ``into`` to keep it) and plan the patch for its code; raises
+    ``InputError`` for a code shape it does not know and ``PatchError`` for a broken patch."""
+    checkout = workspace.checkout(release, into=into)
+    return Prepared(checkout, patch.plan(checkout.path))
 
 
 def prove_release(
     session: Session,
     workspace: Workspace,
     release: Release,
-    options: ProveOptions,
+    options: RunOptions,
     on_stage: StageCallback = lambda release, stage: None,
-    *,
-    into: Path | None = None,
 ) -> ReleaseResult:
-    """Prove the patch on ``release``: the baseline (unpatched, with the harness), then patched."""
+    """Patch ``release``, prove the patch unless told not to, and hand the tree over as asked."""
     result = ReleaseResult(version=release.tag)
     began = time.monotonic()
     try:
         on_stage(release, "checkout")
-        checkout = workspace.checkout(release, into=into)
-        baseline = workspace.checkout(release, name=f"{release.tag}-baseline") if options.baseline else None
+        checkout = workspace.checkout(release, into=options.deliver.output)
         result.commit, result.tree = checkout.commit, checkout.path
         result.go = str(gomod.read(checkout.path).go)
         on_stage(release, "patch")
-        try:
-            plan = patch.plan(checkout.path)
-            test = harness.render_for(checkout.path)
-            for tree in filter(None, (checkout, baseline)):
-                harness.write(tree.path, test)
-        except InputError as exc:
-            result.patch_error, result.message = True, str(exc)
-            return result
-        plan.apply()
+        plan = patch.plan(checkout.path)
         result.extra["shape"] = plan.shape_name
-        runner = runners.prepare(
-            checkout.path, runner=options.runner, image=options.image, offline=options.offline, context=release.tag
-        )
-        result.extra["runner"] = runner.describe()
-        packages = sorted({HARNESS_PACKAGE, *plan.packages})
-
-        def run(tree: Checkout, which: str) -> RunResult:
-            return _run(runner, tree, packages, options, which)
-
-        side_by_side = baseline is not None and warmth.is_warm(runner.cache_identity(), checkout.commit)
-        result.extra["schedule"] = "side by side" if side_by_side else "one after the other"
-        if side_by_side:
-            on_stage(release, "baseline")
-            on_stage(release, "patched")
-            result.baseline, result.patched = _side_by_side(lambda: run(baseline, "baseline"), lambda: run(checkout, "patched"))
+        if options.prove is not None:
+            _prove(workspace, release, checkout, plan, options.prove, result, on_stage)
         else:
-            if baseline is not None:
-                on_stage(release, "baseline")
-                result.baseline = run(baseline, "baseline")
-            on_stage(release, "patched")
-            result.patched = run(checkout, "patched")
-        if all(r.status is RunStatus.OK for r in (result.baseline, result.patched) if r is not None):
-            warmth.remember(runner.cache_identity(), checkout.commit)
+            plan.apply()
+            _say_patched(release, plan)
+        if options.deliver.any and result.error is None:
+            on_stage(release, "deliver")
+            _deliver(session, release, checkout, options.deliver, proven=result.ok)
     except RunInterrupted:
         raise
     except PatcherError as exc:
-        result.message = str(exc)
+        if exc.run_wide:
+            raise
+        result.error, result.message = ErrorKind.of(exc.exit_code), str(exc)
     finally:
         result.extra["elapsed_s"] = round(time.monotonic() - began, 3)
         on_stage(release, "done")
     return result
+
+
+def _prove(
+    workspace: Workspace,
+    release: Release,
+    checkout: Checkout,
+    plan: patch.PatchPlan,
+    options: ProveOptions,
+    result: ReleaseResult,
+    on_stage: StageCallback,
+) -> None:
+    test = harness.render_for(checkout.path)
+    baseline = workspace.checkout(release, name=f"{release.tag}-baseline") if options.baseline else None
+    for tree in filter(None, (checkout, baseline)):
+        harness.write(tree.path, test)
+    plan.apply()
+    runner = runners.prepare(checkout.path, runner=options.runner, image=options.image, offline=options.offline, context=release.tag)
+    result.extra["runner"] = runner.describe()
+    packages = sorted({HARNESS_PACKAGE, *plan.packages})
+
+    def run(tree: Checkout, which: str) -> RunResult:
+        return _run(runner, tree, packages, options, which)
+
+    side_by_side = baseline is not None and warmth.is_warm(runner.cache_identity(), checkout.commit)
+    result.extra["schedule"] = "side by side" if side_by_side else "one after the other"
+    if baseline is not None and side_by_side:
+        on_stage(release, "baseline")
+        on_stage(release, "patched")
+        result.baseline, result.patched = _side_by_side(lambda: run(baseline, "baseline"), lambda: run(checkout, "patched"))
+    else:
+        if baseline is not None:
+            on_stage(release, "baseline")
+            result.baseline = run(baseline, "baseline")
+        on_stage(release, "patched")
+        result.patched = run(checkout, "patched")
+    if all(r.status is RunStatus.OK for r in (result.baseline, result.patched) if r is not None):
+        warmth.remember(runner.cache_identity(), checkout.commit)
 
 
 def _side_by_side(first: Callable[[], RunResult], second: Callable[[], RunResult]) -> tuple[RunResult, RunResult]:
@@ -133,27 +137,86 @@ def _side_by_side(first: Callable[[], RunResult], second: Callable[[], RunResult
 def _run(runner: runners.Runner, checkout: Checkout, packages: list[str], options: ProveOptions, which: str) -> RunResult:
     started = time.monotonic()
     major, minor = checkout.release.line
-    run = runner.run(
-        checkout.path,
-        packages,
-        SUITES[options.suite],
-        timeout_s=options.timeout_s,
-        run_id=f"{checkout.release.tag}-{which}-{os.getpid()}",
-        binary_slot=f"v{major}.{minor}-{which}",
-    )
-    if not run.duration_s:
-        run.duration_s = time.monotonic() - started
+    slot = f"v{major}.{minor}-{which}"
+    run_id = f"{checkout.release.tag}-{which}-{os.getpid()}"
+    run = runner.run(checkout.path, packages, options.run_regex, timeout_s=options.timeout_s, run_id=run_id, binary_slot=slot)
+    for attempt in range(1, options.rerun_fails + 1):
+        again = _rerun_plan(run)
+        if again is None:
+            break
+        rerun_packages, regex = again
+        ui.debug(f"[{checkout.release.tag} {which}] rerun {attempt} of {options.rerun_fails}: {regex} in {', '.join(rerun_packages)}")
+        rerun = runner.run(checkout.path, rerun_packages, regex, timeout_s=options.timeout_s, run_id=f"{run_id}-rerun{attempt}", binary_slot=slot)
+        _merge_rerun(run, rerun)
+    run.duration_s = time.monotonic() - started
     return run
 
 
-def summary(result: ReleaseResult) -> str:
-    """One line for the end of a run (nox style): the release, its verdict, why."""
-    why = result.message or _counts(result.patched)
-    return f"{result.version}: {result.verdict.value}" + (f" ({why})" if why else "")
+def _rerun_plan(run: RunResult) -> tuple[list[str], str] | None:
+    """The packages and ``-run`` pattern that run again the top-level tests that failed, or None.
+
+    Like gotestsum's ``--rerun-fails``, only a run that got as far as its tests is rerun, and a
+    failed subtest reruns its top-level test."""
+    if run.status is not RunStatus.OK:
+        return None
+    failed = [test for test in run.tests.values() if test.status.failed and test.package]
+    if not failed:
+        return None
+    roots = sorted({_top_level(test.name) for test in failed})
+    packages = sorted({test.package for test in failed})
+    return packages, "^(" + "|".join(re.escape(root) for root in roots) + ")$"
 
 
-def _counts(run: RunResult | None) -> str:
-    if run is None or run.status is not RunStatus.OK:
-        return run.message if run else ""
-    failed = sum(1 for status in run.cases.values() if status.value != "pass")
-    return f"{len(run.cases) - failed}/{len(run.cases)} cases pass, {len(run.failures)} failing test(s)"
+def _top_level(name: str) -> str:
+    return name.split(" [", 1)[0].split("/", 1)[0]
+
+
+def _merge_rerun(run: RunResult, rerun: RunResult) -> None:
+    """Tests that failed and now passed become flaky; those that failed again stay failed."""
+    if rerun.status is not RunStatus.OK:
+        return
+    for name, test in run.tests.items():
+        again = rerun.tests.get(name)
+        if test.status.failed and again is not None and again.status is Status.PASS:
+            run.tests[name] = dataclasses.replace(test, status=Status.FLAKY)
+
+
+def _say_patched(release: Release, plan: patch.PatchPlan) -> None:
+    if plan.already_patched:
+        ui.info(f"{release} already carries the precedence fix; its tree is left as it is")
+    else:
+        ui.info(f"patched {release} ({plan.shape_name}): {', '.join(plan.changed_files)}")
+
+
+def _deliver(session: Session, release: Release, checkout: Checkout, options: DeliverOptions, *, proven: bool) -> None:
+    """The patched tree as asked: kept with the harness only if asked for, and recorded on a
+    branch only once its proof passed."""
+    if not options.with_harness:
+        harness.remove(checkout.path)
+    elif not harness.path(checkout.path).exists():
+        harness.write(checkout.path)
+    if options.commit_to:
+        if not proven:
+            ui.warn(f"{release} did not pass its proof; branch {options.commit_to} was not created")
+            return
+        message = delivery.commit_message(release, with_harness=options.with_harness)
+        sha = delivery.commit_to_branch(session, checkout.path, options.commit_to, message)
+        ui.info(f"recorded the patched {release} as branch {options.commit_to} ({sha[:12]}) in {session.mirror.source.location}")
+
+
+def patch_text(session: Session, release: Release, *, fmt: str, with_harness: bool) -> str:
+    """``patcher diff``: the patch for ``release`` as a diff or an mbox, from the same plan a
+    proof applies; empty when the release already carries the fix (and no harness is asked for)."""
+    with session.workspace() as workspace:
+        prepared = prepare(workspace, release)
+        tree = prepared.checkout.path
+        if prepared.plan.already_patched:
+            ui.info(f"{release} already carries the precedence fix; there is nothing to patch")
+            if not with_harness:
+                return ""
+        prepared.plan.apply()
+        if with_harness:
+            harness.write(tree)
+        if fmt == "mbox":
+            return delivery.mbox(tree, delivery.commit_message(release, with_harness=with_harness))
+        return delivery.diff(tree)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from patcher.contract import CASE_IDS, HARNESS_TEST
-from patcher.results import ReleaseResult, RunResult, RunStatus, Status, TestResult
+from patcher.results import ErrorKind, ReleaseResult, RunResult, RunStatus, Status, TestResult
 
 ASSERTION = "precedence_test.go:42: label team: want template, got holder"
 COMPILE_ERROR = "# github.com/argoproj/argo-workflows/v3/workflow/controller\n./operator.go:12:3: undefined: mergePodMetadata"
@@ -54,9 +54,29 @@ def still_failing() -> ReleaseResult:
 
 def patch_error() -> ReleaseResult:
     return ReleaseResult(
-        "v3.5.15", "d" * 40, "1.21", run(["holder-cluster"]), None,
-        message="the patch does not apply: workflow/controller/operator.go has no mergedTemplate", patch_error=True,
+        "v3.5.15", "d" * 40, "1.21", None, None,
+        message='the patched workflow/templateresolution/context.go would not compile: "maps" imported and not used',
+        error=ErrorKind.PATCH,
     )
+
+
+def input_error() -> ReleaseResult:
+    return ReleaseResult(
+        "v3.6.0", "9" * 40, "1.22", None, None,
+        message="workflow/controller/workflowpod.go: addMetadata copies metadata in an unknown way", error=ErrorKind.INPUT,
+    )
+
+
+def patched_untested() -> ReleaseResult:
+    return ReleaseResult("v3.4.18", "7" * 40, "1.19", None, None, extra={"shape": "addMetadata range into pod.ObjectMeta"})
+
+
+def pre_existing() -> ReleaseResult:
+    """The full suite: a test that fails before and after the patch does not fail the verdict;
+    one that failed and then passed on a rerun is flaky."""
+    before = run(["holder-cluster"], {"Test_createWorkflowPod_emissary": Status.FAIL, "TestRetry": Status.PASS})
+    after = run(others={"Test_createWorkflowPod_emissary": Status.FAIL, "TestRetry": Status.FLAKY})
+    return ReleaseResult("v3.5.5", "8" * 40, "1.21", before, after)
 
 
 def build_error() -> ReleaseResult:
@@ -71,7 +91,7 @@ def passed() -> ReleaseResult:
     return ReleaseResult("v4.2.0", "0" * 40, "1.25", None, run())
 
 
-ALL = (fixed, already_correct, still_failing, patch_error, build_error, infra_error, passed)
+ALL = (fixed, already_correct, still_failing, patch_error, input_error, build_error, infra_error, passed, patched_untested, pre_existing)
 
 
 def every_verdict() -> list[ReleaseResult]:

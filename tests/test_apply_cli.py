@@ -71,7 +71,7 @@ def test_apply_of_an_unknown_shape_still_writes_its_report(shaped_repo, tmp_path
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "addMetadata" in errors[0] and "Traceback" not in result.stderr
     [release] = json.loads(report.read_text())["results"]
-    assert release["verdict"] == "patch-error" and "addMetadata" in release["message"]
+    assert release["verdict"] == "input-error" and release["error"] == "input" and "addMetadata" in release["message"]
 
 
 def test_unknown_version_is_one_line(shaped_repo, run_cli):

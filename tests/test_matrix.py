@@ -7,9 +7,10 @@ import time
 import pytest
 
 from patcher import matrix
-from patcher.errors import ExitCode, InfraError, InputError
+from patcher.errors import DockerUnavailable, ExitCode, InfraError, InputError
+from patcher.options import RunOptions
 from patcher.progress import PlainProgress
-from patcher.results import ReleaseResult, Verdict
+from patcher.results import ReleaseResult, Verdict, exit_code
 from patcher.versions import parse_tag
 from tests import report_samples as samples
 
@@ -46,7 +47,7 @@ def test_results_keep_the_releases_order_whatever_finishes_first():
     outcome = matrix.run(RELEASES, slow_first, jobs=4, progress=progress(lines))
     assert [r.version for r in outcome.results] == [r.tag for r in RELEASES]
     assert lines[-1].startswith("[v3.4.17] done: fixed")  # it did finish last
-    assert outcome.exit_code is ExitCode.OK and outcome.error is None
+    assert outcome.exit_code is ExitCode.OK and outcome.run_wide is None
     assert all(isinstance(r.extra["elapsed_s"], float) for r in outcome.results)
 
 
@@ -82,32 +83,49 @@ def test_one_release_failing_never_stops_the_others():
     assert verdicts == {"v3.4.17": Verdict.FIXED, "v3.5.15": Verdict.INFRA_ERROR, "v3.6.19": Verdict.INFRA_ERROR, "v3.7.18": Verdict.FIXED}
     assert outcome.results[1].message == "docker: the container was killed"
     assert outcome.results[2].message == "internal error: ValueError: a bug"
-    assert outcome.error is None
+    assert outcome.run_wide is None
     assert outcome.exit_code is ExitCode.INFRA  # nothing failed on its merits
 
 
-def test_when_every_release_errs_it_is_the_runs_error():
-    def no_docker(release, on_stage):
-        raise InputError(f"unknown suite for {release}")
+def test_an_input_error_of_one_release_is_that_releases_and_exit_2_when_alone():
+    def unrecognised(release, on_stage):
+        if release.tag == "v3.5.15":
+            raise InputError("workflow/controller/workflowpod.go: addMetadata not found")
+        return ok(release, on_stage)
 
-    outcome = matrix.run(RELEASES, no_docker, jobs=2, progress=progress())
-    assert isinstance(outcome.error, InputError) and "v3.4.17" in str(outcome.error)
-    assert outcome.exit_code is ExitCode.USAGE
-    assert len(outcome.results) == len(RELEASES)
+    outcome = matrix.run(RELEASES, unrecognised, jobs=2, progress=progress())
+    assert [r.verdict for r in outcome.results].count(Verdict.INPUT_ERROR) == 1
+    assert outcome.run_wide is None and outcome.exit_code is ExitCode.USAGE
+
+
+def test_a_run_wide_error_stops_the_run_at_once():
+    started: list[str] = []
+
+    def no_docker(release, on_stage):
+        started.append(release.tag)
+        time.sleep(0.05)
+        raise DockerUnavailable("cannot reach the Docker daemon (no Docker socket); start it or use --runner local")
+
+    outcome = matrix.run(RELEASES, no_docker, jobs=1, progress=progress())
+    assert started == ["v3.4.17"]  # the queue stopped: no other release was tried
+    assert isinstance(outcome.run_wide, DockerUnavailable) and outcome.exit_code is ExitCode.INFRA
 
 
 @pytest.mark.parametrize(
     ("makes", "code"),
     [
-        ((samples.fixed, samples.already_correct, samples.passed), ExitCode.OK),
+        ((samples.fixed, samples.already_correct, samples.passed, samples.patched_untested, samples.pre_existing), ExitCode.OK),
         ((samples.fixed, samples.still_failing), ExitCode.TESTS_FAILED),
         ((samples.patch_error, samples.infra_error), ExitCode.TESTS_FAILED),
         ((samples.build_error,), ExitCode.TESTS_FAILED),
+        ((samples.input_error, samples.still_failing), ExitCode.TESTS_FAILED),
         ((samples.fixed, samples.infra_error), ExitCode.INFRA),
+        ((samples.input_error, samples.infra_error), ExitCode.INFRA),
+        ((samples.fixed, samples.input_error), ExitCode.USAGE),
     ],
 )
 def test_exit_code(makes, code):
-    assert matrix.exit_code([make() for make in makes]) is code
+    assert exit_code([make().verdict for make in makes]) is code
 
 
 def test_ctrl_c_stops_the_queue_and_the_running_releases():
@@ -144,14 +162,15 @@ def test_prove_all_shares_one_workspace_and_cleans_it_up(argo_repo, tmp_path):
     seen = []
 
     def prove_release(session_, workspace, release, options, on_stage):
-        assert session_ is session and options == {"suite": "precedence"}
+        assert session_ is session and options is run_options
         on_stage(release, "checkout")
         checkout = workspace.checkout(release)
         assert (checkout.path / "RELEASE").read_text() == f"{release.tag}\n"
         seen.append((workspace, checkout.path))
         return ok(release, on_stage)
 
-    outcome = matrix.prove_all(session, releases, {"suite": "precedence"}, jobs=2, prove_release=prove_release, on_interrupt=lambda: None)
+    run_options = RunOptions()
+    outcome = matrix.prove_all(session, releases, run_options, jobs=2, prove_release=prove_release, on_interrupt=lambda: None)
     assert [r.version for r in outcome.results] == ["v3.4.1", "v3.5.2", "v3.6.0"]
     assert len({id(w) for w, _ in seen}) == 1
     assert len({p.parent for _, p in seen}) == 1  # one run directory

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from patcher import pipeline, runners, warmth
+from patcher.options import ProveOptions, RunOptions
 from patcher.contract import CASE_IDS, HARNESS_TEST
-from patcher.gomod import GoVersion
 from patcher.results import RunResult, RunStatus, Status, TestResult, Verdict
 from patcher.session import Session
 from tests import gitrepo
@@ -26,7 +26,6 @@ from tests.goshapes import make_tree
 
 class TimingRunner(runners.Runner):
     kind = "fake"
-    go_version = GoVersion(1, 26, 0)
 
     def __init__(self, status: RunStatus = RunStatus.OK) -> None:
         self.status = status
@@ -69,7 +68,7 @@ def prove(repo: Path, runner: TimingRunner, monkeypatch: pytest.MonkeyPatch, **o
     monkeypatch.setattr(runners, "prepare", lambda *args, **kwargs: runner)
     session = Session(str(repo))
     with session.workspace() as workspace:
-        return pipeline.prove_release(session, workspace, session.resolve_one("v3.5.0"), pipeline.ProveOptions(**options))
+        return pipeline.prove_release(session, workspace, session.resolve_one("v3.5.0"), RunOptions(prove=ProveOptions(**options)))
 
 
 def test_cold_runs_go_one_after_the_other_and_warm_ones_side_by_side(release_repo, monkeypatch):

@@ -38,7 +38,7 @@ def test_plain_done_line_carries_the_error_message():
     lines: list[str] = []
     view = progress.PlainProgress([], say=lines.append, clock=Clock())
     view.finish("v3.5.15", samples.patch_error())
-    assert lines == ["[v3.5.15] done: patch-error (0:00): the patch does not apply: workflow/controller/operator.go has no mergedTemplate"]
+    assert lines == ['[v3.5.15] done: patch-error (0:00): the patched workflow/templateresolution/context.go would not compile: "maps" imported and not used']
 
 
 def test_off_a_terminal_the_view_is_plain_and_quiet_mode_silences_it():

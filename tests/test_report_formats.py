@@ -9,6 +9,7 @@ import pytest
 from patcher import reports
 from patcher.contract import CASE_IDS, HARNESS_TEST
 from patcher.errors import InputError
+from patcher.options import ReportOptions
 from patcher.reports import jsonfile, junit, markdown
 from patcher.results import ReleaseResult, RunStatus, Status, Verdict
 from patcher.results import TestResult as GoTest
@@ -21,7 +22,8 @@ from tests import report_samples as samples
 def test_json_has_the_issue_schema_and_run_metadata():
     doc = json.loads(jsonfile.dumps(samples.every_verdict(), spec="supported"))
     assert doc["tool"] == "argo-patcher" and doc["spec"] == "supported" and doc["ok"] is False
-    assert doc["summary"] == {v.value: 1 for v in Verdict}
+    assert set(doc["summary"]) == {v.value for v in Verdict}
+    assert sum(doc["summary"].values()) == len(samples.ALL) and doc["summary"]["fixed"] == 2  # fixed, pre_existing
     fixed = doc["results"][0]
     assert fixed["version"] == "v3.4.17" and fixed["commit"] == "a" * 40 and fixed["go"] == "1.19"
     assert fixed["verdict"] == "fixed"
@@ -29,7 +31,13 @@ def test_json_has_the_issue_schema_and_run_metadata():
     assert fixed["baseline"]["cases"]["holder-cluster"] == "fail"
     assert fixed["patched"]["tests"] == {"TestPodMetadata": "pass"}
     assert fixed["baseline"]["status"] == "ok" and fixed["baseline"]["duration_s"] == 30.0
-    assert doc["results"][5]["baseline"] is None  # infra-error: no baseline ran
+    by_verdict = {r["verdict"]: r for r in doc["results"]}
+    assert by_verdict["infra-error"]["baseline"] is None  # no baseline ran
+    assert fixed["error"] is None and by_verdict["input-error"]["error"] == "input" and by_verdict["patch-error"]["error"] == "patch"
+    pre_existing = doc["results"][-1]
+    assert pre_existing["verdict"] == "fixed"
+    assert pre_existing["pre_existing"] == ["Test_createWorkflowPod_emissary"] and pre_existing["flaky"] == ["TestRetry"]
+    assert pre_existing["patched"]["tests"]["TestRetry"] == "flaky"
 
 
 def test_json_is_ok_only_when_every_release_passed():
@@ -115,7 +123,7 @@ def test_junit_counts_and_failure_messages():
     assert "undefined: mergePodMetadata" in built.find("system-err").text
     patch = suites["v3.5.15 patched"]
     assert [c.get("name") for c in patch.iter("testcase")] == ["patch"]
-    assert "has no mergedTemplate" in patch.find("testcase/error").get("message")
+    assert "imported and not used" in patch.find("testcase/error").get("message")
     totals = {k: sum(int(s.get(k)) for s in root.iter("testsuite")) for k in ("tests", "failures", "errors", "skipped")}
     assert {k: int(root.get(k)) for k in totals} == totals
 
@@ -135,14 +143,18 @@ def test_junit_stays_well_formed_with_control_characters_and_markup():
 def test_markdown_summarises_every_release_and_details_the_failures():
     text = markdown.render(samples.every_verdict(), spec="supported")
     assert text.startswith("## ")
-    assert "**7 releases: 1 fixed" in text and "versions `supported`" in text
+    assert f"**{len(samples.ALL)} releases: 2 fixed" in text and "versions `supported`" in text
     assert "| **v3.4.17** (`aaaaaaaaaaaa`, Go 1.19) | ✅ fixed | 13/15 | 15/15 |" in text
     assert "| `holder-cluster` | ❌→✅ |" in text
-    assert text.count("<details>") == text.count("</details>") == 1 + 4  # the case table, four failures
+    # the case table, five failures (still-failing, patch-, input-, build-, infra-error) and the
+    # passing release that has a pre-existing failure and a flaky test to tell
+    assert text.count("<details>") == text.count("</details>") == 1 + 5 + 1
     assert "<summary>❌ v3.7.18: still-failing" in text
-    assert "<summary>⚠️ v4.1.2: infra-error" in text
+    assert "<summary>⚠️ v4.1.2: infra-error" in text and "<summary>⚠️ v3.6.0: input-error" in text
     assert "undefined: mergePodMetadata" in text and samples.ASSERTION in text
-    assert "<summary>✅" not in text
+    assert "<summary>✅ v3.5.5: fixed — cases passing 14/15 before, 15/15 after (1 pre-existing failure, 1 flaky)" in text
+    assert "Pre-existing (failing before and after the patch): `Test_createWorkflowPod_emissary`" in text
+    assert "Flaky (passed on a rerun): `TestRetry`" in text
 
 
 def test_markdown_escapes_cells_and_fences():
@@ -162,12 +174,13 @@ def test_write_puts_each_report_in_its_file_and_appends_the_step_summary(tmp_pat
     summary.write_text("earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     results = [samples.fixed(), samples.build_error()]
-    reports.write(results, json_path=tmp_path / "out/r.json", junit_path=tmp_path / "r.xml", markdown_path=tmp_path / "r.md", spec="v3.4")
+    files = ReportOptions(json_path=tmp_path / "out/r.json", junit_path=tmp_path / "r.xml", markdown_path=tmp_path / "r.md")
+    reports.write(results, files, spec="v3.4")
     assert [r.version for r in reports.load([tmp_path / "out/r.json"])] == ["v3.4.17", "v4.0.1"]
     ET.parse(tmp_path / "r.xml")
     assert (tmp_path / "r.md").read_text() in summary.read_text()
     assert summary.read_text().startswith("earlier step\n## ")
-    reports.write(results)
+    reports.write(results, ReportOptions())
     assert summary.read_text().count(f"## {markdown.TITLE}") == 2
 
 
@@ -179,7 +192,7 @@ def test_an_unwritable_report_path_is_one_input_error(tmp_path: Path):
     blocker = tmp_path / "file"
     blocker.write_text("")
     with pytest.raises(InputError, match="cannot write the JSON report"):
-        reports.write([samples.fixed()], json_path=blocker / "r.json")
+        reports.write([samples.fixed()], ReportOptions(json_path=blocker / "r.json"))
 
 
 def test_a_run_that_timed_out_is_an_error_in_every_format():

@@ -28,7 +28,8 @@ def test_case_cells_show_before_and_after():
     assert cells.case_cell(fixed, "holder-namespaced") == "✓→✓"
     assert cells.case_cell(samples.passed(), "union") == "–→✓"
     assert cells.case_cell(samples.build_error(), "union") == "✓→!"
-    assert cells.case_cell(samples.patch_error(), "holder-cluster") == "✗→–"
+    assert cells.case_cell(samples.patch_error(), "holder-cluster") == "–→–"
+    assert cells.case_cell(samples.pre_existing(), "nothing-set") == "✓→✓"
 
 
 def test_abbreviations_are_unique_and_short():
@@ -65,14 +66,17 @@ def test_narrow_terminal_gets_a_row_per_case():
 
 def test_regression_failures_and_details_are_listed():
     text = render(samples.every_verdict(), 100)
-    assert "Regression tests that failed" in text
+    assert "Upstream tests that failed" in text
     assert "v3.7.18 patched: TestTemplateRef" in text
+    assert "v3.5.5 patched: Test_createWorkflowPod_emissary (pre-existing)" in text
+    assert "v3.5.5 flaky: TestRetry (passed on a rerun)" in text
     details = text.split("Failures", 1)[1]
     assert samples.ASSERTION in details  # the output excerpt of a failed patched case
     assert "undefined: mergePodMetadata" in details  # the compiler's message
-    assert "has no mergedTemplate" in details  # the patch error
+    assert "imported and not used" in details  # the broken patch
+    assert "addMetadata copies metadata in an unknown way" in details  # the unrecognised shape
     assert "timed out after 600s" in details
-    for ok in ("v3.4.17", "v3.6.19", "v4.2.0"):
+    for ok in ("v3.4.17", "v3.6.19", "v4.2.0", "v3.4.18", "v3.5.5"):
         assert f"\n{ok} " not in details
 
 
@@ -91,7 +95,7 @@ def test_a_run_that_did_not_build_shows_an_error_mark_for_its_regression_tests()
 def test_nothing_failed_means_no_failure_section():
     text = render([samples.fixed(), samples.already_correct()], 100)
     assert "Failures" not in text
-    assert "Regression tests that failed" not in text
+    assert "Upstream tests that failed" not in text
 
 
 def test_excerpt_keeps_the_end_and_says_what_it_left_out():
@@ -117,4 +121,6 @@ def test_reasons_say_what_failed():
     assert cells.reason(samples.still_failing()) == "after the patch: fail cases template-over-holder; tests TestTemplateRef"
     # One line: the compiler's error, not the "# package" header Go puts above it.
     assert cells.reason(samples.build_error()) == "patched: build-error: ./operator.go:12:3: undefined: mergePodMetadata"
-    assert cells.headline(samples.every_verdict()).startswith("7 releases: 1 fixed, 1 already-correct, 1 still-failing")
+    assert cells.reason(samples.pre_existing()) == "cases passing 14/15 before, 15/15 after (1 pre-existing failure, 1 flaky)"
+    assert cells.reason(samples.patched_untested()) == "patched, not tested (addMetadata range into pod.ObjectMeta)"
+    assert cells.headline(samples.every_verdict()).startswith(f"{len(samples.ALL)} releases: 2 fixed, 1 already-correct, 1 passed, 1 patched")

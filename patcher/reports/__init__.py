@@ -13,6 +13,7 @@ from rich.console import Console
 
 from patcher import ui
 from patcher.errors import InputError
+from patcher.options import ReportOptions
 from patcher.reports import jsonfile, junit, markdown, terminal
 from patcher.results import ReleaseResult
 
@@ -60,38 +61,32 @@ def append_step_summary(text: str) -> Path | None:
     return path
 
 
-def write(
-    results: list[ReleaseResult],
-    *,
-    json_path: Path | None = None,
-    junit_path: Path | None = None,
-    markdown_path: Path | None = None,
-    spec: str | None = None,
-) -> None:
+def write(results: list[ReleaseResult], files: ReportOptions, *, spec: str | None = None) -> None:
     """Write the reports asked for, and append the Markdown one to the step summary if any."""
-    if json_path is not None:
-        write_text(json_path, jsonfile.dumps(results, spec=spec), "JSON")
-    if junit_path is not None:
-        write_text(junit_path, junit.dumps(results), "JUnit")
+    if files.json_path is not None:
+        write_text(files.json_path, jsonfile.dumps(results, spec=spec), "JSON")
+    if files.junit_path is not None:
+        write_text(files.junit_path, junit.dumps(results), "JUnit")
     text = markdown.render(results, spec=spec)
-    if markdown_path is not None:
-        write_text(markdown_path, text, "Markdown")
+    if files.markdown_path is not None:
+        write_text(files.markdown_path, text, "Markdown")
     append_step_summary(text)
 
 
-def present(
-    results: list[ReleaseResult],
-    *,
-    json_path: Path | None = None,
-    junit_path: Path | None = None,
-    markdown_path: Path | None = None,
-    spec: str | None = None,
-    stdout: Console | None = None,
-) -> None:
-    """The end of a run: the table and details on stdout, the reports asked for, a summary on stderr."""
-    write(results, json_path=json_path, junit_path=junit_path, markdown_path=markdown_path, spec=spec)
-    if "-" not in (str(json_path), str(junit_path), str(markdown_path)):
+def present(results: list[ReleaseResult], files: ReportOptions, *, spec: str | None = None, stdout: Console | None = None) -> None:
+    """The end of a run: the reports asked for; the table and details on stdout once a release
+    ran tests; a summary line per release on stderr. A single release that stopped before its
+    runs is said in one line, as an error."""
+    write(results, files, spec=spec)
+    tested = any(r.baseline is not None or r.patched is not None for r in results)
+    if tested and not files.to_stdout:
         terminal.print_report(results, stdout or Console(highlight=False))
+    if len(results) == 1 and not tested:
+        only = results[0]
+        if only.error is not None:
+            message = only.message or only.verdict.value
+            ui.error(message if only.version in message else f"{only.version}: {message}")
+        return
     if ui.verbosity() >= ui.NORMAL:
         ui.stderr().print()
         for line in terminal.summary_lines(results):

@@ -8,20 +8,22 @@ from collections.abc import Iterable
 from patcher.contract import CASE_IDS
 from patcher.results import ReleaseResult, RunResult, RunStatus, Status, TestResult, Verdict
 
-SYMBOLS = {Status.PASS: "✓", Status.FAIL: "✗", Status.SKIP: "○", Status.ERROR: "!"}
+SYMBOLS = {Status.PASS: "✓", Status.FAIL: "✗", Status.SKIP: "○", Status.ERROR: "!", Status.FLAKY: "⟳"}
 NOT_RUN = "–"
-LEGEND = "✓ pass  ✗ fail  ○ skip  ! error (did not run or did not finish)  – not run;  before→after"
+LEGEND = "✓ pass  ✗ fail  ○ skip  ! error (did not run or did not finish)  ⟳ flaky (passed on a rerun)  – not run;  before→after"
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
-OK_VERDICTS = (Verdict.FIXED, Verdict.ALREADY_CORRECT, Verdict.PASSED)
+OK_VERDICTS = tuple(verdict for verdict in Verdict if verdict.ok)
 VERDICT_STYLES = {
     Verdict.FIXED: "bold green",
     Verdict.ALREADY_CORRECT: "green",
     Verdict.PASSED: "green",
+    Verdict.PATCHED: "green",
     Verdict.STILL_FAILING: "bold red",
-    Verdict.PATCH_ERROR: "bold magenta",
     Verdict.BUILD_ERROR: "bold red",
+    Verdict.PATCH_ERROR: "bold magenta",
+    Verdict.INPUT_ERROR: "bold magenta",
     Verdict.INFRA_ERROR: "bold yellow",
 }
 
@@ -47,19 +49,19 @@ def passing_cases(run: RunResult | None) -> str:
     """``12/15``, or ``–`` when the run did not happen."""
     if run is None:
         return NOT_RUN
-    return f"{sum(s is Status.PASS for s in run.cases.values())}/{len(CASE_IDS)}"
+    return f"{sum(s.passed for s in run.cases.values())}/{len(CASE_IDS)}"
 
 
 def failed_cases(run: RunResult | None) -> list[str]:
     if run is None:
         return []
-    return [case for case, status in run.cases.items() if status is not Status.PASS]
+    return [case for case, status in run.cases.items() if not status.passed]
 
 
 def failed_regression_tests(run: RunResult | None) -> list[TestResult]:
     if run is None:
         return []
-    return [t for name, t in sorted(run.other_tests.items()) if t.status in (Status.FAIL, Status.ERROR)]
+    return [t for name, t in sorted(run.other_tests.items()) if t.status.failed]
 
 
 def regression_symbol(run: RunResult | None) -> str:
@@ -138,21 +140,35 @@ def failed_tests(run: RunResult | None) -> list[TestResult]:
     return [t for t in failures if not any(other.startswith(t.name + "/") for other in names)]
 
 
+def _notes(result: ReleaseResult) -> str:
+    """What a passing verdict leaves aside: pre-existing failures and flaky tests."""
+    notes = []
+    if result.pre_existing:
+        notes.append(f"{len(result.pre_existing)} pre-existing failure{'s' * (len(result.pre_existing) != 1)}")
+    if result.flaky:
+        notes.append(f"{len(result.flaky)} flaky")
+    return f" ({', '.join(notes)})" if notes else ""
+
+
 def reason(result: ReleaseResult) -> str:
     """One line on why the release got its verdict."""
     verdict, base, patched = result.verdict, result.baseline, result.patched
     if verdict is Verdict.FIXED:
-        return f"cases passing {passing_cases(base)} before, {passing_cases(patched)} after"
+        return f"cases passing {passing_cases(base)} before, {passing_cases(patched)} after" + _notes(result)
     if verdict is Verdict.ALREADY_CORRECT:
-        return f"cases passing {passing_cases(patched)} before and after"
+        return f"cases passing {passing_cases(patched)} before and after" + _notes(result)
     if verdict is Verdict.PASSED:
-        return f"cases passing {passing_cases(patched)} (no baseline run)"
+        return f"cases passing {passing_cases(patched)} (no baseline run)" + _notes(result)
+    if verdict is Verdict.PATCHED:
+        return "patched, not tested" + (f" ({result.extra['shape']})" if result.extra.get("shape") else "")
     if verdict is Verdict.STILL_FAILING:
+        if patched is not None and patched.status is RunStatus.TIMEOUT:
+            return f"the patched run timed out while the baseline finished: {first_line(patched.message)}"
         parts = []
         if failed_cases(patched):
             parts.append("cases " + ", ".join(failed_cases(patched)))
-        if failed_regression_tests(patched):
-            parts.append("tests " + ", ".join(t.name for t in failed_regression_tests(patched)))
+        if result.regressions:
+            parts.append("tests " + ", ".join(result.regressions))
         return "after the patch: fail " + "; ".join(parts)
     problems = [f"{name}: {run_problem(run)}" for name, run in (("baseline", base), ("patched", patched)) if run_problem(run)]
     return first_line(result.message) or "; ".join(problems) or ("no patched run" if patched is None else verdict.value)

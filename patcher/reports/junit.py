@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 
 from patcher.contract import HARNESS_TEST
 from patcher.reports import cells
-from patcher.results import ReleaseResult, RunResult, Status
+from patcher.results import ErrorKind, ReleaseResult, RunResult, Status
 
 _ANSI = cells.ANSI
 # Characters XML 1.0 cannot carry at all, not even escaped (Go test output may hold any byte).
@@ -43,6 +43,7 @@ def _suite_for_run(root: ET.Element, result: ReleaseResult, run_name: str, run: 
                        ("run-status", run.status.value), ("verdict", result.verdict.value)):
         ET.SubElement(properties, "property", name=key, value=clean(value))
     problem = cells.run_problem(run)
+    pre_existing = set(result.pre_existing) if run is result.patched else set()
     by_name = {f"{HARNESS_TEST}/{case}": status for case, status in run.cases.items()}
     by_name.update({name: test.status for name, test in run.other_tests.items()})
     for name, status in by_name.items():
@@ -52,11 +53,14 @@ def _suite_for_run(root: ET.Element, result: ReleaseResult, run_name: str, run: 
         if problem:
             _outcome(case, "error", problem, output or run.message or problem, run.status.value)
         elif status is Status.FAIL:
-            _outcome(case, "failure", _failure_message(output) or f"{name} failed", output, "fail")
+            kind = "pre-existing" if name in pre_existing else "fail"
+            _outcome(case, "failure", _failure_message(output) or f"{name} failed", output, kind)
         elif status is Status.ERROR:
             _outcome(case, "error", output or f"{name} did not run or did not finish", output, "error")
         elif status is Status.SKIP:
             ET.SubElement(case, "skipped", message=clean(cells.first_line(output))[:500])
+        elif status is Status.FLAKY:
+            ET.SubElement(case, "system-out").text = "flaky: failed, then passed on a rerun (--rerun-fails)"
     if problem:
         ET.SubElement(suite, "system-err").text = clean(run.message or problem)
     _count(suite)
@@ -74,7 +78,7 @@ def _failure_message(output: str) -> str:
 def _suite_without_run(root: ET.Element, result: ReleaseResult, run_name: str) -> None:
     """A release that never reached its run (the patch failed, the checkout failed): one errored case."""
     suite = ET.SubElement(root, "testsuite", name=f"{result.version} {run_name}", time="0.000")
-    step = "patch" if result.patch_error else "run"
+    step = "patch" if result.error in (ErrorKind.PATCH, ErrorKind.INPUT) else "run"
     message = result.message or f"{result.verdict.value}: the {run_name} run did not happen"
     _outcome(_testcase(suite, f"{result.version.replace('.', '_')}.{run_name}", step), "error", message, message, result.verdict.value)
     _count(suite)

@@ -9,7 +9,7 @@ from patcher.contract import CASE_IDS
 from patcher.reports import cells
 from patcher.results import ReleaseResult, RunResult, Status, Verdict
 
-EMOJI = {Status.PASS: "✅", Status.FAIL: "❌", Status.SKIP: "⏭️", Status.ERROR: "⚠️"}
+EMOJI = {Status.PASS: "✅", Status.FAIL: "❌", Status.SKIP: "⏭️", Status.ERROR: "⚠️", Status.FLAKY: "🔁"}
 NOT_RUN = "➖"
 TITLE = "argo-patcher: podMetadata precedence backport"
 
@@ -17,7 +17,7 @@ TITLE = "argo-patcher: podMetadata precedence backport"
 def verdict_mark(verdict: Verdict) -> str:
     if verdict in cells.OK_VERDICTS:
         return "✅"
-    return "⚠️" if verdict is Verdict.INFRA_ERROR else "❌"
+    return "⚠️" if verdict in (Verdict.INFRA_ERROR, Verdict.INPUT_ERROR) else "❌"
 
 
 def cell(text: str) -> str:
@@ -80,9 +80,19 @@ def _run_section(run_name: str, run: RunResult | None, with_output: bool) -> lis
     return parts
 
 
+def _aside(result: ReleaseResult) -> list[str]:
+    """What a verdict leaves aside, said where a maintainer reads the details."""
+    lines = []
+    if result.pre_existing:
+        lines.append("Pre-existing (failing before and after the patch): " + ", ".join(f"`{cell(n)}`" for n in result.pre_existing))
+    if result.flaky:
+        lines.append("Flaky (passed on a rerun): " + ", ".join(f"`{cell(n)}`" for n in result.flaky))
+    return [line + "\n" for line in lines]
+
+
 def details(result: ReleaseResult) -> str:
     summary = cell(f"{result.version}: {result.verdict.value} — {cells.reason(result)}")
-    body: list[str] = []
+    body: list[str] = _aside(result)
     if result.message:
         body += [fenced(cells.excerpt(result.message, max_lines=40)), ""]
     body += _run_section("patched", result.patched, with_output=True)
@@ -98,5 +108,5 @@ def render(results: list[ReleaseResult], *, spec: str | None = None) -> str:
         parts += ["<details><summary>Per case: baseline → patched</summary>", "", case_table(results), "",
                   f"{EMOJI[Status.PASS]} pass · {EMOJI[Status.FAIL]} fail · {EMOJI[Status.SKIP]} skip · "
                   f"{EMOJI[Status.ERROR]} error · {NOT_RUN} not run", "", "</details>", ""]
-        parts += [details(r) + "\n" for r in results if not r.ok]
+        parts += [details(r) + "\n" for r in results if not r.ok or r.pre_existing or r.flaky]
     return "\n".join(parts).rstrip() + "\n"

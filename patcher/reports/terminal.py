@@ -82,15 +82,21 @@ def results_tables(results: list[ReleaseResult], console: Console) -> tuple[list
 
 
 def regression_failures(results: list[ReleaseResult]) -> RenderableType | None:
+    """The upstream tests that failed, run by run; after the patch, those that failed before it
+    too are marked pre-existing (they do not count against the verdict). Then the flaky ones."""
     lines = []
     for result in results:
+        pre_existing = set(result.pre_existing)
         for run_name, run in (("baseline", result.baseline), ("patched", result.patched)):
             failed = cells.failed_regression_tests(run)
             if failed:
-                lines.append(Text.assemble((f"{result.version} {run_name}: ", "bold"), ", ".join(t.name for t in failed)))
+                names = [t.name + (" (pre-existing)" if run_name == "patched" and t.name in pre_existing else "") for t in failed]
+                lines.append(Text.assemble((f"{result.version} {run_name}: ", "bold"), ", ".join(names)))
+        if result.flaky:
+            lines.append(Text.assemble((f"{result.version} flaky: ", "bold"), ", ".join(result.flaky), (" (passed on a rerun)", "dim")))
     if not lines:
         return None
-    return Group(Text("Regression tests that failed", style="bold underline"), *lines)
+    return Group(Text("Upstream tests that failed", style="bold underline"), *lines)
 
 
 def _run_details(result: ReleaseResult, run_name: str, run: RunResult | None, with_output: bool) -> list[RenderableType]:

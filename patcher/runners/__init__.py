@@ -1,7 +1,9 @@
 """Running Argo's Go tests: in a container of the Docker engine, or with the local Go.
 
-The pipeline calls ``run_go_tests`` (or ``prepare`` once per release, then ``Runner.run`` for
-the baseline and the patched tree). Both are thread-safe: releases may run in parallel threads.
+A run decides where tests run once (``resolve_kind``: a run-wide choice, made before any
+release starts), then the pipeline calls ``prepare`` once per release (the image suits the
+release's go.mod) and ``Runner.run`` for the baseline and the patched tree; ``run_go_tests`` does
+all three for one tree. All are thread-safe: releases may run in parallel threads.
 On Ctrl-C with runs in other threads, call ``abort_all()`` (it also runs by itself when the
 interpreter exits while runs are going on).
 """
@@ -14,13 +16,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from patcher import containers, gomod, hostgo, images, ui
-from patcher.errors import InfraError, InputError
+from patcher.errors import DockerUnavailable, InfraError, InputError, ToolchainUnavailable
 from patcher.results import RunResult
-from patcher.runners.base import DEFAULT_TIMEOUT_S, Runner, RunInterrupted, abort_all, aborting, reset_abort
+from patcher.options import DEFAULT_TIMEOUT_S, RUNNERS
+from patcher.runners.base import Runner, RunInterrupted, abort_all, reset_abort
 from patcher.runners.container import DockerRunner
 from patcher.runners.local import LocalRunner
-
-RUNNERS = ("auto", "docker", "local")
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
@@ -30,8 +31,8 @@ __all__ = [
     "RunInterrupted",
     "Runner",
     "abort_all",
-    "aborting",
     "prepare",
+    "resolve_kind",
     "reset_abort",
     "run_go_tests",
 ]
@@ -42,17 +43,14 @@ _choice_lock = threading.Lock()
 def prepare(tree: Path, *, runner: str = "auto", image: str = "auto", offline: bool = False, context: str = "") -> Runner:
     """The runner for ``tree``: where its tests run, with a Go its go.mod accepts.
 
-    ``runner``: "docker", "local", or "auto" (Docker when a daemon answers, else the local Go,
-    said once). ``image``: "auto" (see ``images.choose``; may pull, or build from the local Go,
-    saying so) or an image reference to force. ``context`` names the tree in messages ("v3.5.5").
-    Raises ``InputError`` for bad options and ``InfraError`` when nothing can run the tests
-    (no daemon for --runner docker, no image, a local Go too old).
+    ``runner``: "docker", "local", or "auto" (see ``resolve_kind``). ``image``: "auto" (see
+    ``images.choose``; may pull, or build from the local Go, saying so) or an image reference to
+    force. ``context`` names the tree in messages ("v3.5.5"). Raises ``InputError`` for bad
+    options and ``InfraError`` when nothing can run the tests (no image, a local Go too old).
     """
-    if runner not in RUNNERS:
-        raise InputError(f"--runner {runner}: expected one of {', '.join(RUNNERS)}")
     module = gomod.read(Path(tree))
     what = context or str(tree)
-    kind = _kind(runner, image)
+    kind = resolve_kind(runner, image)
     if kind == "docker":
         return DockerRunner(images.choose(module, image, offline=offline, context=what), offline=offline)
     host = hostgo.find()
@@ -66,22 +64,29 @@ def prepare(tree: Path, *, runner: str = "auto", image: str = "auto", offline: b
     return LocalRunner(host, offline=offline)
 
 
-def _kind(runner: str, image: str) -> str:
+def resolve_kind(runner: str, image: str = "auto") -> str:
+    """Where tests run, "docker" or "local", decided once for a whole run: "auto" takes Docker
+    when a daemon answers, else the local Go (saying so once). Raises a run-wide error when the
+    choice cannot run anything: no daemon for "docker", no Go for "local", neither for "auto"."""
+    if runner not in RUNNERS:
+        raise InputError(f"--runner {runner}: expected one of {', '.join(RUNNERS)}")
     if runner == "local":
         if image != "auto":
             raise InputError("--image needs the docker runner; drop --runner local or --image")
+        if hostgo.find() is None:
+            raise ToolchainUnavailable("no Go on PATH for --runner local; install Go (go.dev/dl) or use --runner docker")
         return "local"
     if runner == "docker" or image != "auto":
         ok, why = containers.available()
         if not ok:
-            raise InfraError(why)
+            raise DockerUnavailable(why)
         return "docker"
     with _choice_lock:
         ok, why = containers.available()
         if ok:
             return "docker"
         if hostgo.find() is None:
-            raise InfraError(f"{why.split(';')[0]}, and there is no Go on PATH for --runner local; start Docker or install Go")
+            raise DockerUnavailable(f"{why.split(';')[0]}, and there is no Go on PATH for --runner local; start Docker or install Go")
         _say_once(f"{why.split(';')[0]}; running the tests with the local Go instead (--runner local)")
         return "local"
 

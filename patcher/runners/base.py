@@ -22,11 +22,10 @@ from pathlib import Path
 
 from patcher import ui
 from patcher.errors import ExitCode, PatcherError
-from patcher.gomod import GoVersion
+from patcher.options import DEFAULT_TIMEOUT_S
 from patcher.results import RunResult
 
 POLL_S = 0.2
-DEFAULT_TIMEOUT_S = 30 * 60
 
 
 class RunInterrupted(PatcherError):
@@ -39,7 +38,6 @@ class Runner(abc.ABC):
     """Runs ``go test`` on a tree with one Go; made by ``runners.prepare``."""
 
     kind: str  # "docker" or "local"
-    go_version: GoVersion
 
     @abc.abstractmethod
     def describe(self) -> str:
@@ -106,10 +104,6 @@ def abort_all() -> None:
     for stop in stops:
         with contextlib.suppress(Exception):
             stop()
-
-
-def aborting() -> bool:
-    return _aborting.is_set()
 
 
 def check_not_aborting() -> None:

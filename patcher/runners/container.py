@@ -37,9 +37,8 @@ import docker.errors
 import filelock
 from docker.types import LogConfig, Mount
 
-from patcher import containers, gotest, hostgo, images, store, ui
+from patcher import containers, gotest, hostgo, images, settings, store, ui
 from patcher.errors import InfraError
-from patcher.gomod import GoVersion
 from patcher.results import RunResult, RunStatus
 from patcher.runners.base import DEFAULT_TIMEOUT_S, Runner, check_not_aborting, register, supervise, unregister
 
@@ -48,7 +47,7 @@ from patcher.runners.base import DEFAULT_TIMEOUT_S, Runner, check_not_aborting, 
 def cache_volumes() -> dict[str, str]:
     """The named volumes of the Go caches, and where they are mounted. ARGO_PATCHER_VOLUME_PREFIX
     keeps another set apart (the test suite uses it)."""
-    prefix = os.environ.get("ARGO_PATCHER_VOLUME_PREFIX") or "argo-patcher"
+    prefix = settings.volume_prefix()
     return {f"{prefix}-gomodcache": images.GOMODCACHE, f"{prefix}-gocache": images.GOCACHE}
 
 
@@ -76,7 +75,6 @@ class DockerRunner(Runner):
     def __init__(self, image: images.GoImage, *, offline: bool = False, module_settings: dict[str, str] | None = None) -> None:
         self.image = image
         self.offline = offline
-        self.go_version = image.go or GoVersion(0, 0)
         self.module_settings = module_settings if module_settings is not None else default_module_settings()
 
     def describe(self) -> str:
