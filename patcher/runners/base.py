@@ -21,9 +21,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from patcher import ui
-from patcher.errors import ExitCode, PatcherError
+from patcher.errors import ExitCode, InfraError, PatcherError
 from patcher.options import DEFAULT_TIMEOUT_S
-from patcher.results import RunResult
+from patcher.results import RunResult, RunStatus
 
 POLL_S = 0.2
 
@@ -32,6 +32,15 @@ class RunInterrupted(PatcherError):
     """The run was stopped because the process is being interrupted (Ctrl-C, SIGTERM)."""
 
     exit_code = ExitCode.INTERRUPTED
+
+
+class BuildFailed(PatcherError):
+    """``Runner.build_binary`` built nothing: ``status`` says whether the code did not compile
+    (BUILD_ERROR), the deadline passed (TIMEOUT) or the machinery failed (INFRA_ERROR)."""
+
+    def __init__(self, message: str, status: RunStatus) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class Runner(abc.ABC):
@@ -68,6 +77,14 @@ class Runner(abc.ABC):
         Returns a ``RunResult`` whatever the tests, the build or the module download did
         (``status`` says which); raises ``InfraError`` only when the machinery itself fails (no
         daemon), and ``RunInterrupted`` when ``abort_all`` stopped it. Thread-safe."""
+
+    def build_binary(self, tree: Path, package: str, output_dir: Path, *, ldflags: str, timeout_s: float, run_id: str) -> Path:
+        """``go build -ldflags LDFLAGS -o OUTPUT_DIR/<name> PACKAGE`` in ``tree``, with the Go and
+        the caches of this runner's test runs (CGO_ENABLED=0); returns the binary's path.
+
+        Raises ``BuildFailed`` when it built nothing (its ``status`` says why), ``InfraError``
+        when the machinery fails, ``RunInterrupted`` when ``abort_all`` stopped it."""
+        raise InfraError(f"the {self.kind} runner cannot build binaries")
 
 
 # -- stopping everything ------------------------------------------------------------------------

@@ -40,7 +40,7 @@ from docker.types import LogConfig, Mount
 from patcher import containers, gotest, hostgo, images, settings, store, ui
 from patcher.errors import InfraError
 from patcher.results import RunResult, RunStatus
-from patcher.runners.base import DEFAULT_TIMEOUT_S, Runner, check_not_aborting, register, supervise, unregister
+from patcher.runners.base import DEFAULT_TIMEOUT_S, BuildFailed, Runner, check_not_aborting, register, supervise, unregister
 
 
 
@@ -153,6 +153,32 @@ class DockerRunner(Runner):
             why, status = f"{outcome.lost} while {doing}", RunStatus.INFRA_ERROR
         return parser.result(exit_code=outcome.exit_code, stderr=outcome.stderr, duration_s=duration, stopped=why, stopped_status=status)
 
+    def build_binary(self, tree: Path, package: str, output_dir: Path, *, ldflags: str, timeout_s: float, run_id: str) -> Path:
+        """A ``build`` container like the ``test`` ones (same image, cache volumes and read-only
+        tree, no network), with ``output_dir`` mounted writable; a ``fetch`` first only when the
+        module cache lacks modules."""
+        check_not_aborting()
+        tree, output_dir = Path(tree).resolve(), Path(output_dir).resolve()
+        output_dir.mkdir(parents=True, exist_ok=True)
+        output_dir.chmod(0o777)  # the container's user (uid 1000) writes the binary there
+        name = package.rstrip("/").rsplit("/", 1)[-1]
+        deadline = time.monotonic() + timeout_s
+        docker_client = containers.client()
+        containers.reap_orphans(docker_client)
+        self._prepare_volumes(docker_client)
+        command = ["go", "build", "-ldflags", ldflags, "-o", f"{_BUILD_OUTPUT}/{name}", package]
+        build = functools.partial(
+            self._container, docker_client, "build", command, tree, run_id, deadline, network=False,
+            mounts=[Mount(_BUILD_OUTPUT, str(output_dir), type="bind")],
+        )  # fmt: skip
+        built = build()
+        if built.exit_code and "GOPROXY=off" in built.stderr and not self.offline:
+            fetched = self._container(docker_client, "fetch", ["go", "list", "-deps", package], tree, run_id, deadline, network=True)
+            _check_built(fetched, "downloading modules", timeout_s)
+            built = build()
+        _check_built(built, f"building {package}", timeout_s)
+        return output_dir / name
+
     # -- containers -----------------------------------------------------------------------------
 
     def _environment(self, network: bool) -> dict[str, str]:
@@ -173,6 +199,7 @@ class DockerRunner(Runner):
         *,
         network: bool,
         on_stdout: Callable[[bytes], None] | None = None,
+        mounts: Sequence[Mount] = (),
     ) -> _Outcome:
         outcome = _Outcome()
         started = time.monotonic()
@@ -191,6 +218,7 @@ class DockerRunner(Runner):
                     mounts=[
                         Mount(images.WORKDIR, str(tree), type="bind", read_only=True),
                         *(Mount(path, volume, type="volume") for volume, path in cache_volumes().items()),
+                        *mounts,
                     ],
                     network_mode="bridge" if network else "none",
                     cap_drop=["ALL"],
@@ -343,6 +371,20 @@ def _pump(container: Any, on_stdout: Callable[[bytes], None] | None) -> None:
                 on_stdout(chunk)
     except Exception as exc:  # noqa: BLE001 - a lost stream shows in the container's state
         ui.debug(f"log stream of {container.name} ended: {type(exc).__name__}: {exc}")
+
+
+_BUILD_OUTPUT = "/out"
+
+
+def _check_built(outcome: _Outcome, doing: str, timeout_s: float) -> None:
+    if outcome.timed_out:
+        raise BuildFailed(f"timed out after {timeout_s:g}s while {doing}; the container was stopped", RunStatus.TIMEOUT)
+    if outcome.lost:
+        raise BuildFailed(f"{outcome.lost} while {doing}", RunStatus.INFRA_ERROR)
+    if outcome.exit_code:
+        message = gotest.message_lines(outcome.stderr) or f"exit code {outcome.exit_code}"
+        status = RunStatus.INFRA_ERROR if "GOPROXY=off" in message or doing == "downloading modules" else RunStatus.BUILD_ERROR
+        raise BuildFailed(f"{doing} failed: {message}", status)
 
 
 def _lacks_modules(result: RunResult) -> bool:

@@ -30,7 +30,7 @@ from pathlib import Path
 from patcher import gotest, hostgo, procgroups, store, ui
 from patcher.errors import InfraError
 from patcher.results import RunResult, RunStatus
-from patcher.runners.base import DEFAULT_TIMEOUT_S, Runner, check_not_aborting, register, supervise, unregister
+from patcher.runners.base import DEFAULT_TIMEOUT_S, BuildFailed, Runner, check_not_aborting, register, supervise, unregister
 
 MAX_STDERR_BYTES = 4 << 20
 
@@ -137,6 +137,47 @@ class LocalRunner(Runner):
             result.status = RunStatus.INFRA_ERROR
             result.message = f"--offline, and the module cache lacks modules the tests need; run once without --offline\n{result.message}"
         return result
+
+
+    def build_binary(self, tree: Path, package: str, output_dir: Path, *, ldflags: str, timeout_s: float, run_id: str) -> Path:
+        """``go build`` with the local Go and this runner's environment (its caches, CGO_ENABLED=0),
+        in a process group of its own like ``go test``."""
+        check_not_aborting()
+        reap_orphans()
+        tree, output_dir = Path(tree).resolve(), Path(output_dir).resolve()
+        output_dir.mkdir(parents=True, exist_ok=True)
+        output = output_dir / package.rstrip("/").rsplit("/", 1)[-1]
+        command = [str(self.host.go), "build", "-ldflags", ldflags, "-o", str(output), package]
+        ui.debug(f"[{run_id}] {' '.join(command)} in {tree}")
+        stderr = bytearray()
+        try:
+            proc = subprocess.Popen(
+                command, cwd=tree, env=self.environment(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE, start_new_session=True,
+            )  # fmt: skip
+        except OSError as exc:
+            raise InfraError(f"cannot run {self.host.go}: {exc}") from None
+        record = _record(proc.pid, run_id)
+        reader = threading.Thread(target=_pump, args=(proc.stderr, lambda b: _append(stderr, b)), daemon=True)
+        reader.start()
+        token = None
+        try:
+            token = register(lambda: _kill_group(proc.pid))
+            timed_out = supervise(lambda t: _waited(proc, t), time.monotonic() + timeout_s)
+        finally:
+            _kill_group(proc.pid)
+            if token is not None:
+                unregister(token)
+            proc.wait()
+            record.unlink(missing_ok=True)
+            reader.join(5)
+        if timed_out:
+            raise BuildFailed(f"timed out after {timeout_s:g}s building {package}; go build was stopped", RunStatus.TIMEOUT)
+        if proc.returncode:
+            message = gotest.message_lines(stderr.decode("utf-8", "replace")) or f"exit code {proc.returncode}"
+            status = RunStatus.INFRA_ERROR if proc.returncode < 0 or "GOPROXY=off" in message else RunStatus.BUILD_ERROR
+            raise BuildFailed(f"building {package} failed: {message}", status)
+        return output
 
 
 def _waited(proc: subprocess.Popen[bytes], timeout: float) -> bool:
