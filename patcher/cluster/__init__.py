@@ -1,1 +1,108 @@
-"""Proving the patched controller against a real Kubernetes API server (etcd + kube-apiserver, no kubelet)."""
+"""Proving the patched controller against a real Kubernetes API server (etcd + kube-apiserver, no kubelet).
+
+``prove`` is what the pipeline calls for one release: it builds the release's
+``workflow-controller`` from the baseline tree (if any) and the patched tree with the runner's Go
+and caches, starts one control plane in a network of its own, checks both controllers one after
+the other, and returns a ``RunResult`` per controller whose tests are the contract's cases
+(``HARNESS_TEST/<case id>``), so ``RunResult.cases`` reads them like the Go harness's.
+
+The parts: ``assets`` (etcd and kube-apiserver, found or built), ``certs`` and ``kubeconfig``,
+``controlplane`` (the two as child processes), ``cases`` (the contract as objects),
+``suite`` (one controller's check), ``check`` (the entry point that runs in the private
+network), ``isolation`` (where it runs), ``controller`` (building the controller), ``cli``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from patcher.cluster import assets, controller, isolation
+from patcher.cluster.spec import CheckSpec, ControllerSpec
+from patcher.contract import CASE_IDS
+from patcher.results import RunResult, RunStatus
+from patcher.runners.base import BuildFailed, Runner
+
+CRD_DIR = Path("manifests", "base", "crds", "minimal")
+DEFAULT_TIMEOUT_S = 30 * 60
+CHECK_TIMEOUT_S = 5 * 60  # control plane, CRDs and both controllers' cases, once the controllers are built
+
+
+@dataclasses.dataclass
+class ClusterProof:
+    """What ``prove_release`` found: a result per controller, and where the time went."""
+
+    baseline: RunResult | None
+    patched: RunResult
+    timings: dict[str, float] = dataclasses.field(default_factory=dict)
+    mode: str = ""
+
+
+def prove(
+    baseline_tree: Path | None, patched_tree: Path, *, runner: Runner, release_tag: str, timeout_s: float = DEFAULT_TIMEOUT_S,
+    mode: str = "auto", cases: Sequence[str] = CASE_IDS, run_id: str | None = None,
+) -> tuple[RunResult | None, RunResult]:  # fmt: skip
+    """The baseline's result (None without a baseline tree) and the patched one's; see the module."""
+    proof = prove_release(
+        baseline_tree, patched_tree, runner=runner, release_tag=release_tag, timeout_s=timeout_s, mode=mode, cases=cases, run_id=run_id
+    )
+    return proof.baseline, proof.patched
+
+
+def prove_release(
+    baseline_tree: Path | None, patched_tree: Path, *, runner: Runner, release_tag: str, timeout_s: float = DEFAULT_TIMEOUT_S,
+    mode: str = "auto", cases: Sequence[str] = CASE_IDS, run_id: str | None = None,
+) -> ClusterProof:  # fmt: skip
+    """``prove``, with the timings (controller builds, control plane, each controller's cases,
+    peak memory) and the mode it ran in. Raises ``InfraError`` only when nothing could run
+    (no binaries and no Go to build them, no network namespace and no Docker)."""
+    started = time.monotonic()
+    deadline = started + timeout_s
+    run_id = run_id or f"{release_tag}-cluster-{os.getpid()}"
+    chosen_mode = isolation.choose_mode(mode)
+    found = assets.ensure()
+    trees = {"baseline": baseline_tree, "patched": patched_tree}
+    results: dict[str, RunResult] = {}
+    timings: dict[str, float] = {}
+    with _scratch() as scratch:
+        binaries: dict[str, Path] = {}
+        for role, tree in trees.items():
+            if tree is None:
+                continue
+            built_at = time.monotonic()
+            try:
+                binaries[role] = controller.build(
+                    runner, Path(tree), scratch / role, release_tag=release_tag, timeout_s=max(1.0, deadline - built_at), run_id=f"{run_id}-{role}"
+                )
+            except BuildFailed as exc:
+                results[role] = RunResult(exc.status, duration_s=time.monotonic() - built_at, message=f"the {role} workflow-controller: {exc}")
+            timings[f"{role}_build_s"] = time.monotonic() - built_at
+        if binaries:
+            crd_dir = Path(patched_tree) / CRD_DIR
+            spec = CheckSpec(
+                etcd=str(found.etcd), kube_apiserver=str(found.kube_apiserver), crd_dir=str(crd_dir),
+                controllers=tuple(ControllerSpec(role, str(path)) for role, path in binaries.items()),
+                cases=tuple(cases), run_id=run_id,
+            )  # fmt: skip
+            if not crd_dir.is_dir():
+                message = f"{release_tag} has no {CRD_DIR.as_posix()}: the cluster check needs its minimal CRDs (Argo v3.4.0 and later)"
+                results.update({role: RunResult(RunStatus.INFRA_ERROR, message=message) for role in binaries})
+            else:
+                check_at = time.monotonic()
+                outcome = isolation.run(spec, mode=chosen_mode, timeout_s=max(1.0, min(CHECK_TIMEOUT_S, deadline - check_at)), run_id=run_id)
+                results.update(outcome.runs)
+                timings.update(outcome.timings)
+                timings["check_s"] = time.monotonic() - check_at
+    timings["total_s"] = time.monotonic() - started
+    return ClusterProof(results.get("baseline") if baseline_tree is not None else None, results["patched"], timings, chosen_mode)
+
+
+@contextlib.contextmanager
+def _scratch() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="argo-patcher-controllers-") as scratch:
+        yield Path(scratch)

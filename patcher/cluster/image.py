@@ -1,0 +1,93 @@
+"""The image the container mode runs the check in: argo-patcher's own image, never stale.
+
+It is what ``patcher image build --self`` makes (the Go image plus this machine's Python,
+argo-patcher and its dependencies; see ``selfimage``), labelled with a fingerprint of the
+installed files it was made from. When argo-patcher's code changes (an editable install, an
+upgrade), the fingerprint changes and the next check rebuilds the image rather than running old
+code. Building takes seconds and needs no registry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+import docker.errors
+import filelock
+
+from patcher import containers, images, selfimage, store, ui
+from patcher.errors import InfraError
+
+TAG = "argo-patcher/cluster-check:latest"
+LABEL_FINGERPRINT = "argo-patcher.fingerprint"
+LOCK_TIMEOUT_S = 600
+
+
+def fingerprint() -> str:
+    """A hash of the files the image would carry (path, size, modification time) and the Python."""
+    digest = hashlib.sha256(f"{sys.version}\n{Path(sys.executable).resolve()}\n".encode())
+    for source, target in sorted(selfimage.package_files(), key=lambda pair: pair[1]):
+        try:
+            stat = source.stat()
+        except OSError:
+            continue
+        digest.update(f"{target}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def ensure(goroot: Path | None = None) -> str:
+    """The image's reference, built first when missing or made from other files than these."""
+    wanted = fingerprint()
+    docker_client = containers.client(images.BUILD_TIMEOUT_S)
+    locks = store.cache_root() / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with filelock.FileLock(locks / "cluster-check-image.lock", timeout=LOCK_TIMEOUT_S):
+        current = _fingerprint_of(docker_client, TAG)
+        if current == wanted:
+            return TAG
+        ui.info(f"building {TAG} (argo-patcher's code {'changed' if current else 'is not in an image yet'}; it takes seconds)")
+        _build(docker_client, goroot, wanted)
+    return TAG
+
+
+def _fingerprint_of(docker_client: object, tag: str) -> str:
+    try:
+        image = docker_client.images.get(tag)  # type: ignore[attr-defined]
+    except docker.errors.ImageNotFound:
+        return ""
+    except containers.DockerError as exc:
+        raise InfraError(f"cannot inspect the image {tag}: {containers.reason(exc)}") from None
+    return str((image.labels or {}).get(LABEL_FINGERPRINT, ""))
+
+
+def _build(docker_client: object, goroot: Path | None, wanted: str) -> None:
+    base = images.build(goroot, quiet=True)
+    dockerfile = selfimage.dockerfile(base.id) + f'LABEL {LABEL_FINGERPRINT}="{wanted}"\n'
+    with tempfile.TemporaryFile(prefix="argo-patcher-cluster-image-") as context:
+        with tarfile.open(fileobj=context, mode="w") as tar:
+            _add(tar, "Dockerfile", dockerfile.encode())
+            with tempfile.TemporaryFile() as layer:
+                with tarfile.open(fileobj=layer, mode="w") as layer_tar:
+                    selfimage.write_layer(layer_tar)
+                info = tarfile.TarInfo("layer.tar")
+                info.size = layer.tell()
+                layer.seek(0)
+                tar.addfile(info, layer)
+        context.seek(0)
+        with containers.errors_as_infra(f"building {TAG}"):
+            try:
+                docker_client.images.build(fileobj=context, custom_context=True, tag=TAG, rm=True, forcerm=True, pull=False)  # type: ignore[attr-defined]
+            except docker.errors.BuildError as exc:
+                raise InfraError(f"building {TAG} failed: {exc.msg}") from None
+    with containers.errors_as_infra("removing the stale check images"):
+        docker_client.images.prune(filters={"dangling": True, "label": f"{LABEL_FINGERPRINT}"})  # type: ignore[attr-defined]
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))

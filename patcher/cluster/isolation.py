@@ -1,0 +1,253 @@
+"""Where the check runs: in a private network namespace here, or in a container with no network.
+
+The workflow-controller always listens on :6060 and :9090, and the API server must be reached by
+nothing but the check. Both modes give each check a network of its own, with only a loopback
+interface: nothing outside can reach it, and checks of several releases never clash.
+
+* ``local``: ``unshare --net`` (as root; otherwise with a user namespace mapping this user to
+  root, ``unshare --user --map-root-user --net``) runs ``python -m patcher.cluster.check`` with
+  this machine's Python; the check brings the loopback up first. Refused, with the reason, where
+  no such namespace can be made.
+* ``container``: the same entry point in argo-patcher's own image (``cluster.image``), with
+  ``network_mode=none``, the binaries, the CRDs and the spec mounted read-only, labelled like the
+  test containers (removed at the end, on Ctrl-C, and by the next run after a kill).
+
+Either way the check is stopped with SIGTERM (it then stops its children in order) and killed
+after a grace period, on timeout and on interruption.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from docker.types import Mount
+
+import patcher
+from patcher import containers, images, procgroups, selfimage, ui
+from patcher.cluster import image as check_image
+from patcher.cluster.spec import CheckResult, CheckSpec, ControllerSpec
+from patcher.errors import InfraError, InputError
+from patcher.results import RunResult, RunStatus
+from patcher.runners.base import register, supervise, unregister
+
+MODES = ("auto", "local", "container")
+STOP_GRACE_S = 15.0  # the check stops its controllers, the API server and etcd in turn
+MAX_OUTPUT_BYTES = 4 << 20
+CONTAINER_ROOT = "/cluster"
+
+
+def run(spec: CheckSpec, *, mode: str = "auto", timeout_s: float, run_id: str) -> CheckResult:
+    """Run ``spec`` in a network of its own; see the module's docstring for ``mode``."""
+    return {"local": run_local, "container": run_container}[choose_mode(mode)](spec, timeout_s=timeout_s, run_id=run_id)
+
+
+def choose_mode(mode: str) -> str:
+    """``auto``: a private network namespace here when one can be made, else a container."""
+    if mode not in MODES:
+        raise InputError(f"cluster mode {mode!r}: expected one of {', '.join(MODES)}")
+    if mode != "auto":
+        return mode
+    try:
+        netns_command()
+        return "local"
+    except InfraError as local_why:
+        ok, docker_why = containers.available()
+        if ok:
+            return "container"
+        raise InfraError(f"{local_why}; and {docker_why.split(';')[0]} for the container mode") from None
+
+
+# -- local: a private network namespace ----------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def netns_command() -> tuple[str, ...]:
+    """The command prefix that runs a program in a new network namespace; ``InfraError`` naming
+    why when none can be made here."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        raise InfraError("cannot make a private network namespace: no `unshare` on PATH; install util-linux, or use the container mode")
+    prefix = (unshare, "--net") if os.geteuid() == 0 else (unshare, "--user", "--map-root-user", "--net")
+    try:
+        probe = subprocess.run([*prefix, "true"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise InfraError(f"cannot make a private network namespace ({' '.join(prefix)}: {exc}); use the container mode") from None
+    if probe.returncode != 0:
+        why = (probe.stderr.strip().splitlines() or [f"exit code {probe.returncode}"])[-1]
+        hint = "" if os.geteuid() == 0 else "run as root or allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1), or "
+        raise InfraError(f"cannot make a private network namespace ({' '.join(prefix[1:])}: {why}); {hint}use the container mode")
+    return prefix
+
+
+def run_local(spec: CheckSpec, *, timeout_s: float, run_id: str) -> CheckResult:
+    prefix = netns_command()
+    procgroups.reap_orphans("cluster", "a cluster check process")
+    with tempfile.TemporaryDirectory(prefix="argo-patcher-check-") as scratch:
+        spec_path = Path(scratch, "spec.json")
+        spec_path.write_text(json.dumps(dataclasses.replace(spec, private_network=True).to_json()))
+        command = [*prefix, sys.executable, "-m", "patcher.cluster.check", str(spec_path)]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(patcher.__file__).parent.parent), os.environ.get("PYTHONPATH")]))}
+        stdout_path, stderr_path = Path(scratch, "stdout"), Path(scratch, "stderr")
+        ui.debug(f"[{run_id}] {' '.join(command)}")
+        with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
+            try:
+                proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, env=env, start_new_session=True)
+            except OSError as exc:
+                raise InfraError(f"cannot start the cluster check: {exc}") from None
+        record = procgroups.record(proc.pid, run_id, kind="cluster", name="the cluster check")
+        token = None
+        try:
+            token = register(lambda: _stop_group(proc))
+            timed_out = supervise(lambda t: _waited(proc, t), time.monotonic() + timeout_s)
+        finally:
+            _stop_group(proc)
+            if token is not None:
+                unregister(token)
+            record.unlink(missing_ok=True)
+        return _outcome(spec, _read(stdout_path), _read(stderr_path), proc.returncode, timed_out, timeout_s)
+
+
+def _stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (the check stops its children in order), SIGKILL after a grace period."""
+    if proc.poll() is None:
+        procgroups.kill_group(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(STOP_GRACE_S)
+    procgroups.kill_group(proc.pid)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(STOP_GRACE_S)
+
+
+def _waited(proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
+
+
+def _read(path: Path) -> str:
+    with path.open("rb") as f:
+        return f.read(MAX_OUTPUT_BYTES).decode("utf-8", "replace")
+
+
+# -- container: no network at all -----------------------------------------------------------------
+
+
+def run_container(spec: CheckSpec, *, timeout_s: float, run_id: str) -> CheckResult:
+    image_ref = check_image.ensure()
+    docker_client = containers.client()
+    containers.reap_orphans(docker_client)
+    inside, mounts = _container_spec(spec)
+    with tempfile.TemporaryDirectory(prefix="argo-patcher-check-") as scratch:
+        spec_path = Path(scratch, "spec.json")
+        spec_path.write_text(json.dumps(inside.to_json()))
+        spec_path.chmod(0o644)
+        mounts.append(Mount(f"{CONTAINER_ROOT}/spec.json", str(spec_path), type="bind", read_only=True))
+        python = f"{selfimage.PYTHON_HOME}/bin/python3"
+        container = None
+        token = None
+        started = time.monotonic()
+        try:
+            with containers.errors_as_infra("creating the cluster check container"):
+                container = docker_client.containers.create(
+                    image_ref,
+                    entrypoint=[python, "-m", "patcher.cluster.check", f"{CONTAINER_ROOT}/spec.json"],
+                    command=[],
+                    name=f"argo-patcher-{_slug(run_id)}-cluster-{os.getpid()}-{threading.get_ident() % 10000}",
+                    labels=containers.labels("cluster", run_id),
+                    user=f"{images.USER_UID}:{images.USER_UID}",
+                    environment={"ARGO_PATCHER_CACHE": "/tmp/argo-patcher-cache", "HOME": "/tmp", "TMPDIR": "/tmp"},
+                    mounts=mounts,
+                    tmpfs={"/tmp": "rw,exec,mode=1777,size=2g"},
+                    network_mode="none",
+                    cap_drop=["ALL"],
+                    security_opt=["no-new-privileges"],
+                    init=True,
+                )
+            container_id = container.id
+            token = register(lambda: _remove(container_id))
+            with containers.errors_as_infra("starting the cluster check container"):
+                container.start()
+            timed_out = supervise(lambda t: _container_ended(container, t), started + timeout_s)
+            if timed_out:
+                with contextlib.suppress(*containers.DockerError):
+                    container.stop(timeout=int(STOP_GRACE_S))
+            with containers.errors_as_infra("reading the cluster check's output"):
+                code = int(container.wait(timeout=STOP_GRACE_S + 5).get("StatusCode", -1))
+                stdout = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
+                stderr = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
+            return _outcome(spec, stdout, stderr, code, timed_out, timeout_s)
+        finally:
+            if token is not None:
+                unregister(token)
+            if container is not None:
+                _remove(container.id)
+
+
+def _container_spec(spec: CheckSpec) -> tuple[CheckSpec, list[Mount]]:
+    """The spec as the container sees it, and the read-only mounts that make it so."""
+    mounts = [
+        Mount(f"{CONTAINER_ROOT}/bin/etcd", str(Path(spec.etcd).resolve()), type="bind", read_only=True),
+        Mount(f"{CONTAINER_ROOT}/bin/kube-apiserver", str(Path(spec.kube_apiserver).resolve()), type="bind", read_only=True),
+        Mount(f"{CONTAINER_ROOT}/crds", str(Path(spec.crd_dir).resolve()), type="bind", read_only=True),
+    ]
+    controllers = []
+    for controller in spec.controllers:
+        target = f"{CONTAINER_ROOT}/bin/{controller.role}/workflow-controller"
+        mounts.append(Mount(target, str(Path(controller.binary).resolve()), type="bind", read_only=True))
+        controllers.append(ControllerSpec(controller.role, target))
+    inside = dataclasses.replace(
+        spec, etcd=f"{CONTAINER_ROOT}/bin/etcd", kube_apiserver=f"{CONTAINER_ROOT}/bin/kube-apiserver", crd_dir=f"{CONTAINER_ROOT}/crds",
+        controllers=tuple(controllers), private_network=False,
+    )  # fmt: skip
+    return inside, mounts
+
+
+def _container_ended(container: Any, timeout: float) -> bool:
+    try:
+        container.wait(timeout=max(timeout, 0.05))
+    except containers.DockerError:
+        return False  # the wait's own timeout: still running
+    return True
+
+
+def _remove(container_id: str) -> None:
+    with contextlib.suppress(*containers.DockerError, InfraError):
+        containers.client().api.remove_container(container_id, force=True)
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "_.-" else "-" for c in text).strip("-.")[:40] or "run"
+
+
+# -- what the check said ---------------------------------------------------------------------------
+
+
+def _outcome(spec: CheckSpec, stdout: str, stderr: str, code: int | None, timed_out: bool, timeout_s: float) -> CheckResult:
+    last = stdout.strip().splitlines()[-1] if stdout.strip() else ""
+    if not timed_out and last.startswith("{"):
+        try:
+            return CheckResult.from_json(json.loads(last))
+        except ValueError:
+            pass
+    tail = "\n".join(stderr.strip().splitlines()[-15:])
+    if timed_out:
+        status, why = RunStatus.TIMEOUT, f"the cluster check timed out after {timeout_s:g}s and was stopped"
+    else:
+        status, why = RunStatus.INFRA_ERROR, f"the cluster check ended with exit code {code} and no result"
+    message = f"{why}: {tail}" if tail else why
+    return CheckResult(runs={c.role: RunResult(status, message=message) for c in spec.controllers}, message=message)
