@@ -2,7 +2,8 @@
 
 * mirrors: the git mirrors of Argo's repository, under ``<cache root>/mirrors`` (see ``store``);
 * Go caches of the docker runner: the named volumes for the module and build caches;
-* Go caches of the local runner: ``<cache root>/go`` (module cache, build cache).
+* Go caches of the local runner: ``<cache root>/go`` (module cache, build cache);
+* the cluster proof's etcd and kube-apiserver, built once: ``<cache root>/cluster``.
 
 Images are not caches: ``patcher image list`` shows them and ``docker rmi`` removes them.
 """
@@ -22,6 +23,7 @@ import docker.errors
 import filelock
 
 from patcher import containers, gitcmd, ui
+from patcher.cluster import assets as cluster_assets
 from patcher.errors import InfraError, InputError
 from patcher.runners import container as container_runner
 from patcher.runners import local as local_runner
@@ -32,7 +34,7 @@ MIRROR_LOCK_TIMEOUT_S = 5
 
 @dataclasses.dataclass
 class CacheEntry:
-    kind: str  # "mirrors", "go-volume", "go-local"
+    kind: str  # "mirrors", "go-volume", "go-local", "cluster"
     name: str  # a path or a volume name
     size: int | None  # bytes; None when unknown
     note: str = ""
@@ -44,6 +46,7 @@ def info(store: Store | None = None) -> list[CacheEntry]:
     entries = [
         CacheEntry("mirrors", str(store.mirrors_dir), _size(store.mirrors_dir), f"{len(mirrors)} mirror(s)"),
         CacheEntry("go-local", str(local_runner.go_cache_dir()), _size(local_runner.go_cache_dir()), "local runner"),
+        *(CacheEntry("cluster", str(built.path), built.size, built.note) for built in cluster_assets.cached_builds()),
     ]
     ok, why = containers.available()
     if not ok:
