@@ -15,7 +15,7 @@ import click
 from patcher import __version__, matrix, reports, settings, ui
 from patcher.errors import ExitCode, InputError, PatcherError
 from patcher.options import DEFAULT_TIMEOUT_S, RUNNERS, SUITES, SUITES_HELP, DeliverOptions, ProveOptions, ReportOptions, RunOptions
-from patcher.results import exit_code
+from patcher.results import ErrorKind, ReleaseResult, exit_code
 from patcher.session import Session
 from patcher.store import UPSTREAM_URL
 from patcher.versions import SPEC_HELP
@@ -69,6 +69,30 @@ def versions(session: Session, spec: str, pre: bool, refresh: bool) -> None:
 versions.help = f"{inspect.cleandoc(versions.help or '')}\n\n{SPEC_HELP}"
 
 
+def exit_zero_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--exit-zero", is_flag=True,
+        help="Exit 0 whatever the verdicts once the reports are written, a failure before any release ran "
+        "included (written as the release's error): for a step whose report is judged later, as 'patcher "
+        "report merge' does in an emitted Workflow. Usage errors still exit 2.",
+    )(func)  # fmt: skip
+
+
+def judged_later(version: str, exit_zero: bool, files: ReportOptions, proving: Callable[[], int]) -> int:
+    """Run ``proving``; with --exit-zero, write even a failure before any release ran into the
+    reports as ``version``'s error, and exit 0 (an interruption is never hidden)."""
+    if not exit_zero:
+        return proving()
+    try:
+        proving()
+    except PatcherError as exc:
+        if exc.exit_code is ExitCode.INTERRUPTED:
+            raise
+        ui.error(str(exc))
+        reports.write([ReleaseResult(version, message=str(exc), error=ErrorKind.of(exc.exit_code))], files, spec=version)
+    return ExitCode.OK
+
+
 def report_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Where to write reports (``-`` is stdout); Markdown is also appended to $GITHUB_STEP_SUMMARY."""
     path = click.Path(dir_okay=False, writable=True, allow_dash=True, path_type=Path)
@@ -94,15 +118,17 @@ def report_options_from(kwargs: dict[str, Any]) -> ReportOptions:
 
 @report.command("merge")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--expect", metavar="VERSIONS", help="Comma list of the releases there must be a report of; one without is an infra-error.")
 @report_options
-def report_merge(files: tuple[Path, ...], **kwargs: Any) -> int:
+def report_merge(files: tuple[Path, ...], expect: str | None, **kwargs: Any) -> int:
     """Merge JSON reports into one and show it; exit as 'patcher matrix' would for these releases.
 
     FILES are reports of 'patcher apply --json' or 'patcher matrix --json', or the list that an
     Argo Workflow gathers from its pods. A release in several files keeps its last report.
     """
     files_out = report_options_from(kwargs)
-    results = reports.load(list(files))
+    expected = [v.strip() for v in expect.split(",") if v.strip()] if expect else None
+    results = reports.load(list(files), expect=expected)
     if not results:
         raise InputError(f"{', '.join(map(str, files))}: no release results to merge")
     reports.present(results, files_out)
@@ -219,9 +245,16 @@ def cache_clean(session: Session, go: bool, mirrors: bool, all_: bool) -> None:
 VERSION_HELP = "The release: an exact tag (v3.5.5), a release line (v3.5) or 'latest'."
 
 
+NO_TEST_HELP = (
+    "Patch and check the patch (it renders for the release's code, its imports are consistent, it is "
+    "gofmt-clean) without running any test; with --output, --keep or --commit-to, hand the tree over."
+)
+
+
 def prove_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """The runner options plus --suite, --no-baseline and --rerun-fails: what 'apply' and 'matrix' share."""
+    """The runner options plus --suite, --no-baseline, --rerun-fails and --no-test: what 'apply' and 'matrix' share."""
     func = runner_options(func)
+    func = click.option("--no-test", is_flag=True, help=NO_TEST_HELP)(func)
     func = click.option(
         "--rerun-fails", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
         help="Run failed tests again, up to N times (gotestsum's convention); a test that passes on a rerun is reported as flaky.",
@@ -231,9 +264,10 @@ def prove_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def prove_options_from(kwargs: dict[str, Any]) -> ProveOptions:
-    """The ProveOptions that prove_options' flags describe (popped from a command's kwargs)."""
-    return ProveOptions(
+def prove_options_from(kwargs: dict[str, Any]) -> ProveOptions | None:
+    """The ProveOptions that prove_options' flags describe (popped from a command's kwargs);
+    None with --no-test."""
+    options = ProveOptions(
         suite=kwargs.pop("suite"),
         baseline=not kwargs.pop("no_baseline"),
         runner=kwargs.pop("runner"),
@@ -242,6 +276,7 @@ def prove_options_from(kwargs: dict[str, Any]) -> ProveOptions:
         timeout_s=kwargs.pop("timeout_s"),
         rerun_fails=kwargs.pop("rerun_fails"),
     )
+    return None if kwargs.pop("no_test") else options
 
 
 @cli.command()
@@ -271,31 +306,34 @@ def diff(session: Session, version: str, fmt: str, with_harness: bool, pre: bool
 @click.option("--output", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               help="Keep the patched tree at DIR (new or empty), a git worktree whose 'git diff' is the patch.")
 @click.option("--keep", is_flag=True, help="Keep the tree in its temporary directory and say where.")
-@click.option("--no-test", is_flag=True, help="Only write the patched tree (needs --output, --keep or --commit-to).")
 @click.option("--commit-to", metavar="BRANCH",
               help="Also record the patched tree as a commit on the new BRANCH of the local --repo; its work tree is not touched.")
 @click.option("--with-harness", is_flag=True, help="Keep the Go precedence harness in the written tree or commit.")
 @prove_options
 @report_options
+@exit_zero_option
 @release_options
 @pass_session
-def apply_command(session: Session, version: str, output: Path | None, keep: bool, no_test: bool, commit_to: str | None,
-                  with_harness: bool, pre: bool, refresh: bool, **kwargs: Any) -> int:
+def apply_command(session: Session, version: str, output: Path | None, keep: bool, commit_to: str | None,
+                  with_harness: bool, pre: bool, refresh: bool, exit_zero: bool, **kwargs: Any) -> int:
     """Patch one release and prove it: run the harness and the regression tests on the
     unpatched tree (the baseline) and on the patched tree, then show each case before and after.
 
     The same run as 'patcher matrix' with one release, plus the hand-over of its tree. Exits 0
     only when every case passes on the patched tree and no test fails that passed before it.
     """
-    prove_with = prove_options_from(kwargs)
     options = RunOptions(
-        prove=None if no_test else prove_with,
+        prove=prove_options_from(kwargs),
         deliver=DeliverOptions(output=output, keep=keep, commit_to=commit_to, with_harness=with_harness),
         reports=report_options_from(kwargs),
     )
     options.check()  # before the mirror is touched: a bad combination needs no network
-    release = session.resolve_one(version, pre=pre, refresh=refresh)
-    return matrix.prove_and_report(session, [release], options, jobs=1, spec=release.tag)
+
+    def proving() -> int:
+        release = session.resolve_one(version, pre=pre, refresh=refresh)
+        return matrix.prove_and_report(session, [release], options, jobs=1, spec=release.tag)
+
+    return judged_later(version, exit_zero, options.reports, proving)
 
 
 # -- The version matrix (issue 6) -----------------------------------------------------------------
@@ -320,10 +358,11 @@ MATRIX_EXIT_HELP = (
 @click.option("--emit", "emit_format", type=click.Choice(["github-matrix", "argo-workflow"]), help=EMIT_HELP)
 @prove_options
 @report_options
+@exit_zero_option
 @release_options
 @pass_session
 def matrix_command(session: Session, spec: str, jobs: int | None, emit_format: str | None, pre: bool, refresh: bool,
-                   **kwargs: Any) -> int:
+                   exit_zero: bool, **kwargs: Any) -> int:
     """Prove the backport on every release SPEC names, side by side, and report per release and
     per case what fails before the patch (the baseline) and what passes after it.
 
@@ -337,12 +376,16 @@ def matrix_command(session: Session, spec: str, jobs: int | None, emit_format: s
     if emit_format and options.reports != ReportOptions():
         raise InputError("--emit prints the matrix and runs nothing: drop --json, --junit and --markdown")
     options.check()
-    releases = session.resolve(spec, pre=pre, refresh=refresh)
     if emit_format:
-        assert options.prove is not None
+        releases = session.resolve(spec, pre=pre, refresh=refresh)
         ui.out(emit.render(emit_format, releases, repo=session.repo, options=options.prove, jobs=jobs or matrix.default_jobs()))
         return ExitCode.OK
-    return matrix.prove_and_report(session, releases, options, jobs=jobs or matrix.default_jobs(), spec=spec)
+
+    def proving() -> int:
+        releases = session.resolve(spec, pre=pre, refresh=refresh)
+        return matrix.prove_and_report(session, releases, options, jobs=jobs or matrix.default_jobs(), spec=spec)
+
+    return judged_later(spec, exit_zero, options.reports, proving)
 
 
 matrix_command.help = f"{inspect.cleandoc(matrix_command.help or '')}\n\n{SPEC_HELP}"

@@ -108,6 +108,4 @@ class RunOptions:
         """Every problem of the options themselves, found before any release starts."""
         if self.prove is not None:
             self.prove.check()
-        elif not self.deliver.any:
-            raise InputError("--no-test would throw the patched tree away: add --output DIR, --keep or --commit-to BRANCH")
         self.deliver.check()

@@ -121,10 +121,12 @@ def test_apply_commit_to_records_a_branch(shaped_repo, run_cli):
     assert again.returncode == 2 and "already exists" in again.stderr
 
 
-def test_apply_no_test_needs_somewhere_to_put_the_tree(shaped_repo, run_cli):
-    result = run_cli("--repo", str(shaped_repo), "apply", "--version", "v3.5.0", "--no-test")
-    assert result.returncode == 2
-    assert "--output DIR, --keep or --commit-to" in result.stderr
+def test_apply_no_test_without_a_destination_checks_the_patch_and_keeps_nothing(shaped_repo, run_cli, isolated_cache):
+    result = run_cli("--repo", str(shaped_repo), "apply", "--version", "v3.5.0", "--no-test", "--json", "-")
+    assert result.returncode == 0, result.stderr
+    [release] = json.loads(result.stdout)["results"]
+    assert release["verdict"] == "patched" and release["baseline"] is None and release["patched"] is None
+    assert "patched v3.5.0" in result.stderr
 
 
 @pytest.mark.parametrize("command", ["versions", "diff", "apply", "matrix", "image", "cache", "report"])

@@ -17,7 +17,7 @@ import pytest
 
 from patcher import cli, pipeline
 from patcher.contract import CASE_IDS, HARNESS_FILE, HARNESS_TEST
-from patcher.errors import InputError
+from patcher.errors import InputError, PatchError
 from tests import gitrepo
 from tests.runner_support import docker_daemon, go_image, host_go, test_volumes  # noqa: F401 - fixtures
 
@@ -61,10 +61,11 @@ def precedence_go(broken: tuple[str, ...] = (), *, regression_broken: bool = Fal
 RELEASES = {
     "v3.4.0": ("1.21", ("holder-cluster", "union"), "fix", "fixed"),
     "v3.5.0": ("1.21", (), "fix", "already-correct"),
-    "v3.6.0": ("1.21", ("holder-cluster",), "unrecognised", "patch-error"),
+    "v3.5.1": ("1.21", ("holder-cluster",), "broken-patch", "patch-error"),
+    "v3.6.0": ("1.21", ("holder-cluster",), "unrecognised", "input-error"),
     "v3.7.0": ("1.21", ("holder-cluster",), "break-build", "build-error"),
     "v4.0.0": ("1.21", ("holder-cluster",), "half", "still-failing"),
-    "v4.1.0": ("1.99", (), "fix", "infra-error"),  # no image has a Go that new
+    "v4.1.0": ("1.99", (), "fix", "input-error"),  # the forced --image has a Go older than its go.mod asks
 }
 PATCHED = {
     "fix": precedence_go(),
@@ -95,6 +96,8 @@ class FakePatch:
         action = (tree / "PATCH").read_text().strip()
         if action == "unrecognised":
             raise InputError(f"{PACKAGE}/operator.go: unrecognised code shape (no mergedTemplate); cannot place the fix")
+        if action == "broken-patch":
+            raise PatchError(f'the patched {PACKAGE}/workflowpod.go would not compile: "maps" imported and not used')
         return FakePlan(tree, action)
 
 
@@ -161,11 +164,12 @@ def test_matrix_drives_every_verdict_and_report(
     assert "undefined: mergePodMetadata" in by_version["v3.7.0"]["patched"]["message"]
     assert by_version["v3.7.0"]["patched"]["status"] == "build-error"
     assert "unrecognised code shape" in by_version["v3.6.0"]["message"]
-    assert "1.99" in by_version["v4.1.0"]["message"]
+    assert "1.99" in by_version["v4.1.0"]["message"] and by_version["v4.1.0"]["error"] == "input"
+    assert by_version["v3.5.1"]["error"] == "patch" and "imported and not used" in by_version["v3.5.1"]["message"]
 
     # Stage lines in the log (stderr is not a terminal here), then the table and the summary.
     assert "[v3.4.0] baseline started" in err and "[v3.4.0] done: fixed" in err
-    assert "6 releases: 1 fixed, 1 already-correct, 1 still-failing, 1 patch-error, 1 build-error, 1 infra-error" in err
+    assert "7 releases: 1 fixed, 1 already-correct, 1 still-failing, 1 build-error, 1 patch-error, 2 input-error" in err
     assert "v3.4.0" in out and "already-correct" in out and "undefined: mergePodMetadata" in out
 
     suites = {s.get("name"): s for s in ET.parse(out_dir / "r.xml").getroot().iter("testsuite")}

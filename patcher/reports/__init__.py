@@ -15,20 +15,26 @@ from patcher import ui
 from patcher.errors import InputError
 from patcher.options import ReportOptions
 from patcher.reports import jsonfile, junit, markdown, terminal
-from patcher.results import ReleaseResult
+from patcher.results import ErrorKind, ReleaseResult
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 
 __all__ = ["jsonfile", "junit", "markdown", "terminal", "write", "append_step_summary", "load", "present"]
 
 
-def load(paths: list[Path]) -> list[ReleaseResult]:
-    """The releases of several reports, in order; a release reported twice keeps its last report."""
+def load(paths: list[Path], *, expect: list[str] | None = None) -> list[ReleaseResult]:
+    """The releases of several reports, in order; a release reported twice keeps its last report.
+
+    ``expect``: the releases there must be a report of; one without becomes an infra-error (its
+    pod ended before it wrote one), so that a lost report can never pass for a passed release."""
     merged: dict[str, ReleaseResult] = {}
     for path in paths:
         for result in jsonfile.load(path):
             merged.pop(result.version, None)
             merged[result.version] = result
+    for version in expect or []:
+        if version not in merged:
+            merged[version] = ReleaseResult(version, message="no report: it ended before writing one (see its log)", error=ErrorKind.INFRA)
     return list(merged.values())
 
 

@@ -34,9 +34,13 @@ def dumps(results: list[ReleaseResult], *, spec: str | None = None) -> str:
 
 def parse(data: Any, source: str) -> list[ReleaseResult]:
     """Releases from a report document, one release's object, or a list of either (Argo gathers
-    a fan-out's outputs into a list, of objects or, when some are not JSON, of strings)."""
+    a fan-out's outputs into a list, of objects or, when some are not JSON, of strings; its
+    ``outputs.parameters`` aggregate is a list of ``{"report": "<JSON>"}`` maps)."""
     if isinstance(data, list):
         return [result for item in data for result in parse(_json_text(item, source) if isinstance(item, str) else item, source)]
+    if isinstance(data, dict) and set(data) == {"report"}:
+        report = data["report"]
+        return parse(_json_text(report, source) if isinstance(report, str) else report, source)
     try:
         if isinstance(data, dict) and isinstance(data.get("results"), list):
             return [ReleaseResult.from_json(item) for item in data["results"]]
