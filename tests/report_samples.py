@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
 
 from patcher.contract import CASE_IDS, HARNESS_TEST
+from patcher.reports import jsonfile
 from patcher.results import ErrorKind, ReleaseResult, RunResult, RunStatus, Status, TestResult
 
 ASSERTION = "precedence_test.go:42: label team: want template, got holder"
@@ -96,3 +102,10 @@ ALL = (fixed, already_correct, still_failing, patch_error, input_error, build_er
 
 def every_verdict() -> list[ReleaseResult]:
     return [make() for make in ALL]
+
+
+def schema_errors(document: Any) -> list[str]:
+    """Where a report document breaks patcher/reports/report.schema.json (none: it is valid)."""
+    schema = json.loads((Path(jsonfile.__file__).parent / "report.schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    return [f"{'/'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(document)]

@@ -19,6 +19,7 @@ from patcher import cli, pipeline
 from patcher.contract import CASE_IDS, HARNESS_FILE, HARNESS_TEST
 from patcher.errors import InputError, PatchError
 from tests import gitrepo
+from tests import report_samples as samples
 from tests.runner_support import docker_daemon, go_image, host_go, test_volumes  # noqa: F401 - fixtures
 
 PACKAGE = "workflow/controller"
@@ -151,6 +152,7 @@ def test_matrix_drives_every_verdict_and_report(
 
     assert code == 1, err
     report = json.loads((out_dir / "r.json").read_text())
+    assert samples.schema_errors(report) == []
     verdicts = {r["version"]: r["verdict"] for r in report["results"]}
     assert verdicts == {tag: expected for tag, (*_, expected) in RELEASES.items()}
     by_version = {r["version"]: r for r in report["results"]}

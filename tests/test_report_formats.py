@@ -11,7 +11,7 @@ from patcher.contract import CASE_IDS, HARNESS_TEST
 from patcher.errors import InputError
 from patcher.options import ReportOptions
 from patcher.reports import jsonfile, junit, markdown
-from patcher.results import ReleaseResult, RunStatus, Status, Verdict
+from patcher.results import ErrorKind, ReleaseResult, RunStatus, Status, Verdict
 from patcher.results import TestResult as GoTest
 from tests import report_samples as samples
 
@@ -201,3 +201,28 @@ def test_a_run_that_timed_out_is_an_error_in_every_format():
     root = parse_junit([result])
     assert root.find("testsuite/testcase/error").get("type") == "timeout"
     assert "go test timed out" in markdown.render([result])
+
+
+# The JSON Schema of the report
+
+
+def report_schema() -> dict:
+    return json.loads((Path(jsonfile.__file__).parent / "report.schema.json").read_text())
+
+
+def test_every_report_validates_against_the_schema():
+    doc = json.loads(jsonfile.dumps(samples.every_verdict(), spec="supported"))
+    assert samples.schema_errors(doc) == []
+    doc["results"][0]["verdict"] = "fine"
+    doc["results"][1]["baseline"]["cases"].pop("union")
+    doc["results"][2]["surprise"] = 1
+    assert len(samples.schema_errors(doc)) == 3  # the schema has teeth
+
+
+def test_the_schema_names_exactly_the_verdicts_statuses_and_cases_of_the_code():
+    defs = report_schema()["$defs"]
+    assert defs["verdict"]["enum"] == [v.value for v in Verdict]
+    assert defs["status"]["enum"] == [s.value for s in Status]
+    assert defs["run-status"]["enum"] == [s.value for s in RunStatus]
+    assert defs["error"]["enum"] == [k.value for k in ErrorKind] + [None]
+    assert defs["case"]["enum"] == list(CASE_IDS)
