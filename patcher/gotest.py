@@ -199,19 +199,19 @@ class GoTestParser:
             running = self._running.pop(key, None)
             status = {"pass": Status.PASS, "fail": Status.FAIL, "skip": Status.SKIP}[action]
             output = running.output.text() if running and status is Status.FAIL else ""
-            self._done[key] = TestResult(name, status, float(event.get("Elapsed") or 0.0), output)
+            self._done[key] = TestResult(name, status, float(event.get("Elapsed") or 0.0), output, package)
 
     def _end_package(self, package: str, action: str) -> None:
         unfinished = [r for key, r in self._running.items() if key[0] == package]
         for running in unfinished:
             del self._running[(package, running.name)]
             self._done[(package, running.name)] = TestResult(
-                running.name, Status.ERROR, 0.0, running.output.text() + self._package_output[package].text()
+                running.name, Status.ERROR, 0.0, running.output.text() + self._package_output[package].text(), package
             )
         failed_tests = any(r.status in (Status.FAIL, Status.ERROR) for (p, _), r in self._done.items() if p == package)
         if action == "fail" and package not in self._failed_packages and not failed_tests:
             name = package + PACKAGE_TEST_SUFFIX
-            self._done[(package, name)] = TestResult(name, Status.ERROR, 0.0, self._package_output[package].text())
+            self._done[(package, name)] = TestResult(name, Status.ERROR, 0.0, self._package_output[package].text(), package)
 
     # -- result -----------------------------------------------------------------------------
 
@@ -229,7 +229,7 @@ class GoTestParser:
         self.close()
         for (package, name), running in list(self._running.items()):
             why = f"did not finish: {stopped}" if stopped else "did not finish"
-            self._done[(package, name)] = TestResult(name, Status.ERROR, 0.0, running.output.text() + f"({why})\n")
+            self._done[(package, name)] = TestResult(name, Status.ERROR, 0.0, running.output.text() + f"({why})\n", package)
         self._running.clear()
         tests = self._named_tests()
         stray = self._stray.text()

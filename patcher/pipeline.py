@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from patcher import delivery, gomod, harness, patch, runners, ui, warmth
+from patcher import delivery, gomod, gotest, harness, patch, runners, ui, warmth
 from patcher.checkout import Checkout, Workspace
 from patcher.errors import PatcherError
 from patcher.options import DeliverOptions, ProveOptions, RunOptions
@@ -159,7 +159,8 @@ def _rerun_plan(run: RunResult) -> tuple[list[str], str] | None:
     failed subtest reruns its top-level test."""
     if run.status is not RunStatus.OK:
         return None
-    failed = [test for test in run.tests.values() if test.status.failed and test.package]
+    # A package that failed as a whole (a panic in init, "<package> [package]") has no test to rerun.
+    failed = [test for test in run.tests.values() if test.status.failed and test.package and not test.name.endswith(gotest.PACKAGE_TEST_SUFFIX)]
     if not failed:
         return None
     roots = sorted({_top_level(test.name) for test in failed})

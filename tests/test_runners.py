@@ -549,3 +549,20 @@ def test_binary_slots_are_taken_one_run_at_a_time_and_renewed_after_a_failure(tm
         raise KeyboardInterrupt
     with _BinarySlot.take("v3.5-patched") as slot:
         assert slot is not None and slot.directory != first
+
+
+@pytest.mark.parametrize("runner", RUNNERS, indirect=True)
+def test_rerun_fails_reports_a_test_passing_on_a_rerun_as_flaky(runner: runners.Runner, sample_tree: Path) -> None:
+    from patcher import pipeline
+    from patcher.checkout import Checkout
+    from patcher.options import ProveOptions
+    from patcher.versions import parse_tag
+
+    checkout = Checkout(parse_tag("v3.5.0"), "0" * 40, sample_tree)
+
+    def run(rerun_fails: int) -> dict[str, Status]:
+        options = ProveOptions(suite="full", rerun_fails=rerun_fails, timeout_s=300)
+        return statuses(pipeline._run(runner, checkout, ["./flaky/"], options, f"rerun{rerun_fails}"))
+
+    assert run(0) == {"TestOrderDependent": Status.FAIL, "TestAlwaysFails": Status.FAIL, "TestPasses": Status.PASS}
+    assert run(2) == {"TestOrderDependent": Status.FLAKY, "TestAlwaysFails": Status.FAIL, "TestPasses": Status.PASS}
