@@ -22,8 +22,10 @@ from patcher.gosource import GoFile
 from patcher.gostd import STD_PACKAGES
 
 GO_KEYWORDS = frozenset(
-    "break case chan const continue default defer else fallthrough for func go goto if import "
-    "interface map package range return select struct switch type var".split()
+    [
+        "break", "case", "chan", "const", "continue", "default", "defer", "else", "fallthrough", "for", "func", "go", "goto",
+        "if", "import", "interface", "map", "package", "range", "return", "select", "struct", "switch", "type", "var",
+    ]
 )
 BLANK, DOT = "_", "."
 CGO = "C"  # import "C" carries cgo's preamble in its doc comment: never touched
@@ -118,6 +120,7 @@ class GoCode:
         self.file = GoFile(source)
         self.declarations = [node for node in self.file.tree.root_node.children if node.type == "import_declaration"]
         self.imports = [spec for node in self.declarations for spec in self._specs(node)]
+        self._statement_names: dict[int, list[tuple[int, frozenset[str]]]] = {}
 
     @classmethod
     def read(cls, path: Path) -> GoCode:
@@ -125,10 +128,10 @@ class GoCode:
 
     def _specs(self, declaration: tree_sitter.Node) -> Iterator[Import]:
         for node in _walk(declaration):
-            if node.type == "import_spec":
-                path = self.file.text(node.child_by_field_name("path")).strip('"`')
+            path = node.child_by_field_name("path")
+            if node.type == "import_spec" and path is not None:
                 alias = node.child_by_field_name("name")
-                yield Import(path, None if alias is None else self.file.text(alias), node.start_point[0])
+                yield Import(self.file.text(path).strip('"`'), None if alias is None else self.file.text(alias), node.start_point[0])
 
     @functools.cached_property
     def package_level_names(self) -> frozenset[str]:
@@ -205,15 +208,15 @@ class GoCode:
         return frozenset(name for end, names in self._statement_declarations(statements) if end <= position for name in names)
 
     def _statement_declarations(self, statements: tree_sitter.Node) -> list[tuple[int, frozenset[str]]]:
-        cache = self.__dict__.setdefault("_statements", {})
-        if statements.id not in cache:
-            cache[statements.id] = [(node.end_byte, frozenset(self._declared_names(node))) for node in statements.named_children]
-        return cache[statements.id]
+        if statements.id not in self._statement_names:
+            declared = [(node.end_byte, frozenset(self._declared_names(node))) for node in statements.named_children]
+            self._statement_names[statements.id] = declared
+        return self._statement_names[statements.id]
 
     def _declared_names(self, node: tree_sitter.Node) -> Iterator[str]:
         """The names a declaration or statement declares in the scope that holds it."""
         if node.type == "function_declaration":
-            yield self.file.text(node.child_by_field_name("name"))
+            yield from (self.file.text(name) for name in node.children_by_field_name("name"))
         elif node.type in ("var_declaration", "const_declaration", "type_declaration"):
             for spec in _walk(node, stop=("func_literal", "struct_type", "interface_type")):
                 if spec.type in ("var_spec", "const_spec", "type_spec", "type_alias"):
@@ -234,7 +237,7 @@ class GoCode:
             yield from (self.file.text(child) for child in node.named_children if child.type == "identifier")
 
     def _parameters(self, function: tree_sitter.Node) -> frozenset[str]:
-        names = set()
+        names: set[str] = set()
         for field in ("receiver", "type_parameters", "parameters", "result"):
             parameters = function.child_by_field_name(field)
             if parameters is None or parameters.type not in ("parameter_list", "type_parameter_list"):
@@ -244,7 +247,7 @@ class GoCode:
         return frozenset(names)
 
     def _loop_variables(self, loop: tree_sitter.Node) -> frozenset[str]:
-        names = set()
+        names: set[str] = set()
         for clause in loop.named_children:
             if clause.type == "for_clause":
                 names.update(self._short_var_names(clause.child_by_field_name("initializer")))
@@ -414,7 +417,7 @@ class _Declaration:
     def insert_sorted(self, group: list[int], spec: Import) -> None:
         """Insert ``spec`` into ``group`` where gofmt's sort puts it."""
         members = [i for i in group if self.lines[i].spec is not None]
-        after = [i for i, member in zip(members, self.specs(members)) if member.sort_key() > spec.sort_key()]
+        after = [i for i, member in zip(members, self.specs(members), strict=True) if member.sort_key() > spec.sort_key()]
         self.lines.insert(after[0] if after else members[-1] + 1, _spec_line(spec))
 
     def add_group(self, spec: Import, *, first: bool) -> None:
@@ -456,7 +459,7 @@ def _no_double_blank_lines(lines: list[str]) -> list[str]:
 def _match_len(a: str, b: str) -> int:
     """goimports' measure of kinship: the number of whole path elements ``a`` and ``b`` share."""
     shared = 0
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):
         if x != y:
             break
         shared += x == "/"

@@ -1,8 +1,9 @@
 """The precedence fix for one checkout: render it from templates/ and apply it.
 
 Only the byte ranges of the declarations the fix rewrites, adds or deletes change; every other
-byte of every file stays as it was. ``plan`` does all the work that can fail (detection,
-rendering, the gofmt check) before ``PatchPlan.apply`` writes anything.
+byte of every file stays as it was, but for the imports, which are then made to match the patched
+code (patcher/goimports.py). ``plan`` does all the work that can fail (detection, rendering, the
+import and gofmt checks) before ``PatchPlan.apply`` writes anything.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import os
 import subprocess
 from pathlib import Path
 
-from patcher import detect, hostgo, render, resources
+from patcher import detect, goimports, hostgo, render, resources
 from patcher.detect import PatchShape
-from patcher.errors import InputError
+from patcher.errors import InputError, PatchError
 from patcher.gosource import FuncDecl, GoFile, replace_ranges
 
 
@@ -59,6 +60,7 @@ def plan(tree: Path) -> PatchPlan:
     contents = {detect.WORKFLOWPOD: _patched_workflowpod(tree, shape)}
     if shape.resolution is not None:
         contents[detect.RESOLUTION] = _patched_resolution(tree, shape)
+    contents = {relative: _with_imports_reconciled(tree, relative, content) for relative, content in contents.items()}
     for relative, content in contents.items():
         check_gofmt(content, relative)
     return PatchPlan(tree, shape, contents)
@@ -89,6 +91,16 @@ def _patched_resolution(tree: Path, shape: PatchShape) -> bytes:
     assert merge is not None
     edits.append(_delete_with_doc(file.source, merge))
     return replace_ranges(file.source, edits)
+
+
+def _with_imports_reconciled(tree: Path, relative: str, content: bytes) -> bytes:
+    """``content`` importing what its code uses and nothing else; a PatchError if it still would not compile."""
+    candidates = goimports.candidates_for(tree, relative)
+    reconciled = goimports.reconcile(content, candidates)
+    found = goimports.problems(reconciled, candidates, original=(tree / relative).read_bytes())
+    if found:
+        raise PatchError(f"the patched {relative} would not compile: {', '.join(found)}; report this release's code shape")
+    return reconciled
 
 
 def _replace(decl: FuncDecl, text: str) -> tuple[int, int, bytes]:
