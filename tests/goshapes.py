@@ -9,13 +9,27 @@ bodies of each release line's shape, for detection and rendering, and for ``go v
 - ``v4``: ``maps.Copy``; context-first template context and test helpers; a structured logger;
   the module path ends in ``/v4``.
 - ``unknown``: ``v3.5`` whose addMetadata delegates to a helper: no known shape.
+
+Variants that exercise the imports of the patched files (patcher/goimports.py):
+
+- ``v4.0``: ``v4`` whose context.go imports ``maps`` only for addPodMetadata, which the patch
+  deletes: the import must go.
+- ``v3.7-apierr-sibling``: ``v3.7`` whose GetTemplateFromRef does not call ``apierr.IsNotFound``
+  and whose context.go does not import apierr, but another file of the package does: the
+  rendered GetTemplateFromRef needs that import added.
+- ``v3.7-apierr-nowhere``: the same without that other file (only a test file imports apierr):
+  no import can provide ``apierr``, so the patch is refused.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-SHAPES = ("v3.5", "v3.7", "v4", "unknown")
+SHAPES = ("v3.5", "v3.7", "v4", "unknown", "v4.0", "v3.7-apierr-sibling", "v3.7-apierr-nowhere")
+# The release line each variant belongs to; the base shapes are their own.
+_LINE_OF_VARIANT = {"v4.0": "v4", "v3.7-apierr-sibling": "v3.7", "v3.7-apierr-nowhere": "v3.7"}
+_MAPS_IN_RESOLUTION = ("v4.0",)
+_NO_APIERR_IN_RESOLUTION = ("v3.7-apierr-sibling", "v3.7-apierr-nowhere")
 
 _TYPES = """package v1alpha1
 
@@ -243,20 +257,28 @@ func New() Logger { return nop{} }
 func TestContext(ctx context.Context) context.Context { return ctx }
 """
 
-# Per shape: (module suffix, ctx parameter text, ctx argument text, logger import, logger type)
 _V4 = "v4"
 
 
+def _line(shape: str) -> str:
+    return _LINE_OF_VARIANT.get(shape, shape)
+
+
 def _resolution(shape: str, m: str) -> str:
-    ctx = shape == _V4
+    ctx = _line(shape) == _V4
     recv, rtype = ("tplCtx", "TemplateContext") if ctx else ("ctx", "Context")
     cp, ca = ("ctx context.Context, ", "ctx, ") if ctx else ("", "")
     logger_import = f'"{m}/util/logging"' if ctx else f'log "{m}/internal/logrus"'
     logger_type = "logging.Logger" if ctx else "*log.Entry"
     debug = (lambda msg: f'{recv}.log.Debug(ctx, "{msg}")') if ctx else (lambda msg: f'{recv}.log.Debug("{msg}")')
-    merges = shape in ("v3.7", _V4)
+    merges = _line(shape) in ("v3.7", _V4)
     merge_by_name = f"\n\t{recv}.addPodMetadata({recv}.tmplBase.GetPodMetadata(), tmpl)\n" if merges else ""
     merge_from_ref = f"\n\t{recv}.addPodMetadata(wftmpl.GetPodMetadata(), template)\n" if merges else ""
+    uses_maps = shape in _MAPS_IN_RESOLUTION
+    if uses_maps:
+        copy_labels = "\tmaps.Copy(tmpl.Metadata.Labels, podMetadata.Labels)"
+    else:
+        copy_labels = _range_copy("podMetadata.Labels", "tmpl.Metadata.Labels")
     add_pod_metadata = (
         f"""
 // addPodMetadata copies podMetadata into the template's metadata.
@@ -267,22 +289,29 @@ func ({recv} *{rtype}) addPodMetadata(podMetadata *wfv1.Metadata, tmpl *wfv1.Tem
 	if tmpl.Metadata.Labels == nil {{
 		tmpl.Metadata.Labels = map[string]string{{}}
 	}}
-	for k, v := range podMetadata.Labels {{
-		tmpl.Metadata.Labels[k] = v
-	}}
+{copy_labels}
 }}
 """
         if merges
         else ""
     )
-    context_import = '\t"context"\n\n' if ctx else ""
-    imports = _sorted_imports(logger_import, f'wfv1 "{m}/pkg/apis/workflow/v1alpha1"')
+    std_imports = [spec for spec, wanted in (('"context"', ctx), ('"maps"', uses_maps)) if wanted]
+    std_group = "".join(f"\t{spec}\n" for spec in std_imports) + ("\n" if std_imports else "")
+    has_apierr = shape not in _NO_APIERR_IN_RESOLUTION
+    module_specs = [f'"{m}/errors"', logger_import, f'wfv1 "{m}/pkg/apis/workflow/v1alpha1"']
+    imports = _sorted_imports(*module_specs, *([f'apierr "{m}/internal/apierr"'] if has_apierr else []))
+    not_found = (
+        """
+		if apierr.IsNotFound(err) {
+			return nil, errors.Errorf(errors.CodeNotFound, "workflow template %s not found", tmplRef.Name)
+		}"""
+        if has_apierr
+        else ""
+    )
     return f"""package templateresolution
 
 import (
-{context_import}	"{m}/errors"
-	apierr "{m}/internal/apierr"
-{imports}
+{std_group}{imports}
 )
 
 type WorkflowTemplateNamespacedGetter interface {{
@@ -332,10 +361,7 @@ func ({recv} *{rtype}) GetTemplateFromRef({cp}tmplRef *wfv1.TemplateRef) (*wfv1.
 	}} else {{
 		wftmpl, err = {recv}.wftmplGetter.Get({ca}tmplRef.Name)
 	}}
-	if err != nil {{
-		if apierr.IsNotFound(err) {{
-			return nil, errors.Errorf(errors.CodeNotFound, "workflow template %s not found", tmplRef.Name)
-		}}
+	if err != nil {{{not_found}
 		return nil, err
 	}}
 	template := wftmpl.GetTemplateByName(tmplRef.Template){merge_from_ref}
@@ -383,7 +409,46 @@ func ({recv} *{rtype}) WithClusterWorkflowTemplate({cp}name string) (*{rtype}, e
 {add_pod_metadata}"""
 
 
+def _range_copy(source: str, target: str) -> str:
+    return f"""\tfor k, v := range {source} {{
+\t\t{target}[k] = v
+\t}}"""
+
+
+# Like Kubernetes' k8s.io/apimachinery/pkg/api/errors: a package named errors, imported as apierr
+# next to Argo's own errors.
+_K8S_API_ERRORS_DIR = "internal/k8s/api/errors"
+_K8S_API_ERRORS = _APIERR.replace("package apierr", "package errors", 1)
+
+# Another file of the template resolution package, and a test file of it, that use apierr.
+_RESOLUTION_SIBLING = """package templateresolution
+
+import (
+	apierr "{m}/internal/k8s/api/errors"
+)
+
+// IsMissing tells whether err says that a workflow template does not exist.
+func IsMissing(err error) bool { return apierr.IsNotFound(err) }
+"""
+
+_RESOLUTION_TEST = """package templateresolution
+
+import (
+	"testing"
+
+	apierr "{m}/internal/k8s/api/errors"
+)
+
+func TestNotFound(t *testing.T) {
+	if !apierr.IsNotFound(apierr.ErrNotFound) {
+		t.Error("not found is found")
+	}
+}
+"""
+
+
 def _add_metadata(shape: str) -> str:
+    shape = _line(shape)
     if shape == "unknown":
         return """func (woc *wfOperationCtx) addMetadata(pod *apiv1.Pod, tmpl *wfv1.Template) {
 	copyPodMetadata(pod, woc.execWf.Spec.PodMetadata)
@@ -427,7 +492,7 @@ func copyPodMetadata(pod *apiv1.Pod, md *wfv1.Metadata) {
 
 
 def _controller_files(shape: str, m: str) -> dict[str, str]:
-    ctx = shape == _V4
+    ctx = _line(shape) == _V4
     cp, ca = ("ctx context.Context, ", "ctx, ") if ctx else ("", "")
     tctx = "TemplateContext" if ctx else "Context"
     logger_import = f'"{m}/util/logging"' if ctx else f'log "{m}/internal/logrus"'
@@ -531,7 +596,7 @@ func makePodsPhase(ctx context.Context, woc *wfOperationCtx, phase apiv1.PodPhas
 
 def _precedence_check(shape: str, m: str) -> str:
     """A Go test of the synthetic controller: holder < workflow < template, cached holder untouched."""
-    ctx = shape == _V4
+    ctx = _line(shape) == _V4
     cp = "_ context.Context, " if ctx else ""
     context_import = '\t"context"\n' if ctx else ""
     return f"""package controller
@@ -609,8 +674,9 @@ def make_tree(root: Path, shape: str) -> Path:
     """Write the synthetic tree of ``shape`` under ``root``; return ``root``."""
     if shape not in SHAPES:
         raise ValueError(shape)
-    module = "example.com/argo-workflows/" + ("v4" if shape == _V4 else "v3")
-    go_line = "1.22" if shape == _V4 else "1.21"
+    v4 = _line(shape) == _V4
+    module = "example.com/argo-workflows/" + ("v4" if v4 else "v3")
+    go_line = "1.22" if v4 else "1.21"
     files = {
         "go.mod": f"module {module}\n\ngo {go_line}\n\nrequire github.com/stretchr/testify v1.8.4\n",
         "pkg/apis/workflow/v1alpha1/types.go": _TYPES,
@@ -623,8 +689,13 @@ def make_tree(root: Path, shape: str) -> Path:
         "workflow/templateresolution/context.go": _resolution(shape, module),
         **_controller_files(shape, module),
     }
-    if shape == _V4:
+    if v4:
         files["util/logging/logging.go"] = _LOGGING
+    if shape in _NO_APIERR_IN_RESOLUTION:
+        files[f"{_K8S_API_ERRORS_DIR}/errors.go"] = _K8S_API_ERRORS
+        files["workflow/templateresolution/context_test.go"] = _RESOLUTION_TEST.replace("{m}", module)
+    if shape == "v3.7-apierr-sibling":
+        files["workflow/templateresolution/missing.go"] = _RESOLUTION_SIBLING.replace("{m}", module)
     for relative, text in files.items():
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -134,3 +136,65 @@ def test_every_command_has_help(run_cli, command):
     result = run_cli(command, "--help")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Usage: patcher")
+
+
+# Shapes whose patched files need their imports reconciled (tests/goshapes.py).
+IMPORT_SHAPE_OF_TAG = {"v3.7.2": "v3.7-apierr-sibling", "v3.7.3": "v3.7-apierr-nowhere", "v4.0.3": "v4.0"}
+IMPORT_CHANGE_OF_TAG = {
+    "v3.7.2": '+\tapierr "example.com/argo-workflows/v3/internal/k8s/api/errors"',
+    "v4.0.3": '-\t"maps"',
+}
+GO = shutil.which("go")
+
+
+def import_shaped_repo(tmp_path: Path, tag: str) -> Path:
+    """A repository with the one release ``tag``: each commit of a repository keeps the files of
+    the commits before it, and another shape's files would change what these shapes test."""
+    files = gitrepo.copy_tree(make_tree(tmp_path / "shape", IMPORT_SHAPE_OF_TAG[tag]))
+    return gitrepo.make_repo(tmp_path / "argo", [tag], files_for={tag: files})
+
+
+@pytest.mark.parametrize("tag", sorted(IMPORT_CHANGE_OF_TAG))
+def test_diff_reconciles_the_imports_of_the_patched_files(tmp_path, run_cli, tag):
+    repo = import_shaped_repo(tmp_path, tag)
+    result = run_cli("--repo", str(repo), "diff", "--version", tag)
+    assert result.returncode == 0, result.stderr
+    context_diff = result.stdout[result.stdout.index("diff --git a/workflow/templateresolution/context.go") :]
+    import_lines = [line for line in context_diff.splitlines() if line.startswith(("+\t", "-\t")) and line.endswith('"')]
+    assert import_lines == [IMPORT_CHANGE_OF_TAG[tag]]
+    clean = clean_checkout(repo, tag, tmp_path / "clean")
+    subprocess.run(["git", "apply", "--check", "-"], cwd=clean, input=result.stdout, text=True, check=True)
+
+
+@pytest.mark.go
+@pytest.mark.skipif(GO is None, reason="no Go toolchain on PATH")
+@pytest.mark.parametrize("tag", sorted(IMPORT_CHANGE_OF_TAG))
+def test_the_diff_applied_to_a_clean_checkout_builds_and_vets(tmp_path, run_cli, tag):
+    repo = import_shaped_repo(tmp_path, tag)
+    result = run_cli("--repo", str(repo), "diff", "--version", tag)
+    assert result.returncode == 0, result.stderr
+    clean = clean_checkout(repo, tag, tmp_path / "clean")
+    subprocess.run(["git", "apply", "-"], cwd=clean, input=result.stdout, text=True, check=True)
+    env = {**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod", "GOPROXY": "off", "GOWORK": "off"}
+    for command in (["build", "./..."], ["vet", "./..."]):
+        done = subprocess.run([GO, *command], cwd=clean, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+
+
+def test_diff_refuses_a_patch_that_would_not_compile_in_one_line(tmp_path, run_cli):
+    repo = import_shaped_repo(tmp_path, "v3.7.3")
+    result = run_cli("--repo", str(repo), "diff", "--version", "v3.7.3")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert lines[0].startswith("error: the patched workflow/templateresolution/context.go would not compile: undefined: apierr")
+
+
+def test_apply_no_test_refuses_a_patch_that_would_not_compile(tmp_path, run_cli):
+    repo = import_shaped_repo(tmp_path, "v3.7.3")
+    out = tmp_path / "out"
+    result = run_cli("--repo", str(repo), "apply", "--version", "v3.7.3", "--no-test", "--output", str(out))
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "undefined: apierr" in errors[0] and "Traceback" not in result.stderr

@@ -11,7 +11,7 @@ import pytest
 
 from patcher import detect, patch, render, resources
 from patcher.detect import ControllerShape, ResolutionShape
-from patcher.errors import InputError
+from patcher.errors import InputError, PatchError
 from patcher.gosource import GoFile
 from tests import goshapes
 
@@ -26,6 +26,9 @@ EXPECTED = {
         ResolutionShape("tplCtx", "TemplateContext", True, "structured"),
     ),
 }
+# The variants that exercise the imports detect as their release line does.
+EXPECTED["v4.0"] = EXPECTED["v4"]
+EXPECTED["v3.7-apierr-sibling"] = EXPECTED["v3.7"]
 
 
 @pytest.fixture(params=sorted(EXPECTED))
@@ -99,6 +102,38 @@ def test_the_merge_in_template_resolution_is_removed(tmp_path):
     by_name = GoFile.read(tree / detect.RESOLUTION).method("TemplateContext", "GetTemplateByName")
     body = text.encode()[by_name.start : by_name.end].decode()
     assert body.index("if tmpl == nil") < body.index("return tmpl.DeepCopy()")
+
+
+def test_an_import_used_only_by_the_deleted_merge_is_removed(tmp_path):
+    tree = goshapes.make_tree(tmp_path / "v4.0", "v4.0")
+    before = (tree / detect.RESOLUTION).read_text()
+    assert '\t"maps"\n' in before
+    after = patch.plan(tree).contents[detect.RESOLUTION].decode()
+    assert '"maps"' not in after and "maps." not in after
+    imports = after[after.index("import (") : after.index(")\n") + 2]
+    assert imports == before[before.index("import (") : before.index(")\n") + 2].replace('\t"maps"\n', "")
+
+
+def test_an_import_the_rendered_code_needs_comes_from_another_file_of_the_package(tmp_path):
+    tree = goshapes.make_tree(tmp_path / "t", "v3.7-apierr-sibling")
+    before = (tree / detect.RESOLUTION).read_text()
+    assert "apierr" not in before
+    after = patch.plan(tree).contents[detect.RESOLUTION].decode()
+    added = '\tapierr "example.com/argo-workflows/v3/internal/k8s/api/errors"\n'
+    assert after.count(added) == 1 and "apierr.IsNotFound(err)" in after
+    assert after.index('"example.com/argo-workflows/v3/errors"') < after.index(added) < after.index("internal/logrus")
+
+
+def test_a_patch_no_import_can_make_compile_is_refused_in_one_line(tmp_path):
+    tree = goshapes.make_tree(tmp_path / "t", "v3.7-apierr-nowhere")
+    before = {path: path.read_bytes() for path in tree.rglob("*.go")}
+    with pytest.raises(PatchError) as refused:
+        patch.plan(tree)
+    message = str(refused.value)
+    assert message.startswith("the patched workflow/templateresolution/context.go would not compile: undefined: apierr")
+    assert message.endswith("report this release's code shape") and "\n" not in message
+    assert refused.value.exit_code == 1
+    assert {path: path.read_bytes() for path in tree.rglob("*.go")} == before
 
 
 def test_a_patched_tree_is_recognised_and_left_alone(tree):
