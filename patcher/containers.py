@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 import socket
 import threading
@@ -48,7 +49,7 @@ def client(timeout: float = API_TIMEOUT_S) -> docker.DockerClient:
     found = clients.get(timeout)
     if found is None:
         try:
-            found = docker.from_env(timeout=timeout)
+            found = docker.from_env(timeout=math.ceil(timeout))
         except DockerError as exc:
             raise DockerUnavailable(f"cannot reach the Docker daemon ({reason(exc)}); {NO_DAEMON_HINT}") from None
         clients[timeout] = found

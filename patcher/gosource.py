@@ -79,13 +79,16 @@ class GoFile:
         return self._clean(next((f for f in self.functions() if f.receiver_type == receiver_type and f.name == name), None))
 
     def methods_named(self, name: str) -> list[FuncDecl]:
-        return [self._clean(f) for f in self.functions() if f.receiver_type and f.name == name]
+        return [self._checked(f) for f in self.functions() if f.receiver_type and f.name == name]
 
     def function(self, name: str) -> FuncDecl | None:
         return self._clean(next((f for f in self.functions() if not f.receiver_type and f.name == name), None))
 
     def _clean(self, decl: FuncDecl | None) -> FuncDecl | None:
-        if decl is not None and decl.node.has_error:
+        return None if decl is None else self._checked(decl)
+
+    def _checked(self, decl: FuncDecl) -> FuncDecl:
+        if decl.node.has_error:
             raise InputError(f"{self.path}: cannot parse the declaration of {decl.name}")
         return decl
 
@@ -97,10 +100,10 @@ class GoFile:
             if params:
                 receiver_name, receiver_type = params[0].name, params[0].type.lstrip("*")
         return FuncDecl(
-            name=self.text(node.child_by_field_name("name")),
+            name=self.text(_field_of(node, "name")),
             receiver_name=receiver_name,
             receiver_type=receiver_type,
-            params=self._params(node.child_by_field_name("parameters")),
+            params=self._params(_field_of(node, "parameters")),
             start=node.start_byte,
             end=node.end_byte,
             doc_start=self._doc_start(node),
@@ -112,7 +115,7 @@ class GoFile:
         for decl in params.named_children:
             if decl.type not in ("parameter_declaration", "variadic_parameter_declaration"):
                 continue
-            type_text = self.text(decl.child_by_field_name("type"))
+            type_text = self.text(_field_of(decl, "type"))
             if decl.type == "variadic_parameter_declaration":
                 type_text = "..." + type_text
             names = decl.children_by_field_name("name")
@@ -140,7 +143,7 @@ class GoFile:
             if decl.type != "type_declaration":
                 continue
             for spec in decl.named_children:
-                if spec.type == "type_spec" and self.text(spec.child_by_field_name("name")) == name:
+                if spec.type == "type_spec" and self.text(_field_of(spec, "name")) == name:
                     type_node = spec.child_by_field_name("type")
                     if type_node is not None and type_node.type == kind:
                         if spec.has_error:
@@ -168,7 +171,7 @@ class GoFile:
         if interface is None:
             return None
         return {
-            self.text(elem.child_by_field_name("name")): self._params(elem.child_by_field_name("parameters"))
+            self.text(_field_of(elem, "name")): self._params(_field_of(elem, "parameters"))
             for elem in interface.named_children
             if elem.type == "method_elem"
         }
@@ -179,7 +182,7 @@ class GoFile:
         """Import path to the name it is used by (its alias, else the last path element)."""
         out: dict[str, str] = {}
         for spec in _descendants(self.tree.root_node, "import_spec"):
-            path = self.text(spec.child_by_field_name("path")).strip('"`')
+            path = self.text(_field_of(spec, "path")).strip('"`')
             alias = spec.child_by_field_name("name")
             out[path] = self.text(alias) if alias is not None else path.rsplit("/", 1)[-1]
         return out
@@ -189,7 +192,7 @@ class GoFile:
         body = decl.node.child_by_field_name("body")
         if body is None:
             return []
-        return [self.text(call.child_by_field_name("function")) for call in _descendants(body, "call_expression")]
+        return [self.text(_field_of(call, "function")) for call in _descendants(body, "call_expression")]
 
     def index_assignment_targets(self, decl: FuncDecl) -> list[str]:
         """The operands indexed on the left of assignments in ``decl``: ``m`` of ``m[k] = v``."""
@@ -198,10 +201,18 @@ class GoFile:
             return []
         targets = []
         for assign in _descendants(body, "assignment_statement"):
-            for left in assign.child_by_field_name("left").named_children:
+            for left in _field_of(assign, "left").named_children:
                 if left.type == "index_expression":
-                    targets.append(self.text(left.child_by_field_name("operand")))
+                    targets.append(self.text(_field_of(left, "operand")))
         return targets
+
+
+def _field_of(node: tree_sitter.Node, name: str) -> tree_sitter.Node:
+    """The child in field ``name``, which the grammar always gives the nodes asked here."""
+    child = node.child_by_field_name(name)
+    if child is None:
+        raise InputError(f"cannot parse a {node.type} at byte {node.start_byte}: it has no {name}")
+    return child
 
 
 def _descendants(node: tree_sitter.Node, node_type: str) -> Iterator[tree_sitter.Node]:

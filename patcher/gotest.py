@@ -71,7 +71,7 @@ def binaries_can_be_kept(packages: Sequence[str]) -> bool:
     """``go test -o DIR/`` names each binary after its package: the packages must be listed one by
     one (no ``...`` pattern) with distinct last elements."""
     names = [package.rstrip("/").rsplit("/", 1)[-1] for package in packages]
-    return all(name and name != "." and "..." not in package for name, package in zip(names, packages)) and len(set(names)) == len(names)
+    return all(name and name != "." and "..." not in package for name, package in zip(names, packages, strict=True)) and len(set(names)) == len(names)
 
 
 class _Output:

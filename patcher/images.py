@@ -31,7 +31,7 @@ from typing import Any, BinaryIO
 import docker.errors
 import filelock
 
-from patcher import containers, hostgo, settings, store, ui
+from patcher import containers, hostgo, settings, ui
 from patcher.errors import InfraError, InputError
 from patcher.gomod import GoMod, GoVersion
 
@@ -158,7 +158,7 @@ _GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"
 
 
 def _file_lock(tag: str) -> filelock.FileLock:
-    locks = store.cache_root() / "locks"
+    locks = settings.cache_root() / "locks"
     locks.mkdir(parents=True, exist_ok=True)
     name = re.sub(r"[^\w.-]", "_", tag)
     return filelock.FileLock(locks / f"image-{name}.lock", timeout=BUILD_TIMEOUT_S)
@@ -316,7 +316,7 @@ def choose(gomod: GoMod, image: str = "auto", *, offline: bool = False, context:
         return _auto(docker_client, gomod, offline=offline, what=what)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _notice_once(message: str) -> None:
     ui.info(message)
 
@@ -369,7 +369,7 @@ def _closest(candidates: list[GoImage], prefer: GoVersion) -> GoImage:
     """The image with the oldest Go that is at least ``prefer``, else the one with the newest Go."""
     recent = [i for i in candidates if i.go is not None and i.go >= prefer]
     if recent:
-        return min(recent, key=lambda i: (i.go, i.ref))  # type: ignore[arg-type, return-value]
+        return min(recent, key=lambda i: (i.go or GoVersion(0, 0), i.ref))
     return max(candidates, key=lambda i: (i.go or GoVersion(0, 0), i.ref))
 
 
@@ -403,7 +403,7 @@ def _pull(ref: str) -> GoImage | None:
 
 
 def _pull_failures_file() -> Path:
-    return store.cache_root() / "pull-failures.json"
+    return settings.cache_root() / "pull-failures.json"
 
 
 def _load_pull_failures() -> None:

@@ -200,19 +200,18 @@ def prove_all(
     on_interrupt: Callable[[], None] | None = None,
 ) -> Outcome:
     """Prove ``releases`` in one workspace (one mirror, one run directory), showing progress."""
-    if prove_release is None:
-        from patcher.pipeline import prove_release
-    if on_interrupt is None:
-        on_interrupt = runners.abort_all
+    from patcher import pipeline
+
+    prove_one = prove_release or pipeline.prove_release
     workers = max(1, min(jobs, len(releases)))
     if len(releases) > 1:
         ui.info(f"proving {len(releases)} releases, {workers} at a time")
     with session.workspace(keep=options.deliver.keep) as workspace, for_console(releases) as view:
 
         def prove(release: Release, on_stage: StageCallback) -> ReleaseResult:
-            return prove_release(session, workspace, release, options, on_stage=on_stage)
+            return prove_one(session, workspace, release, options, on_stage=on_stage)
 
-        return run(releases, prove, jobs=jobs, progress=view, on_interrupt=on_interrupt)
+        return run(releases, prove, jobs=jobs, progress=view, on_interrupt=on_interrupt or runners.abort_all)
 
 
 def prove_and_report(session: Session, releases: Sequence[Release], options: RunOptions, *, jobs: int, spec: str) -> ExitCode:

@@ -148,7 +148,8 @@ class LiveProgress(Progress):
 
     def _stage_cell(self, state: _Release, stages: list[str], stage: str, now: float) -> RenderableType:
         if state.current == stage:
-            return Text.assemble(self._spinner.render(now), f" {elapsed(now - state.stage_started[stage])}")
+            spinner = self._spinner.render(now)
+            return Text.assemble(spinner if isinstance(spinner, Text) else Text(str(spinner)), f" {elapsed(now - state.stage_started[stage])}")
         if stage in state.stage_ended:
             return Text(f"✓ {elapsed(state.stage_ended[stage] - state.stage_started[stage])}", style="green")
         if state.started is not None and (state.result is not None or _later_started(state, stages, stage)):

@@ -141,7 +141,7 @@ def package_files() -> Iterator[tuple[Path, str]]:
     for dist in _closure(DISTRIBUTION):
         for entry in dist.files or []:
             if entry.parts and entry.parts[0] != ".." and not entry.name.endswith(".pth"):
-                found = Path(dist.locate_file(entry))
+                found = Path(str(dist.locate_file(entry)))
                 if found.is_file():
                     yield found, entry.as_posix()
     package = Path(patcher.__file__).resolve().parent

@@ -14,7 +14,7 @@ import hashlib
 import time
 from pathlib import Path
 
-from patcher import store
+from patcher import settings
 
 MAX_AGE_S = 5 * 24 * 3600
 
@@ -23,7 +23,7 @@ def _marker(cache_identity: str, commit: str) -> Path | None:
     if not cache_identity:
         return None
     cache = hashlib.sha256(cache_identity.encode()).hexdigest()[:16]
-    return store.cache_root() / "warm" / cache / commit
+    return settings.cache_root() / "warm" / cache / commit
 
 
 def is_warm(cache_identity: str, commit: str) -> bool:

@@ -10,6 +10,9 @@ import pytest
 
 from tests import gitrepo
 
+# The fixtures of Docker, Go and the sample module, for every test module that asks for them.
+pytest_plugins = ("tests.runner_support",)
+
 # Read before the tests isolate their environment from it.
 UPSTREAM_REPO = os.environ.get("ARGO_WORKFLOWS_REPO")
 

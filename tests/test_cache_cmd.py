@@ -11,7 +11,6 @@ import pytest
 
 from patcher import caches
 from tests import gitrepo
-from tests.runner_support import docker_daemon, test_volumes  # noqa: F401 - fixtures
 
 CLEAN_PREFIX = "argo-patcher-cleantest"
 

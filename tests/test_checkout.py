@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from patcher.checkout import RUN_DIR_PREFIX, Workspace
+from patcher.checkout import RUN_DIR_PREFIX
 from patcher.errors import InputError
 from patcher.session import Session
 from tests import gitrepo

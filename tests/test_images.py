@@ -14,7 +14,6 @@ import pytest
 from patcher import containers, hostgo, images
 from patcher.errors import InfraError, InputError
 from patcher.gomod import GoMod, GoVersion
-from tests.runner_support import docker_daemon, go_image, host_go, test_volumes  # noqa: F401 - fixtures
 
 # -- choosing, with a fake engine ----------------------------------------------------------------
 

@@ -20,7 +20,6 @@ from patcher.contract import CASE_IDS, HARNESS_FILE, HARNESS_TEST
 from patcher.errors import InputError, PatchError
 from tests import gitrepo
 from tests import report_samples as samples
-from tests.runner_support import docker_daemon, go_image, host_go, test_volumes  # noqa: F401 - fixtures
 
 PACKAGE = "workflow/controller"
 GO_MOD = "module github.com/example/argo-like/v3\n\ngo {go}\n"
@@ -40,8 +39,8 @@ HARNESS = """package controller
 
 import "testing"
 
-func %s(t *testing.T) {
-	for _, id := range []string{%s} {
+func TEST(t *testing.T) {
+	for _, id := range []string{CASES} {
 		id := id
 		t.Run(id, func(t *testing.T) {
 			if broken[id] {
@@ -50,7 +49,7 @@ func %s(t *testing.T) {
 		})
 	}
 }
-""" % (HARNESS_TEST, ", ".join(f'"{case}"' for case in CASE_IDS))
+""".replace("TEST", HARNESS_TEST, 1).replace("CASES", ", ".join(f'"{case}"' for case in CASE_IDS))
 
 
 def precedence_go(broken: tuple[str, ...] = (), *, regression_broken: bool = False, body: str = "") -> str:

@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 
 from patcher import __version__, containers
-from tests.runner_support import docker_daemon, host_go  # noqa: F401 - fixtures
 
 TAG = "argo-patcher-test/self:latest"
 

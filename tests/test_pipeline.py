@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from patcher import pipeline, runners, warmth
-from patcher.options import ProveOptions, RunOptions
 from patcher.contract import CASE_IDS, HARNESS_TEST
+from patcher.options import ProveOptions, RunOptions
 from patcher.results import RunResult, RunStatus, Status, TestResult, Verdict
 from patcher.session import Session
 from tests import gitrepo

@@ -15,7 +15,6 @@ from patcher.results import ErrorKind, ReleaseResult, RunStatus, Status, Verdict
 from patcher.results import TestResult as GoTest
 from tests import report_samples as samples
 
-
 # JSON
 
 

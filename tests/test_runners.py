@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-
 import json
 import os
 import signal
@@ -20,17 +19,7 @@ from patcher import containers, hostgo, runners
 from patcher.errors import InfraError, InputError
 from patcher.results import RunResult, RunStatus, Status
 from patcher.runners import local as local_runner
-from tests.runner_support import (  # noqa: F401 - fixtures
-    REPO_ROOT,
-    docker_daemon,
-    driver,
-    go_image,
-    host_go,
-    labelled,
-    sample_tree,
-    test_volumes,
-    wait_for,
-)
+from tests.runner_support import REPO_ROOT, labelled, wait_for
 
 RUNNERS = [pytest.param("docker", marks=pytest.mark.docker), pytest.param("local", marks=pytest.mark.go)]
 

@@ -10,7 +10,6 @@ from patcher.errors import InfraError, InputError
 from patcher.session import Session
 from patcher.store import RepoSource, Store
 from tests import gitrepo
-from tests.conftest import RELEASE_TAGS
 
 
 def tree_state(path: Path) -> dict[str, tuple[int, int]]:

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from patcher import containers, gomod, hostgo, images, ui
 from patcher.errors import DockerUnavailable, InfraError, InputError, ToolchainUnavailable
-from patcher.results import RunResult
 from patcher.options import DEFAULT_TIMEOUT_S, RUNNERS
-from patcher.runners.base import Runner, RunInterrupted, abort_all, reset_abort
+from patcher.results import RunResult
+from patcher.runners.base import RunInterrupted, Runner, abort_all, reset_abort
 from patcher.runners.container import DockerRunner
 from patcher.runners.local import LocalRunner
 
@@ -91,7 +91,7 @@ def resolve_kind(runner: str, image: str = "auto") -> str:
         return "local"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _say_once(message: str) -> None:
     ui.info(message)
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import os
 import re
 import secrets
 import threading
@@ -37,11 +36,11 @@ import docker.errors
 import filelock
 from docker.types import LogConfig, Mount
 
-from patcher import containers, gotest, hostgo, images, settings, store, ui
+from patcher import containers, gotest, hostgo, images, settings, ui
 from patcher.errors import InfraError
+from patcher.options import DEFAULT_TIMEOUT_S
 from patcher.results import RunResult, RunStatus
-from patcher.runners.base import DEFAULT_TIMEOUT_S, BuildFailed, Runner, check_not_aborting, register, supervise, unregister
-
+from patcher.runners.base import BuildFailed, Runner, check_not_aborting, register, supervise, unregister
 
 
 def cache_volumes() -> dict[str, str]:
@@ -233,7 +232,7 @@ class DockerRunner(Runner):
                 container.start()
             reader = threading.Thread(target=_pump, args=(container, on_stdout), name=f"logs-{container.name}", daemon=True)
             reader.start()
-            outcome.timed_out = supervise(lambda t: (reader.join(t), not reader.is_alive())[1], deadline)
+            outcome.timed_out = supervise(lambda t: _joined(reader, t), deadline)
             if outcome.timed_out:
                 with contextlib.suppress(*containers.DockerError):
                     container.kill()
@@ -332,7 +331,7 @@ class _BinarySlot:
         if not name:
             yield None
             return
-        stem = store.cache_root() / "binary-slots" / f"{build_cache_volume()}-{_slug(name)}"
+        stem = settings.cache_root() / "binary-slots" / f"{build_cache_volume()}-{_slug(name)}"
         try:
             stem.parent.mkdir(parents=True, exist_ok=True)
             lock = filelock.FileLock(f"{stem}.lock")
@@ -385,6 +384,12 @@ def _check_built(outcome: _Outcome, doing: str, timeout_s: float) -> None:
         message = gotest.message_lines(outcome.stderr) or f"exit code {outcome.exit_code}"
         status = RunStatus.INFRA_ERROR if "GOPROXY=off" in message or doing == "downloading modules" else RunStatus.BUILD_ERROR
         raise BuildFailed(f"{doing} failed: {message}", status)
+
+
+def _joined(thread: threading.Thread, timeout: float) -> bool:
+    """Whether ``thread`` ended within ``timeout`` seconds."""
+    thread.join(timeout)
+    return not thread.is_alive()
 
 
 def _lacks_modules(result: RunResult) -> bool:

@@ -27,16 +27,17 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from patcher import gotest, hostgo, procgroups, store, ui
+from patcher import gotest, hostgo, procgroups, settings, ui
 from patcher.errors import InfraError
+from patcher.options import DEFAULT_TIMEOUT_S
 from patcher.results import RunResult, RunStatus
-from patcher.runners.base import DEFAULT_TIMEOUT_S, BuildFailed, Runner, check_not_aborting, register, supervise, unregister
+from patcher.runners.base import BuildFailed, Runner, check_not_aborting, register, supervise, unregister
 
 MAX_STDERR_BYTES = 4 << 20
 
 
 def go_cache_dir() -> Path:
-    return store.cache_root() / "go"
+    return settings.cache_root() / "go"
 
 
 def runs_dir() -> Path:
