@@ -191,6 +191,10 @@ class GoCode:
         kind = parent.type
         if kind == "statement_list":
             return self._declared_before(parent, child.start_byte)
+        if kind in ("var_spec_list", "const_spec_list"):
+            # var ( a = 1; b = a ): a spec sees the names of the specs before it.
+            specs = (spec for spec in parent.named_children if spec.end_byte <= child.start_byte)
+            return frozenset(self.file.text(name) for spec in specs for name in spec.children_by_field_name("name"))
         if kind in _FUNCTIONS:
             return self._parameters(parent) if _is_field(parent, "body", child) else frozenset()
         if kind == "for_statement":

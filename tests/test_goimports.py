@@ -190,6 +190,25 @@ func g() {
     assert '"log"' not in out and '"fmt"' in out
 
 
+def test_a_variable_of_a_var_block_is_seen_by_the_specs_after_it():
+    source = """package x
+
+import "net/url"
+
+func f(s string) string {
+	var (
+		_   = url.PathEscape(s)
+		url = struct{ Host string }{}
+		h   = url.Host
+	)
+	return h
+}
+"""
+    assert goimports.GoCode(source.encode()).qualifiers == {"url"}
+    assert reconciled(source) == source
+    assert '"net/url"' not in reconciled(source.replace("\t\t_   = url.PathEscape(s)\n", ""))
+
+
 def test_a_package_used_where_no_local_shadows_it_is_kept():
     source = """package x
 
