@@ -82,7 +82,7 @@ class Workspace:
             into = into.resolve()
             if into.exists() and any(into.iterdir()):
                 raise InputError(f"{into} exists and is not empty; choose a new --output directory")
-        path = into or self.root / (name or release.tag)
+        path = into or self.root / slug(name or release.name)
         commit = self.mirror.commit_of(release)
         whole = into is not None or self.keep
         left_out = add_worktree(self.mirror, commit, path, exclude=() if whole else LEAN_EXCLUDES)
@@ -112,6 +112,11 @@ class Workspace:
                 remove_worktree(self.mirror, checkout.path)
         if self._root is not None and not any(p.is_relative_to(self._root) for p in self._kept):
             shutil.rmtree(self._root, ignore_errors=True)
+
+
+def slug(name: str) -> str:
+    """``name`` (a tag, a branch such as ``team/argo-3.5``) as one safe path element."""
+    return re.sub(r"[^\w.-]+", "-", name).strip("-.") or "tree"
 
 
 def scratch_parent() -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import signal
 import sys
@@ -12,7 +13,7 @@ from typing import Any
 
 import click
 
-from patcher import __version__, matrix, reports, settings, ui
+from patcher import __version__, delivery, matrix, reports, settings, ui
 from patcher.errors import ExitCode, InputError, PatcherError
 from patcher.options import DEFAULT_TIMEOUT_S, RUNNERS, SUITES, SUITES_HELP, DeliverOptions, ProveOptions, ReportOptions, RunOptions
 from patcher.results import ErrorKind, ReleaseResult, exit_code
@@ -49,8 +50,19 @@ pass_session = click.make_pass_decorator(Session)
 
 def release_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = click.option("--pre", is_flag=True, help="Let release candidates match.")(func)
-    func = click.option("--refresh", is_flag=True, help="Fetch new tags even if the cache has what is asked for.")(func)
+    func = click.option("--refresh", is_flag=True, help="Fetch the repository's tags and branches even if the cache has what is asked for.")(func)
+    func = click.option(
+        "--branch-max-age", metavar="DURATION", callback=_remember_branch_max_age, expose_value=False,
+        help="Fetch branch heads again when the cache's copy is older than this (30m, 1h, 0 = always). "
+        "Default: ARGO_PATCHER_BRANCH_MAX_AGE, else 1h. A local --repo is always read fresh.",
+    )(func)  # fmt: skip
     return func
+
+
+def _remember_branch_max_age(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        settings.branch_max_age_s(value)  # a bad value is one line, exit 2
+        ctx.ensure_object(Session).branch_max_age = value
 
 
 @cli.command()
@@ -63,7 +75,7 @@ def versions(session: Session, spec: str, pre: bool, refresh: bool) -> None:
     SPEC defaults to 'supported'.
     """
     for release in session.resolve(spec, pre=pre, refresh=refresh):
-        ui.out(release.tag)
+        ui.out(release.name)
 
 
 versions.help = f"{inspect.cleandoc(versions.help or '')}\n\n{SPEC_HELP}"
@@ -74,7 +86,7 @@ def exit_zero_option(func: Callable[..., Any]) -> Callable[..., Any]:
         "--exit-zero", is_flag=True,
         help="Exit 0 whatever the verdicts once the reports are written, a failure before any release ran "
         "included (written as the release's error): for a step whose report is judged later, as 'patcher "
-        "report merge' does in an emitted Workflow. Usage errors still exit 2.",
+        "report' does in an emitted Workflow. Usage errors still exit 2.",
     )(func)  # fmt: skip
 
 
@@ -106,22 +118,25 @@ def report_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-@cli.group()
-def report() -> None:
-    """Work with argo-patcher's JSON reports."""
-
-
 def report_options_from(kwargs: dict[str, Any]) -> ReportOptions:
     """The ReportOptions that report_options' flags describe (popped from a command's kwargs)."""
     return ReportOptions(kwargs.pop("json_path"), kwargs.pop("junit_path"), kwargs.pop("markdown_path"))
 
 
-@report.command("merge")
+REPORT_FORMATS_HELP = (
+    "What to print: 'table' (the terminal table, the failures' details and a line per release), or the "
+    "text of one format on stdout: 'json', 'junit', 'markdown', 'pr' (a pull request's body)."
+)
+
+
+@cli.command("report")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(reports.FORMATS), default="table", show_default=True, help=REPORT_FORMATS_HELP)
 @click.option("--expect", metavar="VERSIONS", help="Comma list of the releases there must be a report of; one without is an infra-error.")
 @report_options
-def report_merge(files: tuple[Path, ...], expect: str | None, **kwargs: Any) -> int:
-    """Merge JSON reports into one and show it; exit as 'patcher matrix' would for these releases.
+def report_command(files: tuple[Path, ...], fmt: str, expect: str | None, **kwargs: Any) -> int:
+    """Read JSON reports, merge them, and show or write them in any format; exit as 'patcher
+    matrix' would for these releases.
 
     FILES are reports of 'patcher apply --json' or 'patcher matrix --json', or the list that an
     Argo Workflow gathers from its pods. A release in several files keeps its last report.
@@ -130,8 +145,12 @@ def report_merge(files: tuple[Path, ...], expect: str | None, **kwargs: Any) -> 
     expected = [v.strip() for v in expect.split(",") if v.strip()] if expect else None
     results = reports.load(list(files), expect=expected)
     if not results:
-        raise InputError(f"{', '.join(map(str, files))}: no release results to merge")
-    reports.present(results, files_out)
+        raise InputError(f"{', '.join(map(str, files))}: no release results in these reports")
+    if fmt == "table":
+        reports.present(results, files_out)
+    else:
+        reports.write(results, files_out)
+        ui.out(reports.render(fmt, results))
     return exit_code([r.verdict for r in results])
 
 
@@ -242,7 +261,11 @@ def cache_clean(session: Session, go: bool, mirrors: bool, all_: bool) -> None:
 
 # -- Patching and proving one release (issues 3 and 5) --------------------------------------------
 
-VERSION_HELP = "The release: an exact tag (v3.5.5), a release line (v3.5) or 'latest'."
+VERSION_HELP = (
+    "What to patch: a release tag (v3.5.5), a release line (v3.5), 'latest', or any git ref of --repo: a branch "
+    "(release-3.7, main, team/argo-3.5), another tag, a commit id."
+)
+SIGNOFF_HELP = "Add the Signed-off-by: trailer of your git identity (user.name, user.email), as Argo's DCO requires."
 
 
 NO_TEST_HELP = (
@@ -284,9 +307,10 @@ def prove_options_from(kwargs: dict[str, Any]) -> ProveOptions | None:
 @click.option("--format", "fmt", type=click.Choice(["diff", "mbox"]), default="diff", show_default=True,
               help="diff: for 'git apply'; mbox: one commit with a backport message, for 'git am'.")
 @click.option("--with-harness", is_flag=True, help="Include the Go precedence harness (a new _test.go file).")
+@click.option("--signoff", is_flag=True, help=f"With --format mbox: {SIGNOFF_HELP[0].lower()}{SIGNOFF_HELP[1:]}")
 @release_options
 @pass_session
-def diff(session: Session, version: str, fmt: str, with_harness: bool, pre: bool, refresh: bool) -> None:
+def diff(session: Session, version: str, fmt: str, with_harness: bool, signoff: bool, pre: bool, refresh: bool) -> None:
     """Print the patch for one release, rendered for its code.
 
     Prints nothing (and exits 0) when the release already carries the fix. Refuses a patch it
@@ -295,8 +319,12 @@ def diff(session: Session, version: str, fmt: str, with_harness: bool, pre: bool
     from patcher import pipeline
 
     settings.check()
+    if signoff and fmt != "mbox":
+        raise InputError("--signoff signs a commit: add --format mbox")
     release = session.resolve_one(version, pre=pre, refresh=refresh)
-    text = pipeline.patch_text(session, release, fmt=fmt, with_harness=with_harness)
+    if signoff:
+        delivery.check_signoff(session)
+    text = pipeline.patch_text(session, release, fmt=fmt, with_harness=with_harness, signoff=signoff)
     if text:
         ui.out(text)
 
@@ -307,15 +335,20 @@ def diff(session: Session, version: str, fmt: str, with_harness: bool, pre: bool
               help="Keep the patched tree at DIR (new or empty), a git worktree whose 'git diff' is the patch.")
 @click.option("--keep", is_flag=True, help="Keep the tree in its temporary directory and say where.")
 @click.option("--commit-to", metavar="BRANCH",
-              help="Also record the patched tree as a commit on the new BRANCH of the local --repo; its work tree is not touched.")
+              help="Also record the proven patched tree as a commit on the new BRANCH of the local --repo (its work tree is "
+              f"not touched); from a release branch, name it as Argo's cherry-pick automation does: {delivery.BRANCH_NAMING}.")
+@click.option("--signoff", is_flag=True, help=f"With --commit-to: {SIGNOFF_HELP[0].lower()}{SIGNOFF_HELP[1:]}")
+@click.option("--pr-body", "pr_path", type=click.Path(dir_okay=False, writable=True, allow_dash=True, path_type=Path), metavar="FILE",
+              help="Write the Markdown body of a pull request: what was wrong on this ref, what the change does, the cases before "
+              "and after, the upstream tests run, the command that reproduces it.")
 @click.option("--with-harness", is_flag=True, help="Keep the Go precedence harness in the written tree or commit.")
 @prove_options
 @report_options
 @exit_zero_option
 @release_options
 @pass_session
-def apply_command(session: Session, version: str, output: Path | None, keep: bool, commit_to: str | None,
-                  with_harness: bool, pre: bool, refresh: bool, exit_zero: bool, **kwargs: Any) -> int:
+def apply_command(session: Session, version: str, output: Path | None, keep: bool, commit_to: str | None, signoff: bool,
+                  pr_path: Path | None, with_harness: bool, pre: bool, refresh: bool, exit_zero: bool, **kwargs: Any) -> int:
     """Patch one release and prove it: run the harness and the regression tests on the
     unpatched tree (the baseline) and on the patched tree, then show each case before and after.
 
@@ -324,14 +357,14 @@ def apply_command(session: Session, version: str, output: Path | None, keep: boo
     """
     options = RunOptions(
         prove=prove_options_from(kwargs),
-        deliver=DeliverOptions(output=output, keep=keep, commit_to=commit_to, with_harness=with_harness),
-        reports=report_options_from(kwargs),
+        deliver=DeliverOptions(output=output, keep=keep, commit_to=commit_to, with_harness=with_harness, signoff=signoff),
+        reports=dataclasses.replace(report_options_from(kwargs), pr_path=pr_path),
     )
     options.check()  # before the mirror is touched: a bad combination needs no network
 
     def proving() -> int:
         release = session.resolve_one(version, pre=pre, refresh=refresh)
-        return matrix.prove_and_report(session, [release], options, jobs=1, spec=release.tag)
+        return matrix.prove_and_report(session, [release], options, jobs=1, spec=release.name)
 
     return judged_later(version, exit_zero, options.reports, proving)
 

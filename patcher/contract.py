@@ -24,6 +24,26 @@ CASE_IDS: tuple[str, ...] = (
 )
 
 
+# What each case checks, in a few words (PRECEDENCE.md has the set-ups).
+CASE_DESCRIPTIONS: dict[str, str] = {
+    "holder-cluster": "a ClusterWorkflowTemplate's podMetadata reaches pods of templates reached by templateRef",
+    "holder-namespaced": "the same through a namespaced WorkflowTemplate",
+    "union": "the holder's and the workflow's labels and annotations are merged on the pod",
+    "workflow-over-holder": "the workflow's podMetadata wins over the holder's on a shared key",
+    "template-over-holder": "the template's own metadata wins over the holder's",
+    "template-over-workflow": "the template's own metadata wins over the workflow's",
+    "all-three": "holder < workflow < template on a shared key, every distinct key kept",
+    "workflow-template-ref": "workflowTemplateRef: the Workflow's podMetadata over the referenced template's",
+    "nested-by-name": "a template called by name inside a ClusterWorkflowTemplate gets its podMetadata",
+    "nested-innermost": "with nested templateRefs only the innermost holder counts",
+    "dag-task": "a DAG task with templateRef gets the holder's podMetadata",
+    "defaults": "controller workflowDefaults count as workflow-level podMetadata",
+    "nothing-set": "no podMetadata anywhere: the pod is created with the controller's own labels only",
+    "missing-template": "a templateRef to a missing template fails with 'not found', no panic",
+    "no-mutation": "the (Cluster)WorkflowTemplates the controller holds are never modified",
+}
+
+
 def case_of(test_name: str) -> str | None:
     """The case id a ``go test`` name stands for, or None when it is not a harness case."""
     parent, _, case = test_name.partition("/")

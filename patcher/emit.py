@@ -4,7 +4,7 @@ The Workflow runs one pod per release from argo-patcher's own image (``patcher i
 --self``), each ``patcher apply`` with the local runner (a pod has no Docker daemon; the image
 has Go), and hands each pod's JSON report on as an output parameter. The gather step receives
 them all as a file (a raw input artifact, so no artifact repository is needed) and merges them
-with ``patcher report merge``: its log shows the table, its exit status is the matrix's (so a
+with ``patcher report``: its log shows the table, its exit status is the matrix's (so a
 failed release fails the Workflow), its ``report`` output holds the JSON.
 
 Argo aggregates a fan-out's outputs from its Succeeded pods only (every release v3.4 to v4.1),
@@ -26,7 +26,7 @@ import yaml
 
 from patcher import __version__, ui
 from patcher.errors import InputError
-from patcher.options import DEFAULT_TIMEOUT_S, ProveOptions
+from patcher.options import ProveOptions
 from patcher.store import UPSTREAM_URL, RepoSource
 from patcher.versions import Release
 
@@ -70,21 +70,12 @@ def workflow_repo(repo: str) -> str:
 def apply_args(options: ProveOptions | None) -> list[str]:
     """The ``patcher apply`` options that carry a matrix's ``ProveOptions`` to its pods. Not the
     runner, image or offline choices of this machine: a pod runs its image's Go, with a fresh cache."""
-    if options is None:
-        return ["--no-test"]
-    args = ["--suite", options.suite]
-    if not options.baseline:
-        args.append("--no-baseline")
-    if options.timeout_s != DEFAULT_TIMEOUT_S:
-        args += ["--timeout", f"{options.timeout_s:g}"]
-    if options.rerun_fails:
-        args += ["--rerun-fails", str(options.rerun_fails)]
-    return args
+    return options.command_line() if options is not None else ["--no-test"]
 
 
 def github_matrix(releases: Sequence[Release]) -> str:
     """``{"include": [{"version": "v3.5.5", "line": "v3.5"}, ...]}`` for ``strategy.matrix``."""
-    include = [{"version": r.tag, "line": f"v{r.line[0]}.{r.line[1]}"} for r in releases]
+    include = [{"version": r.name, "line": f"v{r.line[0]}.{r.line[1]}" if r.line else r.name} for r in releases]
     return json.dumps({"include": include}, separators=(",", ":"))
 
 
@@ -99,7 +90,7 @@ def argo_workflow(
 ) -> dict[str, Any]:
     """A Workflow proving ``releases`` one pod each, ``parallelism`` at a time, then merging
     their reports; its deadline lets every wave of pods run to their own deadline."""
-    versions = [r.tag for r in releases]
+    versions = [r.name for r in releases]
     waves = math.ceil(len(versions) / max(1, parallelism))
     spec: dict[str, Any] = {
         "entrypoint": "matrix",
@@ -162,7 +153,7 @@ def _gather(versions: list[str]) -> dict[str, Any]:
         "container": {
             "image": "{{workflow.parameters.image}}",
             "command": ["patcher"],
-            "args": ["report", "merge", GATHERED_PATH, "--expect", ",".join(versions), "--json", REPORT_PATH],
+            "args": ["report", GATHERED_PATH, "--expect", ",".join(versions), "--json", REPORT_PATH],
             "resources": {"requests": dict(GATHER_REQUESTS)},
         },
     }

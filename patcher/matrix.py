@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import queue
+import shlex
 import threading
 import time
 import traceback
@@ -28,6 +29,7 @@ from patcher.options import RunOptions
 from patcher.progress import Progress, for_console
 from patcher.results import ErrorKind, ReleaseResult, exit_code
 from patcher.session import Session
+from patcher.store import UPSTREAM_URL
 from patcher.versions import Release
 
 StageCallback = Callable[[Release, str], None]
@@ -89,6 +91,8 @@ def preflight(session: Session, releases: Sequence[Release], options: RunOptions
         raise InputError("--output, --keep and --commit-to hand over one release's tree; name one release")
     if options.deliver.commit_to:
         delivery.check_new_branch(session, options.deliver.commit_to)
+    if options.deliver.signoff:
+        delivery.check_signoff(session)
     if options.prove is not None:
         kind = runners.resolve_kind(options.prove.runner, options.prove.image)
         options = dataclasses.replace(options, prove=dataclasses.replace(options.prove, runner=kind))
@@ -149,10 +153,10 @@ class _Run:
                 self.cancel.set()
                 runners.abort_all()
                 raise Cancelled from exc
-            result = ReleaseResult(release.tag, message=str(exc), error=ErrorKind.of(exc.exit_code))
+            result = ReleaseResult(release.name, message=str(exc), error=ErrorKind.of(exc.exit_code))
         except Exception as exc:  # noqa: BLE001 - one release's bug must not stop the others
             ui.debug("".join(traceback.format_exception(exc)))
-            result = ReleaseResult(release.tag, message=f"internal error: {type(exc).__name__}: {exc}", error=ErrorKind.INFRA)
+            result = ReleaseResult(release.name, message=f"internal error: {type(exc).__name__}: {exc}", error=ErrorKind.INFRA)
         result.extra.setdefault("elapsed_s", round(time.monotonic() - began, 3))
         with self.lock:
             self.results[release] = result
@@ -209,9 +213,21 @@ def prove_all(
     with session.workspace(keep=options.deliver.keep) as workspace, for_console(releases) as view:
 
         def prove(release: Release, on_stage: StageCallback) -> ReleaseResult:
-            return prove_one(session, workspace, release, options, on_stage=on_stage)
+            result = prove_one(session, workspace, release, options, on_stage=on_stage)
+            result.extra.setdefault("reproduce", reproduce_command(session.repo, release, options))
+            return result
 
         return run(releases, prove, jobs=jobs, progress=view, on_interrupt=on_interrupt or runners.abort_all)
+
+
+def reproduce_command(repo: str, release: Release, options: RunOptions) -> str:
+    """The one command that proves ``release`` again as this run did (wherever its tests run)."""
+    args = ["patcher"]
+    if repo != UPSTREAM_URL:
+        args += ["--repo", repo]
+    args += ["apply", "--version", release.name]
+    args += options.prove.command_line() if options.prove is not None else ["--no-test"]
+    return shlex.join(args)
 
 
 def prove_and_report(session: Session, releases: Sequence[Release], options: RunOptions, *, jobs: int, spec: str) -> ExitCode:

@@ -56,6 +56,17 @@ class ProveOptions:
     def run_regex(self) -> str | None:
         return SUITES[self.suite]
 
+    def command_line(self) -> list[str]:
+        """The options of ``patcher apply`` that say how this proof ran (where it ran aside)."""
+        args = [] if self.suite == ProveOptions.suite else ["--suite", self.suite]
+        if not self.baseline:
+            args.append("--no-baseline")
+        if self.timeout_s != DEFAULT_TIMEOUT_S:
+            args += ["--timeout", f"{self.timeout_s:g}"]
+        if self.rerun_fails:
+            args += ["--rerun-fails", str(self.rerun_fails)]
+        return args
+
 
 @dataclasses.dataclass(frozen=True)
 class DeliverOptions:
@@ -65,6 +76,7 @@ class DeliverOptions:
     keep: bool = False
     commit_to: str | None = None
     with_harness: bool = False
+    signoff: bool = False
 
     @property
     def keeps_tree(self) -> bool:
@@ -75,6 +87,8 @@ class DeliverOptions:
         return self.keeps_tree or self.commit_to is not None
 
     def check(self) -> None:
+        if self.signoff and not self.commit_to:
+            raise InputError("--signoff signs the commit that --commit-to makes; add --commit-to BRANCH")
         if self.output is not None:
             output = self.output.expanduser()
             if output.exists() and not output.is_dir():
@@ -90,10 +104,11 @@ class ReportOptions:
     json_path: Path | None = None
     junit_path: Path | None = None
     markdown_path: Path | None = None
+    pr_path: Path | None = None
 
     @property
     def to_stdout(self) -> bool:
-        return "-" in (str(self.json_path), str(self.junit_path), str(self.markdown_path))
+        return "-" in (str(self.json_path), str(self.junit_path), str(self.markdown_path), str(self.pr_path))
 
 
 @dataclasses.dataclass(frozen=True)

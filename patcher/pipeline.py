@@ -55,7 +55,7 @@ def prove_release(
     on_stage: StageCallback = lambda release, stage: None,
 ) -> ReleaseResult:
     """Patch ``release``, prove the patch unless told not to, and hand the tree over as asked."""
-    result = ReleaseResult(version=release.tag)
+    result = ReleaseResult(version=release.name, extra={"ref": release.kind.value})
     began = time.monotonic()
     try:
         on_stage(release, "checkout")
@@ -72,7 +72,7 @@ def prove_release(
             _say_patched(release, plan)
         if options.deliver.any and result.error is None:
             on_stage(release, "deliver")
-            _deliver(session, release, checkout, options.deliver, proven=result.ok)
+            _deliver(session, release, checkout, options.deliver, proven=result.ok, already_patched=plan.already_patched)
     except RunInterrupted:
         raise
     except PatcherError as exc:
@@ -95,11 +95,11 @@ def _prove(
     on_stage: StageCallback,
 ) -> None:
     test = harness.render_for(checkout.path)
-    baseline = workspace.checkout(release, name=f"{release.tag}-baseline") if options.baseline else None
+    baseline = workspace.checkout(release, name=f"{release.name}-baseline") if options.baseline else None
     for tree in filter(None, (checkout, baseline)):
         harness.write(tree.path, test)
     plan.apply()
-    runner = runners.prepare(checkout.path, runner=options.runner, image=options.image, offline=options.offline, context=release.tag)
+    runner = runners.prepare(checkout.path, runner=options.runner, image=options.image, offline=options.offline, context=release.name)
     result.extra["runner"] = runner.describe()
     packages = sorted({HARNESS_PACKAGE, *plan.packages})
 
@@ -136,16 +136,16 @@ def _side_by_side(first: Callable[[], RunResult], second: Callable[[], RunResult
 
 def _run(runner: runners.Runner, checkout: Checkout, packages: list[str], options: ProveOptions, which: str) -> RunResult:
     started = time.monotonic()
-    major, minor = checkout.release.line
-    slot = f"v{major}.{minor}-{which}"
-    run_id = f"{checkout.release.tag}-{which}-{os.getpid()}"
+    line = checkout.release.line
+    slot = f"v{line[0]}.{line[1]}-{which}" if line else f"{checkout.release.name}-{which}"
+    run_id = f"{checkout.release.name}-{which}-{os.getpid()}"
     run = runner.run(checkout.path, packages, options.run_regex, timeout_s=options.timeout_s, run_id=run_id, binary_slot=slot)
     for attempt in range(1, options.rerun_fails + 1):
         again = _rerun_plan(run)
         if again is None:
             break
         rerun_packages, regex = again
-        ui.debug(f"[{checkout.release.tag} {which}] rerun {attempt} of {options.rerun_fails}: {regex} in {', '.join(rerun_packages)}")
+        ui.debug(f"[{checkout.release.name} {which}] rerun {attempt} of {options.rerun_fails}: {regex} in {', '.join(rerun_packages)}")
         rerun = runner.run(checkout.path, rerun_packages, regex, timeout_s=options.timeout_s, run_id=f"{run_id}-rerun{attempt}", binary_slot=slot)
         _merge_rerun(run, rerun)
     run.duration_s = time.monotonic() - started
@@ -189,9 +189,9 @@ def _say_patched(release: Release, plan: patch.PatchPlan) -> None:
         ui.info(f"patched {release} ({plan.shape_name}): {', '.join(plan.changed_files)}")
 
 
-def _deliver(session: Session, release: Release, checkout: Checkout, options: DeliverOptions, *, proven: bool) -> None:
+def _deliver(session: Session, release: Release, checkout: Checkout, options: DeliverOptions, *, proven: bool, already_patched: bool) -> None:
     """The patched tree as asked: kept with the harness only if asked for, and recorded on a
-    branch only once its proof passed."""
+    branch only once its proof passed and when there is something to record."""
     if not options.with_harness:
         harness.remove(checkout.path)
     elif not harness.path(checkout.path).exists():
@@ -200,12 +200,15 @@ def _deliver(session: Session, release: Release, checkout: Checkout, options: De
         if not proven:
             ui.warn(f"{release} did not pass its proof; branch {options.commit_to} was not created")
             return
+        if already_patched and not options.with_harness:
+            ui.info(f"{release} already carries the fix: nothing to commit, branch {options.commit_to} was not created")
+            return
         message = delivery.commit_message(release, with_harness=options.with_harness)
-        sha = delivery.commit_to_branch(session, checkout.path, options.commit_to, message)
+        sha = delivery.commit_to_branch(session, checkout.path, options.commit_to, message, signoff=options.signoff)
         ui.info(f"recorded the patched {release} as branch {options.commit_to} ({sha[:12]}) in {session.mirror.source.location}")
 
 
-def patch_text(session: Session, release: Release, *, fmt: str, with_harness: bool) -> str:
+def patch_text(session: Session, release: Release, *, fmt: str, with_harness: bool, signoff: bool = False) -> str:
     """``patcher diff``: the patch for ``release`` as a diff or an mbox, from the same plan a
     proof applies; empty when the release already carries the fix (and no harness is asked for)."""
     with session.workspace() as workspace:
@@ -219,5 +222,5 @@ def patch_text(session: Session, release: Release, *, fmt: str, with_harness: bo
         if with_harness:
             harness.write(tree)
         if fmt == "mbox":
-            return delivery.mbox(tree, delivery.commit_message(release, with_harness=with_harness))
+            return delivery.mbox(tree, delivery.commit_message(release, with_harness=with_harness), signoff=signoff)
         return delivery.diff(tree)

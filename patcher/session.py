@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+from patcher import settings
 from patcher.checkout import Workspace
 from patcher.errors import InputError
 from patcher.store import Mirror, RepoSource, Store
@@ -11,9 +12,10 @@ from patcher.versions import Release
 
 
 class Session:
-    def __init__(self, repo: str, store: Store | None = None) -> None:
+    def __init__(self, repo: str, store: Store | None = None, *, branch_max_age: str | None = None) -> None:
         self.repo = repo
         self.store = store or Store()
+        self.branch_max_age = branch_max_age  # --branch-max-age, else the environment's, else an hour
 
     @functools.cached_property
     def mirror(self) -> Mirror:
@@ -21,15 +23,16 @@ class Session:
 
     def resolve(self, spec: str, *, pre: bool = False, refresh: bool = False) -> list[Release]:
         """The releases ``spec`` names, once the repository is known to be Argo Workflows."""
-        releases = self.mirror.resolve(spec, pre=pre, refresh=refresh)
+        max_age = settings.branch_max_age_s(self.branch_max_age)
+        releases = self.mirror.resolve(spec, pre=pre, refresh=refresh, branch_max_age_s=max_age)
         self.mirror.require_argo()
         return releases
 
     def resolve_one(self, version: str, *, pre: bool = False, refresh: bool = False) -> Release:
-        """The single Argo release ``version`` names (a tag, a line or 'latest')."""
+        """The single tree ``version`` names (a tag, a line, 'latest', a branch or a commit)."""
         releases = self.resolve(version, pre=pre, refresh=refresh)
         if len(releases) != 1:
-            shown = ", ".join(r.tag for r in releases[:5]) + (" ..." if len(releases) > 5 else "")
+            shown = ", ".join(r.name for r in releases[:5]) + (" ..." if len(releases) > 5 else "")
             raise InputError(f"--version {version} names {len(releases)} releases ({shown}); name one, or use 'patcher matrix'")
         return releases[0]
 

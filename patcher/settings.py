@@ -17,12 +17,16 @@ import platformdirs
 from patcher.errors import InputError
 
 CACHE = "ARGO_PATCHER_CACHE"
+BRANCH_MAX_AGE = "ARGO_PATCHER_BRANCH_MAX_AGE"
 CACHE_LIMIT = "ARGO_PATCHER_CACHE_LIMIT"
 PULL_TIMEOUT = "ARGO_PATCHER_PULL_TIMEOUT"
 VOLUME_PREFIX = "ARGO_PATCHER_VOLUME_PREFIX"
 
 DEFAULT_PULL_TIMEOUT_S = 20.0
 DEFAULT_VOLUME_PREFIX = "argo-patcher"
+DEFAULT_BRANCH_MAX_AGE = "1h"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?\s*$", re.IGNORECASE)
 
@@ -71,6 +75,24 @@ def parse_size(text: str) -> int:
     return int(float(number) * (1024 if binary else 1000) ** power)
 
 
+def parse_duration(text: str) -> float:
+    """Seconds in ``90``, ``90s``, ``30m``, ``1h`` or ``2d``; ``ValueError`` otherwise."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(text)
+    return float(match.group(1)) * _SECONDS[match.group(2).lower()]
+
+
+def branch_max_age_s(option: str | None = None) -> float:
+    """How old the mirror's copy of branch heads may be before a spec naming a branch fetches
+    them again: ``--branch-max-age``, else the environment, else an hour."""
+    name, value = ("--branch-max-age", option) if option is not None else (BRANCH_MAX_AGE, os.environ.get(BRANCH_MAX_AGE, ""))
+    try:
+        return parse_duration(value or DEFAULT_BRANCH_MAX_AGE)
+    except ValueError:
+        raise _bad(name, value, "a duration such as 30m, 1h, 2d or 0 (always fetch)") from None
+
+
 def cache_limit_text() -> str | None:
     """The raw cache limit the environment sets, if any (the command-line option wins over it)."""
     value = os.environ.get(CACHE_LIMIT, "")
@@ -83,7 +105,7 @@ def cache_limit_text() -> str | None:
     return value
 
 
-CHECKS: tuple[Callable[[], object], ...] = (cache_root, pull_timeout_s, volume_prefix, cache_limit_text)
+CHECKS: tuple[Callable[[], object], ...] = (cache_root, pull_timeout_s, volume_prefix, cache_limit_text, branch_max_age_s)
 
 
 def check() -> None:

@@ -4,30 +4,36 @@ A URL is cloned with ``--mirror`` into a staging directory that is renamed into 
 once complete, so an interrupted clone never leaves a half-made mirror. A local repository
 (bare or not) is never written to: its mirror borrows its objects through git's alternates
 (``clone --shared``), which costs no copy. A mirror is fetched again only when a requested
-version is missing from it (or on ``refresh``), so a warm cache needs no network.
+version is missing from it, on ``refresh``, or when a spec names a branch and the mirror's
+copy of the branch heads is older than the branch age limit (``settings.branch_max_age_s``; a
+local repository's, which costs nothing to fetch, is always brought up to date). Tags never
+move, so a warm cache of releases needs no network.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
 import re
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import filelock
 import git
 
 from patcher import gitcmd, ui, versions
-from patcher.errors import InputError
+from patcher.errors import InfraError, InputError
 from patcher.settings import cache_root
-from patcher.versions import Release, UnknownVersionError
+from patcher.versions import RefKind, Refs, Release, UnknownVersionError
 
 UPSTREAM_URL = "https://github.com/argoproj/argo-workflows.git"
 ARGO_MARKER = "workflow/controller/workflowpod.go"
 LOCK_TIMEOUT_S = 15 * 60
+FETCHED_STAMP = "argo-patcher/fetched"  # touched whenever the mirror got the source's refs
 _URL = re.compile(r"^([a-z][a-z0-9+.-]*://|[\w.-]+@[\w.-]+:)", re.IGNORECASE)
 
 
@@ -100,6 +106,7 @@ class Store:
             with gitcmd.failures_as(doing, hint):
                 args = ["--mirror", "--quiet"] + (["--shared"] if source.is_local else [])
                 gitcmd.command().clone(*args, source.location, os.fspath(staging))
+            _stamp(staging)
             staging.rename(path)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -110,6 +117,12 @@ class Store:
         return sorted(p for p in self.mirrors_dir.iterdir() if (p / "HEAD").exists())
 
 
+def _stamp(mirror: Path) -> None:
+    stamp = mirror / FETCHED_STAMP
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.touch()
+
+
 class Mirror:
     """A bare mirror of one source, with the releases its tags name."""
 
@@ -118,49 +131,78 @@ class Mirror:
         self.source = source
         self.store = store
         self.git = gitcmd.command(git_dir=path)
-        self._releases: list[Release] | None = None
+        self._refs: Refs | None = None
         self._fetched = False
 
     def lock(self) -> filelock.FileLock:
         return self.store.lock(self.source.key)
 
-    def releases(self) -> list[Release]:
-        if self._releases is None:
-            with gitcmd.failures_as(f"listing the tags of {self.source.location}"):
-                tags = self.git.for_each_ref("refs/tags", format="%(refname:short)").split()
-            self._releases = versions.releases_from_tags(tags)
-        return self._releases
+    def refs(self) -> Refs:
+        """The mirror's tags and branches, as a spec is resolved against them."""
+        if self._refs is None:
+            with gitcmd.failures_as(f"listing the tags and branches of {self.source.location}"):
+                # Full names: a name that is a tag and a branch too would come out "tags/x" short.
+                tags = [name.removeprefix("refs/tags/") for name in self.git.for_each_ref("refs/tags", format="%(refname)").split()]
+                heads = self.git.for_each_ref("refs/heads", format="%(objectname) %(refname)").splitlines()
+            branches = {name.removeprefix("refs/heads/"): sha for sha, name in (line.split(" ", 1) for line in heads if " " in line)}
+            self._refs = Refs(versions.releases_from_tags(tags), frozenset(tags), branches, self._find_commit)
+        return self._refs
 
-    def fetch(self) -> None:
+    def releases(self) -> list[Release]:
+        return list(self.refs().releases)
+
+    def _find_commit(self, prefix: str) -> str | None:
+        try:
+            return str(self.git.rev_parse("--verify", "--quiet", f"{prefix}^{{commit}}"))
+        except git.GitCommandError:
+            return None  # no such commit, or an ambiguous prefix
+
+    def fetched_age_s(self) -> float:
+        """How long ago the mirror last got the source's refs."""
+        for marker in (self.path / FETCHED_STAMP, self.path / "HEAD"):
+            with contextlib.suppress(OSError):
+                return max(0.0, time.time() - marker.stat().st_mtime)
+        return float("inf")
+
+    def fetch(self, why: str = "new tags") -> None:
         where = "from " + self.source.location
         if not self.source.is_local:
-            ui.info(f"fetching new tags {where}")
+            ui.info(f"fetching {why} {where}")
         with self.lock(), gitcmd.failures_as(f"fetching {where}", "check the URL and the network"):
             self.git.fetch("--quiet", "--prune", "--tags", "origin")
-        self._releases = None
+            _stamp(self.path)
+        self._refs = None
         self._fetched = True
         shutil.rmtree(self.path / "argo-patcher" / "missing", ignore_errors=True)
 
-    def resolve(self, spec: str, *, pre: bool = False, refresh: bool = False) -> list[Release]:
-        """Resolve ``spec``; fetch first when asked to, or when it names a release not here yet."""
+    def resolve(self, spec: str, *, pre: bool = False, refresh: bool = False, branch_max_age_s: float = float("inf")) -> list[Release]:
+        """Resolve ``spec``; fetch first when asked to, when it names a ref not here yet, or when it
+        names a branch whose head here is older than ``branch_max_age_s`` (always, for a local source)."""
         if refresh and not self._fetched:
             self.fetch()
         try:
-            return versions.resolve(spec, self.releases(), pre=pre)
+            found = versions.resolve(spec, self.refs(), pre=pre)
         except UnknownVersionError:
             if self._fetched:
                 raise
             self.fetch()
-            return versions.resolve(spec, self.releases(), pre=pre)
+            return versions.resolve(spec, self.refs(), pre=pre)
+        max_age = 0.0 if self.source.is_local else branch_max_age_s
+        if not self._fetched and any(r.kind is RefKind.BRANCH for r in found) and self.fetched_age_s() >= max_age:
+            self.fetch("the branch heads")
+            found = versions.resolve(spec, self.refs(), pre=pre)
+        return found
 
     def commit_of(self, release: Release) -> str:
+        if release.kind is not RefKind.TAG:
+            return release.commit
         with gitcmd.failures_as(f"reading {release}"):
-            return self.git.rev_parse(f"{release.tag}^{{commit}}")
+            return str(self.git.rev_parse(f"{release.revision}^{{commit}}"))
 
     def has_file(self, release: Release, path: str) -> bool:
         try:
-            self.git.cat_file("-e", f"{release.tag}:{path}")
-        except git.GitCommandError:
+            self.git.cat_file("-e", f"{self.commit_of(release)}:{path}")
+        except (git.GitCommandError, InfraError):
             return False
         return True
 

@@ -75,7 +75,7 @@ def test_commit_to_creates_a_branch_without_touching_the_work_tree(argo_repo):
     with session.workspace() as workspace:
         sha = delivery.commit_to_branch(session, patched_checkout(session, workspace).path, "backport/v3.5.1", "fix: x")
     assert gitrepo.git(argo_repo, "rev-parse", "backport/v3.5.1") == sha
-    assert gitrepo.git(argo_repo, "rev-parse", "backport/v3.5.1^") == gitrepo.git(argo_repo, "rev-parse", f"{release.tag}^{{commit}}")
+    assert gitrepo.git(argo_repo, "rev-parse", "backport/v3.5.1^") == gitrepo.git(argo_repo, "rev-parse", f"{release.name}^{{commit}}")
     assert gitrepo.git(argo_repo, "show", "backport/v3.5.1:workflow/controller/workflowpod.go").endswith("// patched")
     assert gitrepo.git(argo_repo, "status", "--porcelain") == status_before
     assert gitrepo.git(argo_repo, "rev-parse", "HEAD") == head_before

@@ -26,7 +26,7 @@ def ok(release, on_stage) -> ReleaseResult:
     for stage in ("checkout", "patch", "baseline", "patched", "done"):
         on_stage(release, stage)
     result = samples.fixed()
-    result.version = release.tag
+    result.version = release.name
     return result
 
 
@@ -45,7 +45,7 @@ def test_results_keep_the_releases_order_whatever_finishes_first():
 
     lines: list[str] = []
     outcome = matrix.run(RELEASES, slow_first, jobs=4, progress=progress(lines))
-    assert [r.version for r in outcome.results] == [r.tag for r in RELEASES]
+    assert [r.version for r in outcome.results] == [r.name for r in RELEASES]
     assert lines[-1].startswith("[v3.4.17] done: fixed")  # it did finish last
     assert outcome.exit_code is ExitCode.OK and outcome.run_wide is None
     assert all(isinstance(r.extra["elapsed_s"], float) for r in outcome.results)
@@ -72,9 +72,9 @@ def test_no_more_than_jobs_releases_run_at_once(jobs):
 
 def test_one_release_failing_never_stops_the_others():
     def flaky(release, on_stage):
-        if release.tag == "v3.5.15":
+        if release.name == "v3.5.15":
             raise InfraError("docker: the container was killed")
-        if release.tag == "v3.6.19":
+        if release.name == "v3.6.19":
             raise ValueError("a bug")
         return ok(release, on_stage)
 
@@ -89,7 +89,7 @@ def test_one_release_failing_never_stops_the_others():
 
 def test_an_input_error_of_one_release_is_that_releases_and_exit_2_when_alone():
     def unrecognised(release, on_stage):
-        if release.tag == "v3.5.15":
+        if release.name == "v3.5.15":
             raise InputError("workflow/controller/workflowpod.go: addMetadata not found")
         return ok(release, on_stage)
 
@@ -102,7 +102,7 @@ def test_a_run_wide_error_stops_the_run_at_once():
     started: list[str] = []
 
     def no_docker(release, on_stage):
-        started.append(release.tag)
+        started.append(release.name)
         time.sleep(0.05)
         raise DockerUnavailable("cannot reach the Docker daemon (no Docker socket); start it or use --runner local")
 
@@ -135,12 +135,12 @@ def test_ctrl_c_stops_the_queue_and_the_running_releases():
     cleaned = []
 
     def blocking(release, on_stage):
-        started.append(release.tag)
+        started.append(release.name)
         on_stage(release, "checkout")
         _thread.interrupt_main()  # the user presses Ctrl-C while this release runs
         interrupted.wait(5)
         on_stage(release, "patched")  # the next stage change stops it
-        reached_patched.append(release.tag)
+        reached_patched.append(release.name)
         return ok(release, on_stage)
 
     def on_interrupt():
@@ -165,7 +165,7 @@ def test_prove_all_shares_one_workspace_and_cleans_it_up(argo_repo, tmp_path):
         assert session_ is session and options is run_options
         on_stage(release, "checkout")
         checkout = workspace.checkout(release)
-        assert (checkout.path / "RELEASE").read_text() == f"{release.tag}\n"
+        assert (checkout.path / "RELEASE").read_text() == f"{release.name}\n"
         seen.append((workspace, checkout.path))
         return ok(release, on_stage)
 

@@ -50,7 +50,7 @@ def test_workflow_fans_out_one_pod_per_release_and_gathers():
     assert gather_step["arguments"]["parameters"][0]["value"] == "{{steps.prove.outputs.parameters}}"
     gather = templates["gather"]
     assert gather["inputs"]["artifacts"][0]["raw"]["data"] == "{{inputs.parameters.reports}}"
-    assert gather["container"]["args"][:5] == ["report", "merge", emit.GATHERED_PATH, "--expect", "v3.6.19,v3.7.18,v4.1.2"]
+    assert gather["container"]["args"][:4] == ["report", emit.GATHERED_PATH, "--expect", "v3.6.19,v3.7.18,v4.1.2"]
     assert prove["container"]["resources"]["requests"] and gather["container"]["resources"]["requests"]
     params = {p["name"]: p["value"] for p in wf["spec"]["arguments"]["parameters"]}
     assert params == {"image": emit.DEFAULT_SELF_IMAGE, "repo": "https://example.invalid/argo.git"}
@@ -80,18 +80,18 @@ def test_a_failed_release_fails_the_gathered_report_and_a_lost_pod_counts_as_one
     # Every prove pod exits 0 with --exit-zero, so its report is aggregated whatever its verdict;
     # a pod killed on its node (Error) has none.
     gathered.write_text(argo_aggregate([("Succeeded", fixed), ("Succeeded", still_failing), ("Error", None)]))
-    done = run_cli("report", "merge", str(gathered), "--expect", versions, "--json", str(tmp_path / "out.json"))
+    done = run_cli("report", str(gathered), "--expect", versions, "--json", str(tmp_path / "out.json"))
     assert done.returncode == 1, done.stderr  # the gather step fails: the Workflow fails
     verdicts = {r["version"]: r["verdict"] for r in json.loads((tmp_path / "out.json").read_text())["results"]}
     assert verdicts == {"v3.4.17": "fixed", "v3.7.18": "still-failing", "v4.1.2": "infra-error"}
 
     gathered.write_text(argo_aggregate([("Failed", None), ("Error", None)]))
     assert gathered.read_text() == "[]"
-    done = run_cli("report", "merge", str(gathered), "--expect", "v3.4.17,v4.1.2")
+    done = run_cli("report", str(gathered), "--expect", "v3.4.17,v4.1.2")
     assert done.returncode == 3 and "no report" in done.stdout + done.stderr  # every pod lost: still a failed gather
 
     gathered.write_text(argo_aggregate([("Succeeded", fixed)]))
-    assert run_cli("report", "merge", str(gathered), "--expect", "v3.4.17").returncode == 0
+    assert run_cli("report", str(gathered), "--expect", "v3.4.17").returncode == 0
 
 
 def test_a_prove_pods_command_writes_its_report_and_succeeds_whatever_the_verdict(run_cli, tmp_path: Path):
@@ -147,7 +147,7 @@ def test_emitted_workflow_is_valid_against_argos_own_schema(upstream_repo: Path,
 
 
 def test_apply_args_carry_only_the_choices_that_differ():
-    assert emit.apply_args(ProveOptions()) == ["--suite", "regression"]
+    assert emit.apply_args(ProveOptions()) == []
     changed = ProveOptions(suite="full", baseline=False, offline=True, runner="docker", image="x", timeout_s=900.0, rerun_fails=2)
     assert emit.apply_args(changed) == ["--suite", "full", "--no-baseline", "--timeout", "900", "--rerun-fails", "2"]
     assert emit.apply_args(None) == ["--no-test"]

@@ -118,7 +118,7 @@ def test_concurrent_first_uses_make_one_mirror(argo_repo, tmp_path, isolated_cac
     url = gitrepo.bare_clone(argo_repo, tmp_path / "remote.git").as_uri()
     script = (
         "import sys; from patcher.session import Session; "
-        "print(' '.join(r.tag for r in Session(sys.argv[1]).resolve('supported')))"
+        "print(' '.join(r.name for r in Session(sys.argv[1]).resolve('supported')))"
     )
     procs = [subprocess.Popen([sys.executable, "-c", script, url], stdout=subprocess.PIPE, text=True) for _ in range(4)]
     outputs = [p.communicate(timeout=60)[0].strip() for p in procs]

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from patcher.errors import InputError
-from patcher.versions import UnknownVersionError, nearest, parse_tag, releases_from_tags, resolve
+from patcher.versions import RefKind, Refs, Release, UnknownVersionError, nearest, parse_tag, releases_from_tags, resolve
 
 TAGS = [
     "v3.4.0", "v3.4.1", "v3.4.10", "v3.4.2", "v3.5.0-rc1", "v3.5.0-rc2", "v3.5.0", "v3.5.1", "v3.5.15",
@@ -14,11 +14,11 @@ RELEASES = releases_from_tags(TAGS)
 
 
 def tags(spec: str, *, pre: bool = False) -> list[str]:
-    return [r.tag for r in resolve(spec, RELEASES, pre=pre)]
+    return [r.name for r in resolve(spec, RELEASES, pre=pre)]
 
 
 def test_only_release_shaped_tags_count_and_order_is_numeric():
-    assert [r.tag for r in RELEASES][:5] == ["v2.12.0", "v3.4.0", "v3.4.1", "v3.4.2", "v3.4.10"]
+    assert [r.name for r in RELEASES][:5] == ["v2.12.0", "v3.4.0", "v3.4.1", "v3.4.2", "v3.4.10"]
     assert parse_tag("stable") is None and parse_tag("3.5.2") is None and parse_tag("v3.5.1-beta") is None
     assert parse_tag("v3.5.0-rc1") < parse_tag("v3.5.0")
 
@@ -81,14 +81,58 @@ def test_unknown_versions_name_the_nearest(spec, message):
     assert str(info.value) == message
 
 
-@pytest.mark.parametrize("spec", ["", "foo", "v3.5,,v3.6", ">=v3.5,<", "v3.5.5.5", "=>v3.5", "latest!"])
+@pytest.mark.parametrize("spec", ["", "v3.5,,v3.6", ">=v3.5,<", "=>v3.5", "latest!", "bad name", "-rf", "a..b"])
 def test_malformed_specs_are_input_errors(spec):
     with pytest.raises(InputError, match="malformed version spec"):
         tags(spec)
 
 
+@pytest.mark.parametrize(("spec", "hint"), [("foo", "git ls-remote"), ("v3.5.5.5", "nearest: v3.5.15, v3.5.1, v3.5.0")])
+def test_a_name_that_is_no_spec_and_no_ref_is_an_unknown_ref(spec, hint):
+    with pytest.raises(UnknownVersionError, match=f"unknown ref {spec}") as caught:
+        tags(spec)
+    assert hint in str(caught.value)
+
+
+BRANCHES = {"release-3.7": "a" * 40, "main": "b" * 40, "team/argo-3.5": "c" * 40, "stable": "d" * 40}
+REFS = Refs(RELEASES, frozenset(TAGS), BRANCHES, lambda prefix: "e" * 40 if "e" * 40 == prefix.ljust(40, "e") else None)
+
+
+def refs(spec: str) -> list[Release]:
+    return resolve(spec, REFS)
+
+
+def test_branches_and_commits_mix_with_tags_and_are_pinned():
+    found = refs("main,release-3.7,v3.5,team/argo-3.5,eeeeeee")
+    assert [(r.name, r.kind) for r in found] == [
+        ("v3.5.15", RefKind.TAG), ("release-3.7", RefKind.BRANCH), ("eeeeeee", RefKind.COMMIT), ("main", RefKind.BRANCH), ("team/argo-3.5", RefKind.BRANCH),
+    ]
+    assert found[1].commit == "a" * 40 and found[1].line == (3, 7) and found[1].revision == "a" * 40
+    assert found[2].commit == "e" * 40 and found[2].line is None
+    assert found[0].revision == "refs/tags/v3.5.15" and found[0].line == (3, 5)
+
+
+def test_a_name_that_is_a_tag_and_a_branch_is_the_tag():
+    [stable] = refs("stable")
+    assert stable.kind is RefKind.TAG and stable.version is None and stable.commit == ""
+
+
+def test_lines_ranges_latest_and_supported_mean_tags_only():
+    assert [r.name for r in refs("latest,>=v4.0")] == ["v4.0.0"]
+    assert [r.name for r in refs("supported")] == ["v3.4.10", "v3.5.15", "v3.6.2", "v4.0.0"]
+    with pytest.raises(UnknownVersionError, match="no release in line v3.7"):
+        refs("v3.7")  # release-3.7 is a branch, not the line
+
+
+def test_an_unknown_branch_names_the_nearest_tags_and_branches():
+    with pytest.raises(UnknownVersionError, match=r"unknown ref release-3\.8: no tag or branch has that name; nearest: release-3\.7"):
+        refs("release-3.8")
+    with pytest.raises(UnknownVersionError, match="unknown ref fffffff: no tag, branch or commit"):
+        refs("fffffff")
+
+
 def test_nearest_at_the_edges():
-    assert [r.tag for r in nearest(parse_tag("v1.0.0").version, RELEASES)] == ["v2.12.0", "v3.4.0", "v3.4.1"]
+    assert [r.name for r in nearest(parse_tag("v1.0.0").version, RELEASES)] == ["v2.12.0", "v3.4.0", "v3.4.1"]
 
 
 def test_a_repository_without_release_tags():

@@ -14,12 +14,13 @@ from rich.console import Console
 from patcher import ui
 from patcher.errors import InputError
 from patcher.options import ReportOptions
-from patcher.reports import jsonfile, junit, markdown, terminal
+from patcher.reports import jsonfile, junit, markdown, pr, terminal
 from patcher.results import ErrorKind, ReleaseResult
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
+FORMATS = ("table", "json", "junit", "markdown", "pr")
 
-__all__ = ["jsonfile", "junit", "markdown", "terminal", "write", "append_step_summary", "load", "present"]
+__all__ = ["jsonfile", "junit", "markdown", "pr", "terminal", "write", "append_step_summary", "load", "present"]
 
 
 def load(paths: list[Path], *, expect: list[str] | None = None) -> list[ReleaseResult]:
@@ -67,6 +68,19 @@ def append_step_summary(text: str) -> Path | None:
     return path
 
 
+def render(fmt: str, results: list[ReleaseResult], *, spec: str | None = None) -> str:
+    """The text of one format (not 'table', which is drawn for a terminal)."""
+    renderers = {
+        "json": lambda: jsonfile.dumps(results, spec=spec),
+        "junit": lambda: junit.dumps(results),
+        "markdown": lambda: markdown.render(results, spec=spec),
+        "pr": lambda: pr.render(results),
+    }
+    if fmt not in renderers:
+        raise InputError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
+    return renderers[fmt]()
+
+
 def write(results: list[ReleaseResult], files: ReportOptions, *, spec: str | None = None) -> None:
     """Write the reports asked for, and append the Markdown one to the step summary if any."""
     if files.json_path is not None:
@@ -76,6 +90,8 @@ def write(results: list[ReleaseResult], files: ReportOptions, *, spec: str | Non
     text = markdown.render(results, spec=spec)
     if files.markdown_path is not None:
         write_text(files.markdown_path, text, "Markdown")
+    if files.pr_path is not None:
+        write_text(files.pr_path, pr.render(results), "pull request")
     append_step_summary(text)
 
 
