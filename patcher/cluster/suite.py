@@ -38,6 +38,7 @@ from patcher.results import RunResult, RunStatus, Status, TestResult
 CONFIGMAP = "workflow-controller-configmap"
 POLL_S = 0.1
 WORKFLOW_WORKERS = 32
+REQUEUE_TIME = "1s"
 RECONCILE_WAIT_S = 10.0  # how long no-mutation waits for the controller to see its pods running
 Object = dict[str, Any]
 
@@ -244,7 +245,9 @@ def _start_controller(plane: ControlPlane, binary: Path, name: str, namespace: s
         f"--configmap={CONFIGMAP}",
         f"--workflow-workers={WORKFLOW_WORKERS}",
     ]
-    env = {"LEADER_ELECTION_DISABLE": "true", "HOME": str(plane.workdir), "PATH": "/usr/bin:/bin"}
+    # A 1s requeue, as upstream's own Makefile runs its controller for tests: the default 10s
+    # would hold no-mutation's reconcile of its running pods for that long.
+    env = {"LEADER_ELECTION_DISABLE": "true", "DEFAULT_REQUEUE_TIME": REQUEUE_TIME, "HOME": str(plane.workdir), "PATH": "/usr/bin:/bin"}
     return plane.start_child(name, args, env=env)
 
 
@@ -256,7 +259,10 @@ def _poll(client: KubeClient, runs: list[CaseRun], namespaces: list[str], deadli
         for case_run in list(pending):
             if not case_run.controller.process.alive():
                 continue
-            verdict = case_run.step(snapshot)
+            try:
+                verdict = case_run.step(snapshot)
+            except ApiError as exc:
+                verdict = Verdict(Status.ERROR, f"the API server refused what the case needed: {exc}")
             if verdict is not None:
                 case_run.took = time.monotonic() - case_run.started
                 verdicts[case_run.case.id] = verdict
