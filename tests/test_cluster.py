@@ -27,6 +27,7 @@ from patcher.cluster.spec import CheckResult, CheckSpec, ControllerSpec
 from patcher.contract import CASE_IDS, HARNESS_TEST
 from patcher.errors import InfraError, InputError
 from patcher.results import RunResult, RunStatus, Status, TestResult
+from patcher.runners.base import BuildFailed
 from tests import gitrepo
 
 # -- certificates and kubeconfig ------------------------------------------------------------------
@@ -450,3 +451,106 @@ def test_an_api_server_that_never_gets_ready_times_out_and_etcd_is_stopped(tmp_p
 def test_free_ports_are_distinct() -> None:
     ports = free_ports(3)
     assert len(set(ports)) == 3
+
+
+# -- prove: the glue the pipeline calls ---------------------------------------------------------------
+
+
+class _FakeRunner:
+    """Builds by writing a file, or fails the way it is told to."""
+
+    kind = "fake"
+
+    def __init__(self, fail: dict[str, BuildFailed] | None = None) -> None:
+        self.fail = fail or {}
+        self.built: list[tuple[Path, str]] = []
+
+    def build_binary(self, tree: Path, package: str, output_dir: Path, *, ldflags: str, timeout_s: float, run_id: str) -> Path:
+        self.built.append((tree, ldflags))
+        if tree.name in self.fail:
+            raise self.fail[tree.name]
+        output_dir.mkdir(parents=True, exist_ok=True)
+        binary = output_dir / "workflow-controller"
+        binary.write_text("binary")
+        return binary
+
+
+@pytest.fixture
+def release_trees(tmp_path: Path) -> tuple[Path, Path]:
+    trees = []
+    for name in ("baseline", "patched"):
+        tree = tmp_path / name
+        (tree / "manifests/base/crds/minimal").mkdir(parents=True)
+        (tree / "go.mod").write_text("module github.com/argoproj/argo-workflows/v3\n")
+        trees.append(tree)
+    return trees[0], trees[1]
+
+
+@pytest.fixture
+def fake_check(monkeypatch: pytest.MonkeyPatch) -> list[CheckSpec]:
+    import patcher.cluster as cluster
+
+    specs: list[CheckSpec] = []
+
+    def run(spec: CheckSpec, *, mode: str, timeout_s: float, run_id: str) -> CheckResult:
+        specs.append(spec)
+        runs = {c.role: RunResult(RunStatus.OK, {f"{HARNESS_TEST}/union": TestResult(f"{HARNESS_TEST}/union", Status.PASS)}) for c in spec.controllers}
+        return CheckResult(runs, timings={"control_plane_s": 1.0})
+
+    monkeypatch.setattr(cluster.isolation, "run", run)
+    monkeypatch.setattr(cluster.isolation, "choose_mode", lambda mode: "local")
+    monkeypatch.setattr(cluster.assets, "ensure", lambda: Assets(Path("/bin/etcd"), Path("/bin/kube-apiserver")))
+    return specs
+
+
+def test_prove_builds_both_controllers_and_checks_them_on_one_control_plane(release_trees: tuple[Path, Path], fake_check: list[CheckSpec]) -> None:
+    from patcher.cluster import prove, prove_release
+
+    runner = _FakeRunner()
+    baseline, patched = prove(*release_trees, runner=runner, release_tag="v3.5.5")  # type: ignore[arg-type]
+    assert baseline is not None and baseline.cases["union"] is Status.PASS and patched.status is RunStatus.OK
+    (spec,) = fake_check
+    assert [c.role for c in spec.controllers] == ["baseline", "patched"]
+    assert spec.crd_dir == str(release_trees[1] / "manifests/base/crds/minimal")
+    assert all("-X github.com/argoproj/argo-workflows/v3.version=v3.5.5" in flags for _tree, flags in runner.built)
+
+    proof = prove_release(None, release_trees[1], runner=_FakeRunner(), release_tag="v3.5.5")  # type: ignore[arg-type]
+    assert proof.baseline is None and [c.role for c in fake_check[-1].controllers] == ["patched"]
+    assert proof.mode == "local" and {"patched_build_s", "control_plane_s", "check_s", "total_s"} <= set(proof.timings)
+
+
+def test_prove_reports_a_controller_that_does_not_build(release_trees: tuple[Path, Path], fake_check: list[CheckSpec]) -> None:
+    from patcher.cluster import prove
+
+    runner = _FakeRunner({"patched": BuildFailed("building ./cmd/workflow-controller failed: workflowpod.go:12: undefined: x", RunStatus.BUILD_ERROR)})
+    baseline, patched = prove(*release_trees, runner=runner, release_tag="v3.5.5")  # type: ignore[arg-type]
+    assert patched.status is RunStatus.BUILD_ERROR and "undefined: x" in patched.message
+    assert baseline is not None and baseline.status is RunStatus.OK
+    assert [c.role for c in fake_check[0].controllers] == ["baseline"]
+
+
+def test_prove_without_the_release_crds_is_an_infra_error(release_trees: tuple[Path, Path], fake_check: list[CheckSpec]) -> None:
+    from patcher.cluster import prove
+
+    (release_trees[1] / "manifests/base/crds/minimal").rmdir()
+    baseline, patched = prove(*release_trees, runner=_FakeRunner(), release_tag="v3.3.0")  # type: ignore[arg-type]
+    assert patched.status is RunStatus.INFRA_ERROR and "manifests/base/crds/minimal" in patched.message
+    assert fake_check == []
+
+
+def test_cluster_build_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from patcher.cluster.cli import cluster
+
+    calls: list[bool] = []
+
+    def build(*, rebuild: bool = False, only_missing: bool = False) -> Assets:
+        calls.append(rebuild)
+        return Assets(Path("/c/etcd"), Path("/c/kube-apiserver"), {"etcd": "cache", "kube-apiserver": "cache"})
+
+    monkeypatch.setattr(assets, "build", build)
+    result = CliRunner().invoke(cluster, ["build", "--rebuild"])
+    assert result.exit_code == 0, result.output
+    assert calls == [True] and "etcd: /c/etcd (cache)" in result.output
+    assert assets.KUBERNETES_VERSION in CliRunner().invoke(cluster, ["build", "--help"]).output

@@ -195,7 +195,7 @@ def run_container(spec: CheckSpec, *, timeout_s: float, run_id: str) -> CheckRes
             if token is not None:
                 unregister(token)
             if container is not None:
-                _remove(container.id)
+                _stop_then_remove(container)
 
 
 def _container_spec(spec: CheckSpec) -> tuple[CheckSpec, list[Mount]]:
@@ -223,6 +223,15 @@ def _container_ended(container: Any, timeout: float) -> bool:
     except containers.DockerError:
         return False  # the wait's own timeout: still running
     return True
+
+
+def _stop_then_remove(container: Any) -> None:
+    """A check still running (interrupted) gets SIGTERM first, so that it stops its children in order."""
+    with contextlib.suppress(*containers.DockerError):
+        container.reload()
+        if container.status == "running":
+            container.stop(timeout=int(STOP_GRACE_S))
+    _remove(container.id)
 
 
 def _remove(container_id: str) -> None:

@@ -33,6 +33,7 @@ from patcher.cluster.controlplane import ControlPlane
 from patcher.cluster.kubeapi import ApiError, KubeClient
 from patcher.cluster.processes import Process
 from patcher.contract import HARNESS_TEST
+from patcher.errors import InfraError
 from patcher.results import RunResult, RunStatus, Status, TestResult
 
 CONFIGMAP = "workflow-controller-configmap"
@@ -221,6 +222,8 @@ def run(plane: ControlPlane, binary: Path, role: str, case_ids: tuple[str, ...],
         return _result(runs, verdicts, controllers, started, timeout_s)  # before the controllers stop: it asks which exited
     except ApiError as exc:
         return RunResult(RunStatus.INFRA_ERROR, duration_s=time.monotonic() - started, message=f"the API server failed the {role} cases: {exc}")
+    except InfraError as exc:  # the controller could not be started at all
+        return RunResult(RunStatus.INFRA_ERROR, duration_s=time.monotonic() - started, message=str(exc))
     finally:
         for controller in controllers:
             plane.stop_child(controller.process)
