@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from patcher import __version__, delivery, matrix, reports, settings, ui
+from patcher import __version__, delivery, gocache, matrix, reports, settings, ui
 from patcher.errors import ExitCode, InputError, PatcherError
 from patcher.options import DEFAULT_TIMEOUT_S, RUNNERS, SUITES, SUITES_HELP, DeliverOptions, ProveOptions, ReportOptions, RunOptions
 from patcher.results import ErrorKind, ReleaseResult, exit_code
@@ -177,6 +177,12 @@ def runner_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = click.option(
         "--offline", is_flag=True, help="No network: tests run with the Go module cache only (fill it with one online run first)."
     )(func)
+    func = click.option(
+        "--cache-limit", metavar="SIZE",
+        help="How much disk the Go caches argo-patcher owns may take (build cache, test binaries, module cache); the "
+        "least recently used build outputs are removed after each release to stay under it. 0: no limit. "
+        f"Default: ARGO_PATCHER_CACHE_LIMIT, else {gocache.DEFAULT_LIMIT}.",
+    )(func)  # fmt: skip
     func = click.option("--image", default="auto", show_default=True, metavar="auto|NAME", help=IMAGE_HELP)(func)
     func = click.option("--runner", type=click.Choice(RUNNERS), default="auto", show_default=True, help=RUNNER_HELP)(func)
     return func
@@ -241,6 +247,10 @@ def cache_info(session: Session) -> None:
     ui.out(f"{'CACHE':<10}  {'WHERE':<{width}}  {'SIZE':>9}  NOTE")
     for entry in entries:
         ui.out(f"{entry.kind:<10}  {entry.name:<{width}}  {caches.human(entry.size):>9}  {entry.note}")
+    limit = gocache.limit_bytes()
+    go_total = sum(e.size or 0 for e in entries if e.kind.startswith("go-"))
+    shown = f"{caches.human(limit)}, trimmed after each release" if limit else "none"
+    ui.out(f"\nGo caches in all: {caches.human(go_total)}; limit: {shown} (--cache-limit, ARGO_PATCHER_CACHE_LIMIT)")
 
 
 @cache.command("clean")
@@ -298,6 +308,7 @@ def prove_options_from(kwargs: dict[str, Any]) -> ProveOptions | None:
         offline=kwargs.pop("offline"),
         timeout_s=kwargs.pop("timeout_s"),
         rerun_fails=kwargs.pop("rerun_fails"),
+        cache_limit=gocache.limit_bytes(kwargs.pop("cache_limit")),
     )
     return None if kwargs.pop("no_test") else options
 

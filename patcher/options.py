@@ -39,6 +39,7 @@ class ProveOptions:
     offline: bool = False
     timeout_s: float = DEFAULT_TIMEOUT_S
     rerun_fails: int = 0
+    cache_limit: int = 0  # bytes the Go caches may take, trimmed after each release (0: no limit)
 
     def check(self) -> None:
         if self.suite not in SUITES:
@@ -51,6 +52,8 @@ class ProveOptions:
             raise InputError(f"--timeout {self.timeout_s:g}: expected a number of seconds above 0")
         if self.rerun_fails < 0:
             raise InputError(f"--rerun-fails {self.rerun_fails}: expected 0 or more")
+        if self.cache_limit < 0:
+            raise InputError(f"--cache-limit {self.cache_limit}: expected a size, or 0 for no limit")
 
     @property
     def run_regex(self) -> str | None:

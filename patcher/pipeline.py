@@ -120,6 +120,20 @@ def _prove(
         result.patched = run(checkout, "patched")
     if all(r.status is RunStatus.OK for r in (result.baseline, result.patched) if r is not None):
         warmth.remember(runner.cache_identity(), checkout.commit)
+    if options.cache_limit:
+        _trim_caches(runner, options.cache_limit, release)
+
+
+def _trim_caches(runner: runners.Runner, limit: int, release: Release) -> None:
+    """Keep the Go caches under the limit as a matrix goes; a failed trim costs disk, not a verdict."""
+    try:
+        report = runner.trim_cache(limit)
+    except PatcherError as exc:
+        ui.warn(f"could not trim the Go caches after {release}: {exc}")
+        return
+    ui.debug(f"[{release}] {report.describe()}")
+    if report.total > limit:
+        ui.warn(f"the Go caches take {report.describe()}: raise --cache-limit, or prove fewer releases at once")
 
 
 def _side_by_side(first: Callable[[], RunResult], second: Callable[[], RunResult]) -> tuple[RunResult, RunResult]:

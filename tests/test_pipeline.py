@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from patcher import pipeline, runners, warmth
+from patcher import gocache, pipeline, runners, warmth
 from patcher.contract import CASE_IDS, HARNESS_TEST
 from patcher.options import ProveOptions, RunOptions
 from patcher.results import RunResult, RunStatus, Status, TestResult, Verdict
@@ -31,6 +31,7 @@ class TimingRunner(runners.Runner):
         self.status = status
         self.spans: dict[str, tuple[float, float]] = {}
         self.slots: dict[str, str | None] = {}
+        self.trims: list[int] = []
         self.lock = threading.Lock()
 
     def describe(self) -> str:
@@ -38,6 +39,10 @@ class TimingRunner(runners.Runner):
 
     def cache_identity(self) -> str:
         return "timing-runner-cache"
+
+    def trim_cache(self, limit: int) -> gocache.TrimReport:
+        self.trims.append(limit)
+        return gocache.TrimReport(limit, 100, 80, 10, 2, 20, 0)
 
     def run(
         self, tree: Path, packages: Sequence[str], run_regex: str | None = None, *, timeout_s: float = 60, run_id: str, binary_slot: str | None = None
@@ -113,3 +118,12 @@ def test_the_hint_expires_and_needs_a_cache(isolated_cache):
     old = time.time() - warmth.MAX_AGE_S - 60
     os.utime(marker, (old, old))
     assert not warmth.is_warm("cache", "abc")
+
+
+def test_the_go_caches_are_trimmed_to_the_limit_after_each_release(release_repo, monkeypatch):
+    runner = TimingRunner()
+    prove(release_repo, runner, monkeypatch, cache_limit=5 * 10**9)
+    assert runner.trims == [5 * 10**9]
+    unlimited = TimingRunner()
+    prove(release_repo, unlimited, monkeypatch)
+    assert unlimited.trims == []

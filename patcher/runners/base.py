@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from patcher import ui
+from patcher import gocache, ui
 from patcher.errors import ExitCode, InfraError, PatcherError
 from patcher.options import DEFAULT_TIMEOUT_S
 from patcher.results import RunResult, RunStatus
@@ -56,6 +56,11 @@ class Runner(abc.ABC):
     def cache_identity(self) -> str:
         """Names the Go build cache this runner compiles into, and changes when that cache is
         made anew; empty when it does not exist yet."""
+
+    @abc.abstractmethod
+    def trim_cache(self, limit: int) -> gocache.TrimReport:
+        """Remove the least recently used files of this runner's Go caches until they take at
+        most ``limit`` bytes (see ``gocache``); raises ``InfraError`` when it cannot."""
 
     @abc.abstractmethod
     def run(

@@ -36,7 +36,7 @@ import docker.errors
 import filelock
 from docker.types import LogConfig, Mount
 
-from patcher import containers, gotest, hostgo, images, settings, ui
+from patcher import containers, gocache, gotest, hostgo, images, settings, ui
 from patcher.errors import InfraError
 from patcher.options import DEFAULT_TIMEOUT_S
 from patcher.results import RunResult, RunStatus
@@ -55,6 +55,13 @@ def build_cache_volume() -> str:
 
 
 LOG_DRAIN_S = 15
+TRIM_TIMEOUT_S = 300
+_TOOLS = f"{images.GOCACHE}/{gocache.TOOLS_DIR}"
+
+
+def _tool() -> str:
+    return f"{_TOOLS}/{gocache.tool_name()}"
+
 KEPT_BINARIES = "argo-patcher-test-binaries"  # a directory of the build cache volume; Go's trimming leaves it alone
 _volumes_lock = threading.Lock()
 _volumes_ready: set[tuple[str, str]] = set()  # (volume, image id) pairs known to be writable
@@ -74,6 +81,7 @@ class DockerRunner(Runner):
     def __init__(self, image: images.GoImage, *, offline: bool = False, module_settings: dict[str, str] | None = None) -> None:
         self.image = image
         self.offline = offline
+        self.serves_cache = gocache.serves(image.go)  # through argo-patcher's cache program (GOCACHEPROG)
         self.module_settings = module_settings if module_settings is not None else default_module_settings()
 
     def describe(self) -> str:
@@ -112,6 +120,8 @@ class DockerRunner(Runner):
         docker_client = containers.client()
         containers.reap_orphans(docker_client)
         self._prepare_volumes(docker_client)
+        if self.serves_cache:
+            self._prepare_cache_program(docker_client, run_id, deadline)
         test = functools.partial(self._test, docker_client, tree, packages, run_regex, timeout_s, run_id, deadline, started, binaries_dir)
         result = test()
         if not _lacks_modules(result):
@@ -165,6 +175,8 @@ class DockerRunner(Runner):
         docker_client = containers.client()
         containers.reap_orphans(docker_client)
         self._prepare_volumes(docker_client)
+        if self.serves_cache:
+            self._prepare_cache_program(docker_client, run_id, deadline)
         command = ["go", "build", "-ldflags", ldflags, "-o", f"{_BUILD_OUTPUT}/{name}", package]
         build = functools.partial(
             self._container, docker_client, "build", command, tree, run_id, deadline, network=False,
@@ -178,13 +190,51 @@ class DockerRunner(Runner):
         _check_built(built, f"building {package}", timeout_s)
         return output_dir / name
 
+    # -- the build cache's own program, and trimming ------------------------------------------------
+
+    def trim_cache(self, limit: int) -> gocache.TrimReport:
+        """Bring the Go caches under ``limit`` bytes in a short container (no network)."""
+        check_not_aborting()
+        docker_client = containers.client()
+        self._prepare_volumes(docker_client)
+        deadline = time.monotonic() + TRIM_TIMEOUT_S
+        self._prepare_cache_program(docker_client, "cache", deadline)
+        command = gocache.trim_command(_tool(), limit, build_cache=images.GOCACHE, module_cache=images.GOMODCACHE, keep=_TOOLS)
+        output = bytearray()
+        trimmed = self._container(docker_client, "trim", command, gocache.SOURCE, "cache", deadline, network=False, on_stdout=output.extend, serve=False)
+        _check_built(trimmed, "trimming the Go caches", TRIM_TIMEOUT_S)
+        return gocache.TrimReport.parse(output.decode("utf-8", "replace"))
+
+    def _prepare_cache_program(self, docker_client: Any, run_id: str, deadline: float) -> None:
+        """Build the cache program into the build cache volume, once per volume, image and
+        version of its source (a marker on this machine says it is there)."""
+        marker = settings.cache_root() / "cache-programs" / _slug(f"{self.cache_identity()}-{_tool()}")
+        if marker.exists():
+            return
+        with _volumes_lock:
+            if marker.exists():
+                return
+            built = self._container(
+                docker_client, "tool", gocache.build_command(_tool()), gocache.SOURCE, run_id, deadline, network=False, serve=False
+            )
+            try:
+                _check_built(built, "building argo-patcher's cache program", max(1.0, deadline - time.monotonic()))
+            except BuildFailed as exc:  # the tests can still run on Go's own cache, only untracked
+                ui.warn(f"{exc}; the Go build cache is used without tracking its use, so trimming it is coarser")
+                self.serves_cache = False
+                return
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+
     # -- containers -----------------------------------------------------------------------------
 
-    def _environment(self, network: bool) -> dict[str, str]:
+    def _environment(self, network: bool, *, serve: bool = True) -> dict[str, str]:
         env = {key: value for key, value in images.IMAGE_ENV.items() if key not in ("PATH", "GOROOT", "SSL_CERT_FILE")}
         env.update(self.module_settings)
         if not network:
             env["GOPROXY"] = "off"
+        if serve and self.serves_cache:
+            env["GOCACHEPROG"] = gocache.serve_command(_tool(), images.GOCACHE)
         return env
 
     def _container(
@@ -199,6 +249,7 @@ class DockerRunner(Runner):
         network: bool,
         on_stdout: Callable[[bytes], None] | None = None,
         mounts: Sequence[Mount] = (),
+        serve: bool = True,
     ) -> _Outcome:
         outcome = _Outcome()
         started = time.monotonic()
@@ -213,7 +264,7 @@ class DockerRunner(Runner):
                     labels=containers.labels(role, run_id, **{containers.LABEL_TREE: str(tree)}),
                     user=f"{images.USER_UID}:{images.USER_UID}",
                     working_dir=images.WORKDIR,
-                    environment=self._environment(network),
+                    environment=self._environment(network, serve=serve),
                     mounts=[
                         Mount(images.WORKDIR, str(tree), type="bind", read_only=True),
                         *(Mount(path, volume, type="volume") for volume, path in cache_volumes().items()),

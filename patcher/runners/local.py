@@ -27,7 +27,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from patcher import gotest, hostgo, procgroups, settings, ui
+import filelock
+
+from patcher import gocache, gotest, hostgo, procgroups, settings, ui
 from patcher.errors import InfraError
 from patcher.options import DEFAULT_TIMEOUT_S
 from patcher.results import RunResult, RunStatus
@@ -40,6 +42,10 @@ def go_cache_dir() -> Path:
     return settings.cache_root() / "go"
 
 
+def tools_dir() -> Path:
+    return go_cache_dir() / gocache.TOOLS_DIR
+
+
 def runs_dir() -> Path:
     return procgroups.runs_dir()
 
@@ -50,6 +56,7 @@ class LocalRunner(Runner):
     def __init__(self, host: hostgo.HostGo, *, offline: bool = False) -> None:
         self.host = host
         self.offline = offline
+        self.serves_cache = gocache.serves(host.version)  # through argo-patcher's cache program (GOCACHEPROG)
 
     def describe(self) -> str:
         return f"local Go {self.host.version} ({self.host.go})" + (", offline" if self.offline else "")
@@ -62,6 +69,15 @@ class LocalRunner(Runner):
             return ""
 
     def environment(self) -> dict[str, str]:
+        """How go runs: this runner's caches and settings, and its cache served by argo-patcher's program."""
+        env = self._base_environment()
+        if self.serves_cache:
+            tool = self._cache_program(env)
+            if tool is not None:
+                env["GOCACHEPROG"] = gocache.serve_command(str(tool), str(go_cache_dir() / "build"))
+        return env
+
+    def _base_environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GO") and k not in ("CGO_ENABLED",)}
         caches = go_cache_dir()
         env.update(self.host.module_settings())
@@ -80,6 +96,40 @@ class LocalRunner(Runner):
             proxies.insert(0, user_downloads.resolve().as_uri())
         env["GOPROXY"] = ",".join(proxies) or "off"
         return env
+
+    def _cache_program(self, env: dict[str, str]) -> Path | None:
+        """Argo-patcher's cache program, built once per version of its source with this Go."""
+        tool = tools_dir() / gocache.tool_name()
+        if tool.exists():
+            return tool
+        tool.parent.mkdir(parents=True, exist_ok=True)
+        with filelock.FileLock(f"{tool}.lock", timeout=300):
+            if tool.exists():
+                return tool
+            build = subprocess.run(
+                [str(self.host.go), *gocache.build_command(str(tool))[1:]], cwd=gocache.SOURCE, env={**env, "GOPROXY": "off"},
+                capture_output=True, text=True, timeout=300,
+            )  # fmt: skip
+            if build.returncode != 0:
+                why = gotest.message_lines(build.stderr)
+                ui.warn(f"cannot build argo-patcher's cache program ({why}); the Go build cache is used without tracking its use")
+                self.serves_cache = False
+                return None
+        return tool
+
+    def trim_cache(self, limit: int) -> gocache.TrimReport:
+        """Bring this runner's Go caches (under the cache root) under ``limit`` bytes."""
+        caches = go_cache_dir()
+        tool = self._cache_program(self._base_environment())
+        if tool is None:
+            raise InfraError("no cache program to trim the Go caches with (it needs a Go that builds it)")
+        command = gocache.trim_command(
+            str(tool), limit, build_cache=str(caches / "build"), module_cache=str(caches / "mod"), keep=str(tools_dir())
+        )
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            raise InfraError(f"trimming the Go caches failed: {gotest.message_lines(done.stderr) or done.returncode}")
+        return gocache.TrimReport.parse(done.stdout)
 
     def run(
         self,

@@ -1,0 +1,3 @@
+module argo-patcher.invalid/cacheprog
+
+go 1.21
