@@ -3,6 +3,9 @@
 A run first checks everything that is the whole run's (``preflight``: settings, options, the
 branch to commit to, where tests run), once, before any release starts. Then each release goes
 through the pipeline in worker threads; one release's failure is its own and the others go on.
+A worker keeps to one release line, in version order (``LineQueue``): neighbouring releases
+share most of their Go build, so each builds on what its predecessor left in the cache, and two
+workers never compile the same dependencies of one line at once.
 A run-wide failure met while proving (the Docker daemon went away) stops the run at once: it is
 raised, as one line with its exit code, whatever the number of releases. At the end the reports
 are written and shown, and the verdicts give the exit code (``results.exit_code``).
@@ -13,9 +16,9 @@ Ctrl-C stops the queue, asks the running releases to stop at their next stage, r
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import os
-import queue
 import shlex
 import threading
 import time
@@ -109,13 +112,39 @@ class Outcome:
         return self.run_wide.exit_code if self.run_wide is not None else exit_code([r.verdict for r in self.results])
 
 
+class LineQueue:
+    """The releases still to prove, by release line (a ref without one is a line of its own).
+
+    A worker takes the next release of the line it worked on; when that line is done it takes
+    the line with the most releases left that no other worker is on (the longest first, so the
+    lines end together), else helps with the longest line."""
+
+    def __init__(self, releases: Sequence[Release]) -> None:
+        self._lines: dict[object, collections.deque[Release]] = {}
+        for release in sorted(releases):
+            self._lines.setdefault(release.line or release.name, collections.deque()).append(release)
+        self._on: dict[int, object] = {}  # worker -> the line it is on
+        self._lock = threading.Lock()
+
+    def take(self, worker: int) -> Release | None:
+        with self._lock:
+            line = self._on.get(worker)
+            if line is None or not self._lines.get(line):
+                others = {key for who, key in self._on.items() if who != worker}
+                left = [key for key, pending in self._lines.items() if pending]
+                if not left:
+                    return None
+                free = [key for key in left if key not in others]
+                line = max(free or left, key=lambda key: len(self._lines[key]))
+                self._on[worker] = line
+            return self._lines[line].popleft()
+
+
 class _Run:
     def __init__(self, releases: Sequence[Release], prove: Prove, progress: Progress) -> None:
         self.prove = prove
         self.progress = progress
-        self.pending: queue.Queue[Release] = queue.Queue()
-        for release in releases:
-            self.pending.put(release)
+        self.pending = LineQueue(releases)
         self.results: dict[Release, ReleaseResult] = {}
         self.run_wide: PatcherError | None = None
         self.cancel = threading.Event()
@@ -126,18 +155,15 @@ class _Run:
             raise Cancelled
         self.progress.stage(release, stage)
 
-    def work(self) -> None:
+    def work(self, worker: int) -> None:
         while not self.cancel.is_set():
-            try:
-                release = self.pending.get_nowait()
-            except queue.Empty:
+            release = self.pending.take(worker)
+            if release is None:
                 return
             try:
                 result = self.prove_one(release)
             except Cancelled:
                 return
-            finally:
-                self.pending.task_done()
             if self.cancel.is_set():  # the run was stopped under it; its result means nothing
                 return
             self.progress.finish(release, result)
@@ -174,7 +200,7 @@ def run(
 ) -> Outcome:
     """Prove every release with ``jobs`` threads; the results come back in ``releases``' order."""
     state = _Run(releases, prove, progress)
-    workers = [threading.Thread(target=state.work, name=f"matrix-{n}", daemon=True) for n in range(max(1, min(jobs, len(releases))))]
+    workers = [threading.Thread(target=state.work, args=(n,), name=f"matrix-{n}", daemon=True) for n in range(max(1, min(jobs, len(releases))))]
     try:
         for worker in workers:
             worker.start()

@@ -175,3 +175,24 @@ def test_prove_all_shares_one_workspace_and_cleans_it_up(argo_repo, tmp_path):
     assert len({id(w) for w, _ in seen}) == 1
     assert len({p.parent for _, p in seen}) == 1  # one run directory
     assert not any(p.exists() for _, p in seen)  # removed when the matrix ended
+
+
+def test_a_worker_keeps_to_its_release_line_and_two_never_share_one_while_another_waits():
+    tags = ["v3.4.0", "v3.4.1", "v3.4.2", "v3.5.0", "v3.5.1", "v3.6.0", "v3.6.1", "v3.6.2", "v3.6.3"]
+    queue = matrix.LineQueue([parse_tag(t) for t in reversed(tags)])
+    taken: dict[int, list[str]] = {0: [], 1: []}
+    for _ in range(len(tags)):
+        for worker in (0, 1):
+            release = queue.take(worker)
+            if release is not None:
+                taken[worker].append(release.name)
+    # The longest line first, each worker's releases in version order; the first worker done
+    # with its line takes the line nobody is on, and the last one helps with it.
+    assert taken[0] == ["v3.6.0", "v3.6.1", "v3.6.2", "v3.6.3", "v3.5.1"]
+    assert taken[1] == ["v3.4.0", "v3.4.1", "v3.4.2", "v3.5.0"]
+    assert queue.take(0) is None and queue.take(1) is None
+
+
+def test_when_every_line_is_taken_a_free_worker_helps_with_the_longest():
+    queue = matrix.LineQueue([parse_tag(t) for t in ("v3.4.0", "v3.4.1", "v3.4.2")])
+    assert [queue.take(0).name, queue.take(1).name, queue.take(0).name] == ["v3.4.0", "v3.4.1", "v3.4.2"]
