@@ -16,11 +16,11 @@ import os
 import signal
 from pathlib import Path
 
-from patcher import containers, store, ui
+from patcher import containers, settings, ui
 
 
 def runs_dir() -> Path:
-    return store.cache_root() / "runs"
+    return settings.cache_root() / "runs"
 
 
 def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:

@@ -26,6 +26,7 @@ from patcher.cluster.controlplane import ControlPlane, free_ports
 from patcher.cluster.spec import CheckResult, CheckSpec, ControllerSpec
 from patcher.contract import CASE_IDS, HARNESS_TEST
 from patcher.errors import InfraError, InputError
+from patcher.gomod import GoVersion
 from patcher.results import RunResult, RunStatus, Status, TestResult
 from patcher.runners.base import BuildFailed
 from tests import gitrepo
@@ -148,7 +149,7 @@ def test_building_without_go_is_one_clear_line(no_assets: Path, monkeypatch: pyt
 def test_a_complete_cache_is_not_built_again(no_assets: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for recipe in assets.RECIPES:
         _fake_binaries(recipe.cache_dir, (recipe.name,))
-    monkeypatch.setattr(hostgo, "find", lambda goroot=None: hostgo.HostGo(Path("/no/go"), Path("/no"), hostgo.GoVersion(1, 26, 8), "linux", "amd64", {}))
+    monkeypatch.setattr(hostgo, "find", lambda goroot=None: hostgo.HostGo(Path("/no/go"), Path("/no"), GoVersion(1, 26, 8), "linux", "amd64", {}))
     monkeypatch.setattr(assets, "_build_one", lambda recipe, host: pytest.fail(f"{recipe.name} was built again"))
     assert assets.build().sources == {"etcd": "cache", "kube-apiserver": "cache"}
     assert {entry.note for entry in assets.cached_builds()} == {f"etcd {assets.ETCD_VERSION}", f"kube-apiserver {assets.KUBERNETES_VERSION}"}

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import filelock
 
-from patcher import hostgo, procgroups, store, ui
+from patcher import hostgo, procgroups, settings, ui
 from patcher.errors import InfraError
 from patcher.runners.base import register, unregister
 from patcher.runners.local import LocalRunner
@@ -92,7 +92,7 @@ class Assets:
 
 
 def cluster_cache_dir() -> Path:
-    return store.cache_root() / "cluster"
+    return settings.cache_root() / "cluster"
 
 
 def locate(name: str) -> tuple[Path, str] | None:
@@ -157,7 +157,7 @@ def build(*, rebuild: bool = False, only_missing: bool = False) -> Assets:
 
 
 def _build_lock() -> filelock.FileLock:
-    locks = store.cache_root() / "locks"
+    locks = settings.cache_root() / "locks"
     locks.mkdir(parents=True, exist_ok=True)
     return filelock.FileLock(locks / "cluster-build.lock", timeout=LOCK_TIMEOUT_S)
 

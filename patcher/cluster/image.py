@@ -19,7 +19,7 @@ from pathlib import Path
 import docker.errors
 import filelock
 
-from patcher import containers, images, selfimage, store, ui
+from patcher import containers, images, selfimage, settings, ui
 from patcher.errors import InfraError
 
 TAG = "argo-patcher/cluster-check:latest"
@@ -43,7 +43,7 @@ def ensure(goroot: Path | None = None) -> str:
     """The image's reference, built first when missing or made from other files than these."""
     wanted = fingerprint()
     docker_client = containers.client(images.BUILD_TIMEOUT_S)
-    locks = store.cache_root() / "locks"
+    locks = settings.cache_root() / "locks"
     locks.mkdir(parents=True, exist_ok=True)
     with filelock.FileLock(locks / "cluster-check-image.lock", timeout=LOCK_TIMEOUT_S):
         current = _fingerprint_of(docker_client, TAG)

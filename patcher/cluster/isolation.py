@@ -178,7 +178,7 @@ def run_container(spec: CheckSpec, *, timeout_s: float, run_id: str) -> CheckRes
                     security_opt=["no-new-privileges"],
                     init=True,
                 )
-            container_id = container.id
+            container_id = str(container.id)
             token = register(lambda: _remove(container_id))
             with containers.errors_as_infra("starting the cluster check container"):
                 container.start()
@@ -231,7 +231,7 @@ def _stop_then_remove(container: Any) -> None:
         container.reload()
         if container.status == "running":
             container.stop(timeout=int(STOP_GRACE_S))
-    _remove(container.id)
+    _remove(str(container.id))
 
 
 def _remove(container_id: str) -> None:
