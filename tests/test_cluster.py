@@ -555,3 +555,16 @@ def test_cluster_build_command(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.exit_code == 0, result.output
     assert calls == [True] and "etcd: /c/etcd (cache)" in result.output
     assert assets.KUBERNETES_VERSION in CliRunner().invoke(cluster, ["build", "--help"]).output
+
+
+def test_the_check_image_fingerprint_follows_argo_patchers_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from patcher import selfimage
+    from patcher.cluster import image
+
+    module = tmp_path / "check.py"
+    module.write_text("old code\n")
+    monkeypatch.setattr(selfimage, "package_files", lambda: iter([(module, "patcher/cluster/check.py")]))
+    before = image.fingerprint()
+    assert image.fingerprint() == before
+    module.write_text("new code, longer\n")
+    assert image.fingerprint() != before
