@@ -568,3 +568,83 @@ def test_the_check_image_fingerprint_follows_argo_patchers_files(tmp_path: Path,
     assert image.fingerprint() == before
     module.write_text("new code, longer\n")
     assert image.fingerprint() != before
+
+
+# -- the suite's judgement of each case over the polls ------------------------------------------------
+
+
+class _FakeClient:
+    def __init__(self, held: dict[str, dict[str, object]] | None = None) -> None:
+        self.created: list[dict[str, object]] = []
+        self.phases: list[tuple[str, str]] = []
+        self.held = held or {}
+
+    def create(self, obj: dict[str, object]) -> dict[str, object]:
+        self.created.append(obj)
+        return obj
+
+    def set_pod_phase(self, name: str, namespace: str, phase: str) -> dict[str, object]:
+        self.phases.append((name, phase))
+        return {}
+
+    def read(self, kind: str, name: str, namespace: str | None = None) -> dict[str, object]:
+        return self.held[name]
+
+
+def _case_run(case_id: str, client: _FakeClient) -> object:
+    from patcher.cluster import suite
+
+    (case,) = cases.build([case_id], namespace="ns", cluster_prefix="p")
+    return suite.CaseRun(case, suite.Controller(None, "ns"), client)  # type: ignore[arg-type]
+
+
+def _snapshot(pods: dict[str, list[dict[str, object]]], workflows: dict[str, dict[str, object]] | None = None) -> object:
+    from patcher.cluster import suite
+
+    return suite.Snapshot(pods, workflows or {})
+
+
+def test_a_pod_case_waits_for_its_pod_then_judges_it() -> None:
+    run = _case_run("holder-cluster", _FakeClient())
+    assert run.step(_snapshot({})) is None  # type: ignore[attr-defined]
+    right = run.step(_snapshot({"holder-cluster": [_pod({"tier": "base"}, {"note": "base"})]}))  # type: ignore[attr-defined]
+    assert right.status is Status.PASS
+    wrong = run.step(_snapshot({"holder-cluster": [_pod({}, {"note": "base"})]}))  # type: ignore[attr-defined]
+    assert wrong.status is Status.FAIL
+    assert wrong.output.splitlines() == ["pod of holder-cluster: label tier: want 'base', the pod has none", "the pod has labels {} and annotations {'note': 'base'}"]
+    two = run.step(_snapshot({"holder-cluster": [_pod({"tier": "base"}, {"note": "base"})] * 2}))  # type: ignore[attr-defined]
+    assert two.output == "workflow holder-cluster has 2 pods, want 1"
+    failed = {"holder-cluster": {"status": {"phase": "Error", "message": "boom"}}}
+    assert run.step(_snapshot({}, failed)).output == "workflow holder-cluster ended Error without a pod: boom"  # type: ignore[attr-defined]
+
+
+def test_missing_template_then_needs_another_workflows_pod() -> None:
+    client = _FakeClient()
+    run = _case_run("missing-template", client)
+    assert run.step(_snapshot({}, {"missing-template": {"status": {"phase": "Running"}}})) is None  # type: ignore[attr-defined]
+    failed = {"missing-template": {"status": {"phase": "Error", "message": "template absent not found"}}}
+    assert run.step(_snapshot({}, failed)) is None  # type: ignore[attr-defined]
+    assert [o["metadata"]["name"] for o in client.created] == ["missing-template-after"]  # type: ignore[index]
+    assert run.step(_snapshot({}, failed)) is None  # type: ignore[attr-defined]
+    assert run.step(_snapshot({"missing-template-after": [_pod({}, {})]}, failed)).status is Status.PASS  # type: ignore[attr-defined]
+    panicked = _case_run("missing-template", _FakeClient())
+    verdict = panicked.step(_snapshot({}, {"missing-template": {"status": {"phase": "Error", "message": "invalid memory address or nil pointer dereference"}}}))  # type: ignore[attr-defined]
+    assert verdict.status is Status.FAIL and "panic" in verdict.output
+
+
+def test_no_mutation_plays_the_kubelet_then_reads_the_holder_back() -> None:
+    (case,) = cases.build(["no-mutation"], namespace="ns", cluster_prefix="p")
+    shared = case.cluster_workflow_templates[0]
+    client = _FakeClient({shared["metadata"]["name"]: json.loads(json.dumps(shared))})
+    run = _case_run("no-mutation", client)
+    pods = {
+        "no-mutation-one": [{"metadata": {"name": "one-pod", "labels": {"team": "one"}, "annotations": {"owner": "one"}}}],
+        "no-mutation-two": [{"metadata": {"name": "two-pod", "labels": {"team": "two"}, "annotations": {"owner": "two"}}}],
+    }
+    assert run.step(_snapshot(pods)) is None  # type: ignore[attr-defined]
+    assert client.phases == [("one-pod", "Running"), ("two-pod", "Running")]
+    running = {name: {"status": {"nodes": {"n": {"type": "Pod", "phase": "Running"}}}} for name in pods}
+    assert run.step(_snapshot(pods, running)).status is Status.PASS  # type: ignore[attr-defined]
+    client.held[shared["metadata"]["name"]]["spec"]["podMetadata"]["labels"]["tier"] = "changed"  # type: ignore[index]
+    verdict = run.step(_snapshot(pods, running))  # type: ignore[attr-defined]
+    assert verdict.status is Status.FAIL and "the spec of ClusterWorkflowTemplate p-no-mutation-shared changed" in verdict.output

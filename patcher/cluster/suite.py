@@ -109,13 +109,7 @@ class CaseRun:
             name = self.case.workflow_names[0]
             problems += _one_pod(snapshot, name) or case_defs.judge_controller_only(snapshot.pods_of(name)[0], name)
         for expected in self.case.pods:
-            found = _one_pod(snapshot, expected.workflow)
-            if not found:
-                found = [f"pod of {expected.workflow}: {p}" for p in case_defs.judge_pod(snapshot.pods_of(expected.workflow)[0], expected)]
-                if found:
-                    found.append(f"the pod has labels {_keys(snapshot.pods_of(expected.workflow)[0], 'labels')} "
-                                 f"and annotations {_keys(snapshot.pods_of(expected.workflow)[0], 'annotations')}")  # fmt: skip
-            problems += found
+            problems += _one_pod(snapshot, expected.workflow) or _judged(snapshot.pods_of(expected.workflow)[0], expected)
         return Verdict(Status.FAIL, "\n".join(problems)) if problems else Verdict(Status.PASS)
 
     def _missing_template(self, snapshot: Snapshot) -> Verdict | None:
@@ -168,6 +162,14 @@ class CaseRun:
 def _one_pod(snapshot: Snapshot, name: str) -> list[str]:
     count = len(snapshot.pods_of(name))
     return [] if count == 1 else [f"workflow {name} has {count} pods, want 1"]
+
+
+def _judged(pod: Object, expected: case_defs.PodExpectation) -> list[str]:
+    """What is wrong with the pod, then what it has, for the message; nothing when it is right."""
+    problems = [f"pod of {expected.workflow}: {problem}" for problem in case_defs.judge_pod(pod, expected)]
+    if problems:
+        problems.append(f"the pod has labels {_keys(pod, 'labels')} and annotations {_keys(pod, 'annotations')}")
+    return problems
 
 
 def _keys(pod: Object, field: str) -> dict[str, str]:
