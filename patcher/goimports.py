@@ -139,26 +139,33 @@ class GoCode:
 
     @functools.cached_property
     def qualifiers(self) -> frozenset[str]:
-        """The names the code uses as packages: ``x`` of ``x.Y`` where the file declares no ``x`` in scope."""
-        found = set()
-        for node in _walk(self.file.tree.root_node):
+        """The names the code uses as packages: ``x`` of ``x.Y`` where the file declares no ``x`` in scope.
+
+        Only in the declarations that parse: the grammar's error recovery makes selectors up, even
+        of a string's text (v4.1's ``new("{{workflow.parameters.x}}")``).
+        """
+        broken = {node.id for node in self.broken_declarations()}
+        clean = (node for node in self.file.tree.root_node.children if node.id not in broken)
+        return frozenset(name for node in clean for name in self._qualifiers_in(node))
+
+    @functools.cached_property
+    def maybe_qualifiers(self) -> frozenset[str]:
+        """What may be packages in the declarations that do not parse: every ``x`` of ``x.`` in their text."""
+        texts = (self.file.text(node) for node in self.broken_declarations())
+        return frozenset(match.group(1) for text in texts for match in _SELECTED_WORD.finditer(text))
+
+    def _qualifiers_in(self, declaration: tree_sitter.Node) -> Iterator[str]:
+        for node in _walk(declaration):
             operand = None
             if node.type == "selector_expression":
                 operand = node.child_by_field_name("operand")
             elif node.type == "qualified_type":
                 operand = node.child_by_field_name("package")
             if operand is not None and operand.type in ("identifier", "package_identifier") and not self._declared(operand):
-                found.add(self.file.text(operand))
-        return frozenset(found)
-
-    @functools.cached_property
-    def words_in_errors(self) -> frozenset[str]:
-        """``x`` of every ``x.`` in the parts of the file the grammar cannot parse: maybe packages."""
-        errors = (node for node in _walk(self.file.tree.root_node) if node.type == "ERROR")
-        return frozenset(match.group(1) for node in errors for match in _SELECTED_WORD.finditer(self.file.text(node)))
+                yield self.file.text(operand)
 
     def unused(self) -> list[Import]:
-        used = self.qualifiers | self.words_in_errors
+        used = self.qualifiers | self.maybe_qualifiers
         return [spec for spec in self.imports if spec.removable and not spec.names & used]
 
     def undefined(self) -> frozenset[str]:

@@ -225,6 +225,21 @@ func f(s string) string {
     assert reconciled(source) == source
 
 
+def test_a_declaration_the_grammar_cannot_parse_keeps_its_imports_and_adds_none():
+    # tree-sitter-go 0.25 does not know Go 1.26's new(expr); its error recovery reads the
+    # string's text as the selector workflow.parameters (v4.1's workflowpod_test.go).
+    source = b"""package x
+
+import "strings"
+
+func f() *string {
+	return new("{{workflow.parameters.gpu}}" + strings.ToUpper("x"))
+}
+"""
+    assert goimports.GoCode(source).broken_declarations()
+    assert goimports.reconcile(source, {**CANDIDATES, "workflow": "example.com/pkg/apis/workflow"}) is source
+
+
 def test_a_file_whose_imports_match_its_code_is_returned_as_it_is():
     source = b'package x\n\nimport (\n\t"fmt"\n)\n\nfunc f() { fmt.Println() }\n'
     assert goimports.reconcile(source, CANDIDATES) is source
