@@ -289,6 +289,11 @@ def prove_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = runner_options(func)
     func = click.option("--no-test", is_flag=True, help=NO_TEST_HELP)(func)
     func = click.option(
+        "--fresh", is_flag=True,
+        help="Run every test again, even a run whose every input (commit, patch, harness, tests, Go) is the same as "
+        "an earlier one's; by default that earlier result is replayed and marked cached, as go test does.",
+    )(func)  # fmt: skip
+    func = click.option(
         "--rerun-fails", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
         help="Run failed tests again, up to N times (gotestsum's convention); a test that passes on a rerun is reported as flaky.",
     )(func)  # fmt: skip
@@ -309,6 +314,7 @@ def prove_options_from(kwargs: dict[str, Any]) -> ProveOptions | None:
         timeout_s=kwargs.pop("timeout_s"),
         rerun_fails=kwargs.pop("rerun_fails"),
         cache_limit=gocache.limit_bytes(kwargs.pop("cache_limit")),
+        fresh=kwargs.pop("fresh"),
     )
     return None if kwargs.pop("no_test") else options
 

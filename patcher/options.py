@@ -40,6 +40,7 @@ class ProveOptions:
     timeout_s: float = DEFAULT_TIMEOUT_S
     rerun_fails: int = 0
     cache_limit: int = 0  # bytes the Go caches may take, trimmed after each release (0: no limit)
+    fresh: bool = False  # run again what an earlier run of the same inputs already ran
 
     def check(self) -> None:
         if self.suite not in SUITES:
@@ -68,6 +69,8 @@ class ProveOptions:
             args += ["--timeout", f"{self.timeout_s:g}"]
         if self.rerun_fails:
             args += ["--rerun-fails", str(self.rerun_fails)]
+        if self.fresh:
+            args.append("--fresh")
         return args
 
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from patcher import delivery, gomod, gotest, harness, patch, runners, ui, warmth
+from patcher import delivery, gomod, gotest, harness, patch, resultcache, runners, ui, warmth
 from patcher.checkout import Checkout, Workspace
 from patcher.errors import PatcherError
 from patcher.options import DeliverOptions, ProveOptions, RunOptions
@@ -95,18 +95,25 @@ def _prove(
     on_stage: StageCallback,
 ) -> None:
     test = harness.render_for(checkout.path)
-    baseline = workspace.checkout(release, name=f"{release.name}-baseline") if options.baseline else None
-    for tree in filter(None, (checkout, baseline)):
-        harness.write(tree.path, test)
-    plan.apply()
     runner = runners.prepare(checkout.path, runner=options.runner, image=options.image, offline=options.offline, context=release.name)
     result.extra["runner"] = runner.describe()
     packages = sorted({HARNESS_PACKAGE, *plan.packages})
+    keys = _result_keys(checkout.commit, plan, test, packages, options, runner)
+    cached = {which: resultcache.load(key) for which, key in keys.items()} if not options.fresh else {}
+    baseline = None
+    if options.baseline and cached.get("baseline") is None:
+        baseline = workspace.checkout(release, name=f"{release.name}-baseline")
+    for tree in filter(None, (checkout, baseline)):
+        harness.write(tree.path, test)
+    plan.apply()
 
     def run(tree: Checkout, which: str) -> RunResult:
-        return _run(runner, tree, packages, options, which)
+        fresh = _run(runner, tree, packages, options, which)
+        resultcache.store(keys[which], fresh)
+        return fresh
 
-    side_by_side = baseline is not None and warmth.is_warm(runner.cache_identity(), checkout.commit)
+    result.baseline, result.patched = cached.get("baseline"), cached.get("patched")
+    side_by_side = baseline is not None and result.patched is None and warmth.is_warm(runner.cache_identity(), checkout.commit)
     result.extra["schedule"] = "side by side" if side_by_side else "one after the other"
     if baseline is not None and side_by_side:
         on_stage(release, "baseline")
@@ -116,12 +123,29 @@ def _prove(
         if baseline is not None:
             on_stage(release, "baseline")
             result.baseline = run(baseline, "baseline")
-        on_stage(release, "patched")
-        result.patched = run(checkout, "patched")
-    if all(r.status is RunStatus.OK for r in (result.baseline, result.patched) if r is not None):
+        if result.patched is None:
+            on_stage(release, "patched")
+            result.patched = run(checkout, "patched")
+    ran = [r for r in (result.baseline, result.patched) if r is not None and not r.cached]
+    if ran and all(r.status is RunStatus.OK for r in ran):
         warmth.remember(runner.cache_identity(), checkout.commit)
-    if options.cache_limit:
+    if options.cache_limit and ran:
         _trim_caches(runner, options.cache_limit, release)
+
+
+def _result_keys(
+    commit: str, plan: patch.PatchPlan, test: str, packages: list[str], options: ProveOptions, runner: runners.Runner
+) -> dict[str, str]:
+    """The result cache's key of each run: the baseline is the commit with the harness, the
+    patched run that and the patch's files."""
+
+    def key_of(files: dict[str, bytes]) -> str:
+        return resultcache.key(
+            commit=commit, files=files, harness=test, packages=packages, run_regex=options.run_regex,
+            timeout_s=options.timeout_s, rerun_fails=options.rerun_fails, toolchain=runner.toolchain,
+        )  # fmt: skip
+
+    return {"baseline": key_of({}), "patched": key_of(plan.contents)}
 
 
 def _trim_caches(runner: runners.Runner, limit: int, release: Release) -> None:

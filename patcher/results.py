@@ -110,6 +110,7 @@ class RunResult:
     tests: dict[str, TestResult] = dataclasses.field(default_factory=dict)
     duration_s: float = 0.0
     message: str = ""
+    cached: bool = False  # replayed from an earlier run of exactly the same inputs (resultcache)
 
     @property
     def cases(self) -> dict[str, Status]:
@@ -146,6 +147,7 @@ class RunResult:
             "tests": {name: r.status.value for name, r in sorted(self.other_tests.items())},
             "duration_s": round(self.duration_s, 3),
             "message": self.message,
+            "cached": self.cached,
             "failures": {r.name: r.output for r in self.failures if r.output},
         }
 
@@ -157,7 +159,7 @@ class RunResult:
             for case, s in data.get("cases", {}).items()
         }
         tests.update({n: TestResult(n, Status(s), output=failures.get(n, "")) for n, s in data.get("tests", {}).items()})
-        return cls(RunStatus(data["status"]), tests, data.get("duration_s", 0.0), data.get("message", ""))
+        return cls(RunStatus(data["status"]), tests, data.get("duration_s", 0.0), data.get("message", ""), bool(data.get("cached", False)))
 
 
 @dataclasses.dataclass

@@ -86,6 +86,10 @@ class FakePlan:
     def changed_files(self) -> list[str]:
         return [f"{PACKAGE}/precedence.go"]
 
+    @property
+    def contents(self) -> dict[str, bytes]:
+        return {f"{PACKAGE}/precedence.go": PATCHED[self.action].encode()}
+
     def apply(self) -> None:
         (self.tree / PACKAGE / "precedence.go").write_text(PATCHED[self.action])
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from patcher import gocache, pipeline, runners, warmth
+from patcher.reports import cells
 from patcher.contract import CASE_IDS, HARNESS_TEST
 from patcher.options import ProveOptions, RunOptions
 from patcher.results import RunResult, RunStatus, Status, TestResult, Verdict
@@ -36,6 +37,10 @@ class TimingRunner(runners.Runner):
 
     def describe(self) -> str:
         return "a runner that keeps time"
+
+    @property
+    def toolchain(self) -> str:
+        return "timing-runner-go"
 
     def cache_identity(self) -> str:
         return "timing-runner-cache"
@@ -86,7 +91,7 @@ def test_cold_runs_go_one_after_the_other_and_warm_ones_side_by_side(release_rep
     assert first_runner.slots == {"baseline": f"{line}-baseline", "patched": f"{line}-patched"}
 
     second_runner = TimingRunner()
-    second = prove(release_repo, second_runner, monkeypatch)
+    second = prove(release_repo, second_runner, monkeypatch, fresh=True)  # run again, not replayed
     assert second.extra["schedule"] == "side by side" and second_runner.overlapped()
     assert second.verdict is Verdict.FIXED
     assert second.baseline.cases["holder-cluster"] is Status.FAIL and second.patched.cases["holder-cluster"] is Status.PASS
@@ -127,3 +132,28 @@ def test_the_go_caches_are_trimmed_to_the_limit_after_each_release(release_repo,
     unlimited = TimingRunner()
     prove(release_repo, unlimited, monkeypatch)
     assert unlimited.trims == []
+
+
+def test_a_run_of_the_same_inputs_is_replayed_from_the_result_cache_unless_fresh(release_repo, monkeypatch):
+    first = TimingRunner()
+    result = prove(release_repo, first, monkeypatch)
+    assert set(first.spans) == {"baseline", "patched"} and not result.baseline.cached
+    again = TimingRunner()
+    replayed = prove(release_repo, again, monkeypatch)
+    assert again.spans == {}  # nothing ran: no checkout of the baseline, no test
+    assert replayed.baseline.cached and replayed.patched.cached and replayed.verdict is Verdict.FIXED
+    assert replayed.baseline.cases == result.baseline.cases
+    assert "cached" in cells.reason(replayed)
+    fresh = TimingRunner()
+    assert not prove(release_repo, fresh, monkeypatch, fresh=True).patched.cached
+    assert set(fresh.spans) == {"baseline", "patched"}
+    other_suite = TimingRunner()
+    prove(release_repo, other_suite, monkeypatch, suite="precedence")  # another test selection: another key
+    assert set(other_suite.spans) == {"baseline", "patched"}
+
+
+def test_a_run_that_did_not_get_to_its_tests_is_never_replayed(release_repo, monkeypatch):
+    prove(release_repo, TimingRunner(RunStatus.BUILD_ERROR), monkeypatch)
+    again = TimingRunner()
+    prove(release_repo, again, monkeypatch)
+    assert set(again.spans) == {"baseline", "patched"}

@@ -140,9 +140,19 @@ def failed_tests(run: RunResult | None) -> list[TestResult]:
     return [t for t in failures if not any(other.startswith(t.name + "/") for other in names)]
 
 
+def cached_note(result: ReleaseResult) -> str:
+    """``cached`` when the runs were replayed from an earlier run of the same inputs (as go test says it)."""
+    runs = [run for run in (result.baseline, result.patched) if run is not None]
+    cached = [run for run in runs if run.cached]
+    if not cached:
+        return ""
+    return "cached" if len(cached) == len(runs) else ("baseline cached" if result.baseline in cached else "patched run cached")
+
+
 def _notes(result: ReleaseResult) -> str:
-    """What a passing verdict leaves aside: pre-existing failures and flaky tests."""
-    notes = []
+    """What a passing verdict leaves aside: pre-existing failures and flaky tests; and whether
+    its runs were replayed."""
+    notes = [cached_note(result)] if cached_note(result) else []
     if result.pre_existing:
         notes.append(f"{len(result.pre_existing)} pre-existing failure{'s' * (len(result.pre_existing) != 1)}")
     if result.flaky:

@@ -52,6 +52,11 @@ class Runner(abc.ABC):
     def describe(self) -> str:
         """One line: where and with which Go the tests run."""
 
+    @property
+    @abc.abstractmethod
+    def toolchain(self) -> str:
+        """Names the Go that runs the tests exactly (an image's id, a local Go's version and place)."""
+
     @abc.abstractmethod
     def cache_identity(self) -> str:
         """Names the Go build cache this runner compiles into, and changes when that cache is

@@ -55,6 +55,7 @@ def build_cache_volume() -> str:
 
 
 LOG_DRAIN_S = 15
+VOLUME_ID_LABEL = "argo-patcher.volume-id"
 TRIM_TIMEOUT_S = 300
 _TOOLS = f"{images.GOCACHE}/{gocache.TOOLS_DIR}"
 
@@ -87,13 +88,20 @@ class DockerRunner(Runner):
     def describe(self) -> str:
         return f"docker image {self.image.describe()}" + (", offline" if self.offline else "")
 
+    @property
+    def toolchain(self) -> str:
+        return f"docker {self.image.id}"
+
     def cache_identity(self) -> str:
         volume = build_cache_volume()
         try:
-            created = containers.client().volumes.get(volume).attrs.get("CreatedAt", "")
+            attrs = containers.client().volumes.get(volume).attrs
         except containers.DockerError:
             return ""
-        return f"docker {self.image.id} {volume} {created}"
+        # The volume's own id, given when argo-patcher made it: Docker's CreatedAt for a local
+        # volume is its directory's modification time, which moves as the cache fills.
+        made = (attrs.get("Labels") or {}).get(VOLUME_ID_LABEL) or attrs.get("CreatedAt", "")
+        return f"docker {self.image.id} {volume} {made}"
 
     def run(
         self,
@@ -329,7 +337,7 @@ class DockerRunner(Runner):
                 try:
                     docker_client.volumes.get(volume)
                 except docker.errors.NotFound:
-                    docker_client.volumes.create(volume, labels={containers.LABEL: "cache"})
+                    docker_client.volumes.create(volume, labels={containers.LABEL: "cache", VOLUME_ID_LABEL: secrets.token_hex(8)})
             if self.image.built or all((v, self.image.id) in _volumes_ready for v in volumes):
                 return
             init = docker_client.containers.create(

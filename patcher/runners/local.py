@@ -61,6 +61,10 @@ class LocalRunner(Runner):
     def describe(self) -> str:
         return f"local Go {self.host.version} ({self.host.go})" + (", offline" if self.offline else "")
 
+    @property
+    def toolchain(self) -> str:
+        return f"local {self.host.version} {self.host.goroot}"
+
     def cache_identity(self) -> str:
         build = go_cache_dir() / "build"
         try:
