@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from patcher import gocache, pipeline, runners, warmth
-from patcher.reports import cells
 from patcher.contract import CASE_IDS, HARNESS_TEST
 from patcher.options import ProveOptions, RunOptions
+from patcher.reports import cells
 from patcher.results import RunResult, RunStatus, Status, TestResult, Verdict
 from patcher.session import Session
 from tests import gitrepo
