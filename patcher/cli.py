@@ -125,7 +125,8 @@ def report_options_from(kwargs: dict[str, Any]) -> ReportOptions:
 
 REPORT_FORMATS_HELP = (
     "What to print: 'table' (the terminal table, the failures' details and a line per release), or the "
-    "text of one format on stdout: 'json', 'junit', 'markdown', 'pr' (a pull request's body)."
+    "text of one format on stdout: 'json', 'junit', 'markdown', 'pr' (a pull request's body), 'releases' (the "
+    "page saying which releases are affected, as docs/releases.md)."
 )
 
 

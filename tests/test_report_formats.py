@@ -10,7 +10,7 @@ from patcher import reports
 from patcher.contract import CASE_IDS, HARNESS_TEST
 from patcher.errors import InputError
 from patcher.options import ReportOptions
-from patcher.reports import jsonfile, junit, markdown
+from patcher.reports import jsonfile, junit, markdown, releases
 from patcher.results import ErrorKind, ReleaseResult, RunStatus, Status, Verdict
 from patcher.results import TestResult as GoTest
 from tests import report_samples as samples
@@ -225,3 +225,37 @@ def test_the_schema_names_exactly_the_verdicts_statuses_and_cases_of_the_code():
     assert defs["run-status"]["enum"] == [s.value for s in RunStatus]
     assert defs["error"]["enum"] == [k.value for k in ErrorKind] + [None]
     assert defs["case"]["enum"] == list(CASE_IDS)
+
+
+# The releases page
+
+
+def history() -> list[ReleaseResult]:
+    """Releases as the history shows them: the holder ignored, then the merge's behaviours."""
+    ignored = ["holder-cluster", "holder-namespaced", "union", "all-three", "nested-by-name", "nested-innermost", "dag-task"]
+    merged = ["workflow-over-holder", "template-over-holder", "template-over-workflow", "all-three", "no-mutation"]
+    shapes = {
+        "v3.6.18": ignored, "v3.6.19": ignored, "v3.7.0": merged + ["missing-template"], "v3.7.1": merged,
+        "v4.1.2": ["workflow-over-holder", "no-mutation"], "v4.2.0": [],
+    }  # fmt: skip
+    return [ReleaseResult(v, f"{n:040x}", "1.24", samples.run(failing), samples.run()) for n, (v, failing) in enumerate(shapes.items())]
+
+
+def test_ranges_are_runs_of_neighbours_in_the_reports_order():
+    order = ["a", "b", "c", "d", "e"]
+    assert releases.ranges(["a", "b", "d"], order) == "a – b, d (3)"
+    assert releases.ranges([], order) == "none"
+
+
+def test_the_releases_page_groups_the_failing_cases_into_upstream_behaviours():
+    text = releases.render(history())
+    assert text.startswith("# Is my release affected?")
+    assert "**6 releases: 5 fixed, 1 already-correct.** After the patch, 6 of 6 releases pass all 15 cases." in text
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines() if line.startswith("| the ") or line.startswith("| a ")}
+    assert "v3.6.18 – v3.6.19 (2)" in rows["the holder's podMetadata is ignored for templates reached by templateRef"]
+    assert "| v3.7.0 (1) |" in rows["a templateRef to a missing template dereferences nil"]
+    assert "v3.7.0 – v3.7.1 (2)" in rows["the template's own metadata is overridden"]
+    assert "v3.7.0 – v4.1.2 (3)" in rows["the (Cluster)WorkflowTemplates in the controller's cache are modified"]
+    assert "| v4.1.2 | `000000000000` | 2 of 15: `workflow-over-holder`, `no-mutation` | #12987 | 15/15 | fixed |" in text
+    assert "| v4.2.0 | `000000000000` | 0 of 15: none | – | 15/15 | already-correct |" in text
+    assert "| v3.7.1 | `000000000000` | 5 of 15: `workflow-over-holder`" in text and "#15870; #12987 |" in text

@@ -14,13 +14,13 @@ from rich.console import Console
 from patcher import ui
 from patcher.errors import InputError
 from patcher.options import ReportOptions
-from patcher.reports import jsonfile, junit, markdown, pr, terminal
+from patcher.reports import jsonfile, junit, markdown, pr, releases, terminal
 from patcher.results import ErrorKind, ReleaseResult
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
-FORMATS = ("table", "json", "junit", "markdown", "pr")
+FORMATS = ("table", "json", "junit", "markdown", "pr", "releases")
 
-__all__ = ["jsonfile", "junit", "markdown", "pr", "terminal", "write", "append_step_summary", "load", "present"]
+__all__ = ["jsonfile", "junit", "markdown", "pr", "releases", "terminal", "write", "append_step_summary", "load", "present"]
 
 
 def load(paths: list[Path], *, expect: list[str] | None = None) -> list[ReleaseResult]:
@@ -75,6 +75,7 @@ def render(fmt: str, results: list[ReleaseResult], *, spec: str | None = None) -
         "junit": lambda: junit.dumps(results),
         "markdown": lambda: markdown.render(results, spec=spec),
         "pr": lambda: pr.render(results),
+        "releases": lambda: releases.render(results),
     }
     if fmt not in renderers:
         raise InputError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
