@@ -86,8 +86,8 @@ def render(results: list[ReleaseResult], *, generated: str = "") -> str:
     ]
     for behaviour in BEHAVIOURS:
         showing = [name for name in order if behaviour.cases & set(failing[name])]
-        cases = ", ".join(f"`{case}`" for case in CASE_IDS if case in behaviour.cases)
-        parts.append(f"| {behaviour.name} | {_link(behaviour.upstream)} | {ranges(showing, order)} | {cases} |")
+        its_cases = ", ".join(f"`{case}`" for case in CASE_IDS if case in behaviour.cases)
+        parts.append(f"| {behaviour.name} | {_link(behaviour.upstream)} | {ranges(showing, order)} | {its_cases} |")
     parts += ["", "`all-three` (the same key in holder, workflow and template) fails with any of them.", ""]
     parts += ["## Every release", "", "| Release | Commit | Fails unpatched | Behaviours | After the patch | Verdict |", "|---|---|---|---|---|---|"]
     for result in results:
