@@ -5,22 +5,30 @@ runner's 'auto' puts them: Docker when a daemon answers, else the local Go."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 
 import pytest
 
 from patcher import pipeline
 from patcher.contract import CASE_IDS
+from patcher.options import ProveOptions, RunOptions
 from patcher.results import RunStatus, Status, Verdict
 from patcher.session import Session
 
 pytestmark = pytest.mark.integration
 
-# What the unpatched releases get wrong (upstream #12945 before v3.7; the copy into the template's
-# metadata from v3.7.0 on, and its later changes).
+# What the unpatched releases get wrong, one release of each code shape the patch knows: ranges
+# into pod.ObjectMeta (v3.4, v3.5), into pod (v3.6), the merge in template resolution with logrus
+# (v3.7), maps.Copy with a context-first template context and a "maps" import the patch removes
+# (v4.0.0-v4.0.5), and without it (v4.0.6 on, v4.1). Upstream #12945 before v3.7; the copy into
+# the template's metadata from v3.7.0 on (#12987), and its later changes.
+IGNORED = {"holder-cluster", "holder-namespaced", "union", "all-three", "nested-by-name", "nested-innermost", "dag-task"}
 BASELINE_FAILURES = {
-    "v3.5.5": {"holder-cluster", "holder-namespaced", "union", "all-three", "nested-by-name", "nested-innermost", "dag-task"},
+    "v3.5.5": IGNORED,
+    "v3.6.19": IGNORED,
     "v3.7.4": {"workflow-over-holder", "template-over-holder", "template-over-workflow", "all-three", "no-mutation"},
+    "v4.0.3": {"workflow-over-holder", "template-over-holder", "template-over-workflow", "all-three", "no-mutation"},
     "v4.1.2": {"workflow-over-holder", "no-mutation"},
 }
 
@@ -60,7 +68,7 @@ def test_checkout_of_a_release(session, tag):
 @pytest.mark.parametrize("tag", sorted(BASELINE_FAILURES))
 def test_harness_fails_before_and_passes_after_the_patch(session, tag):
     release = session.resolve_one(tag)
-    options = pipeline.ProveOptions(suite="precedence")
+    options = RunOptions(prove=ProveOptions(suite="precedence"))
     with session.workspace() as workspace:
         result = pipeline.prove_release(session, workspace, release, options)
     assert result.baseline is not None and result.patched is not None, result.message
@@ -82,3 +90,37 @@ def test_apply_end_to_end(upstream_repo, run_cli, tmp_path):
     assert set(release["patched"]["cases"].values()) == {"pass"}
     assert release["patched"]["tests"] and set(release["patched"]["tests"].values()) <= {"pass", "skip"}
     assert "v3.5.5" in result.stdout and "fixed" in result.stdout
+
+
+def test_a_release_branch_is_proved_and_backported_with_a_signed_off_commit(upstream_repo, run_cli, tmp_path):
+    """The bundle's release-3.7 head (or upstream's), proved for real, then committed to a branch
+    named as Argo's cherry-pick automation names them, signed off, in a clone of the repository."""
+    repo = tmp_path / "argo.git"
+    subprocess.run(["git", "clone", "-q", "--bare", "--shared", str(upstream_repo), str(repo)], check=True)
+    config = tmp_path / "gitconfig"
+    config.write_text("[user]\n\tname = Ada Maintainer\n\temail = ada@example.invalid\n")
+    branch = "cherry-pick-12987-to-release-3.7"
+    pr = tmp_path / "pr.md"
+    result = run_cli("--repo", str(repo), "apply", "--version", "release-3.7", "--commit-to", branch, "--signoff",
+                     "--pr-body", str(pr), "--json", str(tmp_path / "r.json"), env={"GIT_CONFIG_GLOBAL": str(config)}, timeout=3600)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    [release] = json.loads((tmp_path / "r.json").read_text())["results"]
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "release-3.7"], capture_output=True, text=True, check=True).stdout.strip()
+    assert (release["ref"], release["commit"], release["verdict"]) == ("branch", head, "fixed")
+    body = subprocess.run(["git", "-C", str(repo), "log", "-1", "--format=%B", branch], capture_output=True, text=True, check=True).stdout
+    assert "(release-3.7 backport)" in body and "Signed-off-by: Ada Maintainer <ada@example.invalid>" in body
+    assert subprocess.run(["git", "-C", str(repo), "rev-parse", f"{branch}^"], capture_output=True, text=True).stdout.strip() == head
+    text = pr.read_text()
+    assert "`release-3.7`" in text and "Unpatched, the controller fails" in text and "patcher apply --version release-3.7" in text
+
+
+def test_a_matrix_of_the_release_branches_and_main(upstream_repo, run_cli, tmp_path):
+    result = run_cli("--repo", str(upstream_repo), "matrix", "--versions", "release-3.7,release-4.0,release-4.1,main", "--suite", "precedence",
+                     "--json", str(tmp_path / "r.json"), timeout=5400)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    releases = {r["version"]: r for r in json.loads((tmp_path / "r.json").read_text())["results"]}
+    assert list(releases) == ["release-3.7", "release-4.0", "release-4.1", "main"]
+    for name, release in releases.items():
+        assert release["ref"] == "branch" and release["verdict"] == "fixed", name
+        assert set(release["patched"]["cases"].values()) == {"pass"}, name
+        assert "no-mutation" in {case for case, status in release["baseline"]["cases"].items() if status == "fail"}, name
