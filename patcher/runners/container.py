@@ -101,7 +101,8 @@ class DockerRunner(Runner):
         # The volume's own id, given when argo-patcher made it: Docker's CreatedAt for a local
         # volume is its directory's modification time, which moves as the cache fills.
         made = (attrs.get("Labels") or {}).get(VOLUME_ID_LABEL) or attrs.get("CreatedAt", "")
-        return f"docker {self.image.id} {volume} {made}"
+        served = f" {gocache.LRU_DIR}" if self.serves_cache else ""  # another store within the volume
+        return f"docker {self.image.id} {volume} {made}{served}"
 
     def run(
         self,

@@ -68,7 +68,8 @@ class LocalRunner(Runner):
     def cache_identity(self) -> str:
         build = go_cache_dir() / "build"
         try:
-            return f"local {self.host.version} {build} {build.stat().st_ino}"
+            served = f" {gocache.LRU_DIR}" if self.serves_cache else ""  # another store within the directory
+            return f"local {self.host.version} {build} {build.stat().st_ino}{served}"
         except OSError:
             return ""
 
