@@ -244,14 +244,14 @@ def cache_info(session: Session) -> None:
     from patcher import caches
 
     entries = caches.info(session.store)
+    limit = gocache.limit_bytes()
+    go_total = sum(e.size or 0 for e in entries if e.kind.startswith("go-"))
+    shown = f"limit {caches.human(limit)}: the least recently used trimmed after each release" if limit else "no limit"
+    entries.append(caches.CacheEntry("go-total", "all the Go caches above", go_total, f"{shown} (--cache-limit, ARGO_PATCHER_CACHE_LIMIT)"))
     width = max(len(e.name) for e in entries)
     ui.out(f"{'CACHE':<10}  {'WHERE':<{width}}  {'SIZE':>9}  NOTE")
     for entry in entries:
         ui.out(f"{entry.kind:<10}  {entry.name:<{width}}  {caches.human(entry.size):>9}  {entry.note}")
-    limit = gocache.limit_bytes()
-    go_total = sum(e.size or 0 for e in entries if e.kind.startswith("go-"))
-    shown = f"{caches.human(limit)}, trimmed after each release" if limit else "none"
-    ui.out(f"\nGo caches in all: {caches.human(go_total)}; limit: {shown} (--cache-limit, ARGO_PATCHER_CACHE_LIMIT)")
 
 
 @cache.command("clean")

@@ -13,9 +13,9 @@ import os
 import subprocess
 from pathlib import Path
 
-from patcher import detect, goimports, hostgo, render, resources
+from patcher import detect, goimports, gotest, hostgo, render, resources
 from patcher.detect import PatchShape
-from patcher.errors import InputError, PatchError
+from patcher.errors import PatchError
 from patcher.gosource import FuncDecl, GoFile, replace_ranges
 
 
@@ -132,7 +132,8 @@ def check_gofmt(content: bytes, name: str) -> None:
     if binary is None:
         return
     proc = subprocess.run([os.fspath(binary)], input=content, capture_output=True, timeout=60)
+    # Argo-patcher rendered this code: a fault in it is the patch's own, not the release's.
     if proc.returncode != 0:
-        raise InputError(f"the patched {name} is not valid Go: {proc.stderr.decode(errors='replace').strip()}")
+        raise PatchError(f"the patched {name} is not valid Go: {gotest.message_lines(proc.stderr.decode(errors='replace'))}")
     if proc.stdout != content:
-        raise InputError(f"the patched {name} is not gofmt-clean")
+        raise PatchError(f"the patched {name} is not gofmt-clean")

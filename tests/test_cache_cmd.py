@@ -40,6 +40,9 @@ def test_info_and_clean_local_go_caches(run_cli: Any, isolated_cache: Path) -> N
     rows = {line.split()[0]: line for line in info.stdout.splitlines()[1:]}
     assert str(isolated_cache / "go") in rows["go-local"] and "6.0 KB" in rows["go-local"]
     assert "mirrors" in rows and "go-volume" in info.stdout
+    assert "limit 20.0 GB: the least recently used trimmed after each release" in rows["go-total"]
+    limited = run_cli("cache", "info", env={"ARGO_PATCHER_VOLUME_PREFIX": CLEAN_PREFIX, "ARGO_PATCHER_CACHE_LIMIT": "0"})
+    assert "no limit" in limited.stdout
     clean = run_cli("cache", "clean", "--go", env={"ARGO_PATCHER_VOLUME_PREFIX": CLEAN_PREFIX})
     assert clean.returncode == 0, clean.stderr
     assert not (isolated_cache / "go").exists()
