@@ -41,6 +41,7 @@ class ProveOptions:
     rerun_fails: int = 0
     cache_limit: int = 0  # bytes the Go caches may take, trimmed after each release (0: no limit)
     fresh: bool = False  # run again what an earlier run of the same inputs already ran
+    cluster: bool = False  # also prove the controller binary against a real API server
 
     def check(self) -> None:
         if self.suite not in SUITES:
@@ -71,6 +72,8 @@ class ProveOptions:
             args += ["--rerun-fails", str(self.rerun_fails)]
         if self.fresh:
             args.append("--fresh")
+        if self.cluster:
+            args.append("--cluster")
         return args
 
 

@@ -111,6 +111,8 @@ class RunResult:
     duration_s: float = 0.0
     message: str = ""
     cached: bool = False  # replayed from an earlier run of exactly the same inputs (resultcache)
+    # The same tree's controller binary against a real API server (--cluster): its cases as tests.
+    cluster: RunResult | None = None
 
     @property
     def cases(self) -> dict[str, Status]:
@@ -148,6 +150,7 @@ class RunResult:
             "duration_s": round(self.duration_s, 3),
             "message": self.message,
             "cached": self.cached,
+            **({"cluster": self.cluster.to_json()} if self.cluster is not None else {}),
             "failures": {r.name: r.output for r in self.failures if r.output},
         }
 
@@ -159,7 +162,8 @@ class RunResult:
             for case, s in data.get("cases", {}).items()
         }
         tests.update({n: TestResult(n, Status(s), output=failures.get(n, "")) for n, s in data.get("tests", {}).items()})
-        return cls(RunStatus(data["status"]), tests, data.get("duration_s", 0.0), data.get("message", ""), bool(data.get("cached", False)))
+        cluster = cls.from_json(data["cluster"]) if data.get("cluster") else None
+        return cls(RunStatus(data["status"]), tests, data.get("duration_s", 0.0), data.get("message", ""), bool(data.get("cached", False)), cluster)
 
 
 @dataclasses.dataclass
@@ -246,11 +250,12 @@ def _error_of(data: dict[str, Any]) -> ErrorKind | None:
 
 
 def judge(baseline: RunResult | None, patched: RunResult | None, *, error: ErrorKind | None = None) -> Verdict:
-    """The release's verdict from what stopped it, else from its runs.
+    """The release's verdict from what stopped it, else from its proofs: the Go tests, and the
+    real controller against a real API server when it was asked for (each run's ``cluster``).
 
-    A patched run that timed out while the baseline finished failed on its merits; a test that
+    A patched proof that timed out while the baseline's finished failed on its merits; a test that
     fails before and after the patch is pre-existing and does not count against it; the
-    contract's cases must pass after the patch whatever they did before.
+    contract's cases must pass after the patch, in every proof, whatever they did before.
     """
     if error is not None:
         return {ErrorKind.INPUT: Verdict.INPUT_ERROR, ErrorKind.PATCH: Verdict.PATCH_ERROR}.get(error, Verdict.INFRA_ERROR)
@@ -258,6 +263,17 @@ def judge(baseline: RunResult | None, patched: RunResult | None, *, error: Error
         return Verdict.PATCHED
     if patched is None:
         return Verdict.INFRA_ERROR
+    proofs = [(baseline, patched)]
+    if patched.cluster is not None:
+        proofs.append((baseline.cluster if baseline is not None else None, patched.cluster))
+    verdicts = [_judge_proof(before, after) for before, after in proofs]
+    for worst in (Verdict.INFRA_ERROR, Verdict.BUILD_ERROR, Verdict.STILL_FAILING, Verdict.PASSED, Verdict.FIXED):
+        if worst in verdicts:
+            return worst
+    return Verdict.ALREADY_CORRECT
+
+
+def _judge_proof(baseline: RunResult | None, patched: RunResult) -> Verdict:
     if patched.status is RunStatus.TIMEOUT and baseline is not None and baseline.status is RunStatus.OK:
         return Verdict.STILL_FAILING
     runs = [run for run in (baseline, patched) if run is not None]
