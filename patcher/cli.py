@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from patcher import __version__, delivery, gocache, matrix, reports, settings, ui
+from patcher.cluster.cli import cluster as cluster_commands
 from patcher.errors import ExitCode, InputError, PatcherError
 from patcher.options import DEFAULT_TIMEOUT_S, RUNNERS, SUITES, SUITES_HELP, DeliverOptions, ProveOptions, ReportOptions, RunOptions
 from patcher.results import ErrorKind, ReleaseResult, exit_code
@@ -290,6 +291,13 @@ def prove_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = runner_options(func)
     func = click.option("--no-test", is_flag=True, help=NO_TEST_HELP)(func)
     func = click.option(
+        "--cluster", is_flag=True,
+        help="Also prove the real workflow-controller: build it from the unpatched and the patched tree, run each "
+        "against a private API server (etcd and kube-apiserver, in a network of their own) with the release's CRDs, "
+        "and check the contract's cases on the Pods it creates. The binaries come from KUBEBUILDER_ASSETS, PATH, or "
+        "'patcher cluster build' (done once, by itself, when missing).",
+    )(func)  # fmt: skip
+    func = click.option(
         "--fresh", is_flag=True,
         help="Run every test again, even a run whose every input (commit, patch, harness, tests, Go) is the same as "
         "an earlier one's; by default that earlier result is replayed and marked cached, as go test does.",
@@ -316,6 +324,7 @@ def prove_options_from(kwargs: dict[str, Any]) -> ProveOptions | None:
         rerun_fails=kwargs.pop("rerun_fails"),
         cache_limit=gocache.limit_bytes(kwargs.pop("cache_limit")),
         fresh=kwargs.pop("fresh"),
+        cluster=kwargs.pop("cluster"),
     )
     return None if kwargs.pop("no_test") else options
 
@@ -440,6 +449,9 @@ def matrix_command(session: Session, spec: str, jobs: int | None, emit_format: s
 
 
 matrix_command.help = f"{inspect.cleandoc(matrix_command.help or '')}\n\n{SPEC_HELP}"
+
+
+cli.add_command(cluster_commands)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -69,8 +69,13 @@ def workflow_repo(repo: str) -> str:
 
 def apply_args(options: ProveOptions | None) -> list[str]:
     """The ``patcher apply`` options that carry a matrix's ``ProveOptions`` to its pods. Not the
-    runner, image or offline choices of this machine: a pod runs its image's Go, with a fresh cache."""
-    return options.command_line() if options is not None else ["--no-test"]
+    runner, image or offline choices of this machine: a pod runs its image's Go, with a fresh cache;
+    nor --cluster: a pod cannot make the private network a control plane runs in."""
+    if options is None:
+        return ["--no-test"]
+    if options.cluster:
+        ui.warn("--cluster is not passed on to the Workflow's pods: a pod cannot give a control plane a network of its own")
+    return [arg for arg in options.command_line() if arg != "--cluster"]
 
 
 def github_matrix(releases: Sequence[Release]) -> str:

@@ -26,7 +26,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from patcher import delivery, reports, runners, settings, ui
+from patcher import cluster, delivery, reports, runners, settings, ui
 from patcher.errors import ExitCode, InputError, PatcherError
 from patcher.options import RunOptions
 from patcher.progress import Progress, for_console
@@ -98,6 +98,8 @@ def preflight(session: Session, releases: Sequence[Release], options: RunOptions
         delivery.check_signoff(session)
     if options.prove is not None:
         kind = runners.resolve_kind(options.prove.runner, options.prove.image)
+        if options.prove.cluster:
+            cluster.preflight("container" if kind == "docker" else "local")
         options = dataclasses.replace(options, prove=dataclasses.replace(options.prove, runner=kind))
     return options
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from patcher import delivery, gomod, gotest, harness, patch, resultcache, runners, ui, warmth
+from patcher import cluster, delivery, gomod, gotest, harness, patch, resultcache, runners, ui, warmth
 from patcher.checkout import Checkout, Workspace
 from patcher.errors import PatcherError
 from patcher.options import DeliverOptions, ProveOptions, RunOptions
@@ -118,7 +118,8 @@ def _prove(
     if baseline is not None and side_by_side:
         on_stage(release, "baseline")
         on_stage(release, "patched")
-        result.baseline, result.patched = _side_by_side(lambda: run(baseline, "baseline"), lambda: run(checkout, "patched"))
+        unpatched = baseline
+        result.baseline, result.patched = _side_by_side(lambda: run(unpatched, "baseline"), lambda: run(checkout, "patched"))
     else:
         if baseline is not None:
             on_stage(release, "baseline")
@@ -129,8 +130,30 @@ def _prove(
     ran = [r for r in (result.baseline, result.patched) if r is not None and not r.cached]
     if ran and all(r.status is RunStatus.OK for r in ran):
         warmth.remember(runner.cache_identity(), checkout.commit)
-    if options.cache_limit and ran:
+    if options.cluster:
+        on_stage(release, "cluster")
+        if options.baseline and baseline is None:  # its Go tests were replayed: its controller still has to be built
+            baseline = workspace.checkout(release, name=f"{release.name}-baseline")
+        _prove_on_a_cluster(release, checkout, baseline, runner, options, result)
+    if options.cache_limit and (ran or options.cluster):
         _trim_caches(runner, options.cache_limit, release)
+
+
+def _prove_on_a_cluster(
+    release: Release, checkout: Checkout, baseline: Checkout | None, runner: runners.Runner, options: ProveOptions, result: ReleaseResult
+) -> None:
+    """The release's own workflow-controller, built from each tree, against a real API server;
+    each controller's cases go with its tree's run."""
+    mode = "container" if runner.kind == "docker" else "local"
+    proof = cluster.prove_release(
+        baseline.path if baseline is not None else None, checkout.path, runner=runner, release_tag=release.name,
+        timeout_s=options.timeout_s, mode=mode,
+    )  # fmt: skip
+    assert result.patched is not None  # the Go runs came first
+    result.patched.cluster = proof.patched
+    if result.baseline is not None:
+        result.baseline.cluster = proof.baseline
+    result.extra["cluster"] = {"mode": proof.mode, "seconds": {name: round(s, 1) for name, s in proof.timings.items()}}
 
 
 def _result_keys(

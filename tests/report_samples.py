@@ -77,6 +77,14 @@ def patched_untested() -> ReleaseResult:
     return ReleaseResult("v3.4.18", "7" * 40, "1.19", None, None, extra={"shape": "addMetadata range into pod.ObjectMeta"})
 
 
+def with_cluster(after: RunResult | None = None) -> ReleaseResult:
+    """Proved with --cluster too: the real controller fails the holder cases unpatched."""
+    before, patched = run(["holder-cluster"]), run()
+    before.cluster = run(["holder-cluster", "holder-namespaced"], duration_s=9.0)
+    patched.cluster = after if after is not None else run(duration_s=9.0)
+    return ReleaseResult("v3.5.6", "6" * 40, "1.21", before, patched, extra={"cluster": {"mode": "container", "seconds": {"check_s": 21.0}}})
+
+
 def pre_existing() -> ReleaseResult:
     """The full suite: a test that fails before and after the patch does not fail the verdict;
     one that failed and then passed on a rerun is flaky."""
@@ -97,7 +105,7 @@ def passed() -> ReleaseResult:
     return ReleaseResult("v4.2.0", "0" * 40, "1.25", None, run())
 
 
-ALL = (fixed, already_correct, still_failing, patch_error, input_error, build_error, infra_error, passed, patched_untested, pre_existing)
+ALL = (fixed, already_correct, still_failing, patch_error, input_error, build_error, infra_error, passed, patched_untested, pre_existing, with_cluster)
 
 
 def every_verdict() -> list[ReleaseResult]:

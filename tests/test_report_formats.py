@@ -10,7 +10,7 @@ from patcher import reports
 from patcher.contract import CASE_IDS, HARNESS_TEST
 from patcher.errors import InputError
 from patcher.options import ReportOptions
-from patcher.reports import jsonfile, junit, markdown, releases
+from patcher.reports import cells, jsonfile, junit, markdown, pr, releases
 from patcher.results import ErrorKind, ReleaseResult, RunStatus, Status, Verdict
 from patcher.results import TestResult as GoTest
 from tests import report_samples as samples
@@ -22,7 +22,7 @@ def test_json_has_the_issue_schema_and_run_metadata():
     doc = json.loads(jsonfile.dumps(samples.every_verdict(), spec="supported"))
     assert doc["tool"] == "argo-patcher" and doc["spec"] == "supported" and doc["ok"] is False
     assert set(doc["summary"]) == {v.value for v in Verdict}
-    assert sum(doc["summary"].values()) == len(samples.ALL) and doc["summary"]["fixed"] == 2  # fixed, pre_existing
+    assert sum(doc["summary"].values()) == len(samples.ALL) and doc["summary"]["fixed"] == 3  # fixed, pre_existing, with_cluster
     fixed = doc["results"][0]
     assert fixed["version"] == "v3.4.17" and fixed["commit"] == "a" * 40 and fixed["go"] == "1.19"
     assert fixed["verdict"] == "fixed"
@@ -33,7 +33,7 @@ def test_json_has_the_issue_schema_and_run_metadata():
     by_verdict = {r["verdict"]: r for r in doc["results"]}
     assert by_verdict["infra-error"]["baseline"] is None  # no baseline ran
     assert fixed["error"] is None and by_verdict["input-error"]["error"] == "input" and by_verdict["patch-error"]["error"] == "patch"
-    pre_existing = doc["results"][-1]
+    pre_existing = next(r for r in doc["results"] if r["version"] == "v3.5.5")
     assert pre_existing["verdict"] == "fixed"
     assert pre_existing["pre_existing"] == ["Test_createWorkflowPod_emissary"] and pre_existing["flaky"] == ["TestRetry"]
     assert pre_existing["patched"]["tests"]["TestRetry"] == "flaky"
@@ -142,12 +142,12 @@ def test_junit_stays_well_formed_with_control_characters_and_markup():
 def test_markdown_summarises_every_release_and_details_the_failures():
     text = markdown.render(samples.every_verdict(), spec="supported")
     assert text.startswith("## ")
-    assert f"**{len(samples.ALL)} releases: 2 fixed" in text and "versions `supported`" in text
+    assert f"**{len(samples.ALL)} releases: 3 fixed" in text and "versions `supported`" in text
     assert "| **v3.4.17** (`aaaaaaaaaaaa`, Go 1.19) | ✅ fixed | 13/15 | 15/15 |" in text
     assert "| `holder-cluster` | ❌→✅ |" in text
-    # the case table, five failures (still-failing, patch-, input-, build-, infra-error) and the
-    # passing release that has a pre-existing failure and a flaky test to tell
-    assert text.count("<details>") == text.count("</details>") == 1 + 5 + 1
+    # the case table and the real controller's, five failures (still-failing, patch-, input-,
+    # build-, infra-error) and the passing release that has a pre-existing failure and a flaky test
+    assert text.count("<details>") == text.count("</details>") == 2 + 5 + 1
     assert "<summary>❌ v3.7.18: still-failing" in text
     assert "<summary>⚠️ v4.1.2: infra-error" in text and "<summary>⚠️ v3.6.0: input-error" in text
     assert "undefined: mergePodMetadata" in text and samples.ASSERTION in text
@@ -259,3 +259,34 @@ def test_the_releases_page_groups_the_failing_cases_into_upstream_behaviours():
     assert "| v4.1.2 | `000000000000` | 2 of 15: `workflow-over-holder`, `no-mutation` | #12987 | 15/15 | fixed |" in text
     assert "| v4.2.0 | `000000000000` | 0 of 15: none | – | 15/15 | already-correct |" in text
     assert "| v3.7.1 | `000000000000` | 5 of 15: `workflow-over-holder`" in text and "#15870; #12987 |" in text
+
+
+# The real controller's proof (--cluster)
+
+
+def test_the_verdict_counts_the_real_controllers_proof():
+    assert samples.with_cluster().verdict is Verdict.FIXED
+    assert samples.with_cluster(samples.run(["no-mutation"])).verdict is Verdict.STILL_FAILING
+    assert samples.with_cluster(samples.run(status=RunStatus.INFRA_ERROR, message="etcd did not come up")).verdict is Verdict.INFRA_ERROR
+    assert samples.with_cluster(samples.run(status=RunStatus.BUILD_ERROR, message="undefined: x")).verdict is Verdict.BUILD_ERROR
+    already = samples.already_correct()
+    already.baseline.cluster, already.patched.cluster = samples.run(["defaults"]), samples.run()
+    assert already.verdict is Verdict.FIXED  # the real controller failed a case unpatched
+    timed_out = samples.with_cluster(samples.run(status=RunStatus.TIMEOUT, message="the cases timed out"))
+    assert timed_out.verdict is Verdict.STILL_FAILING  # its baseline's proof finished: a failure on its merits
+
+
+def test_every_format_shows_the_real_controllers_proof():
+    result = samples.with_cluster()
+    doc = json.loads(jsonfile.dumps([result]))
+    assert samples.schema_errors(doc) == []
+    [release] = doc["results"]
+    assert release["baseline"]["cluster"]["cases"]["holder-namespaced"] == "fail" and release["patched"]["cluster"]["status"] == "ok"
+    assert jsonfile.parse(doc, "test")[0].to_json() == result.to_json()
+    suites = [s.get("name") for s in parse_junit([result]).iter("testsuite")]
+    assert suites == ["v3.5.6 baseline", "v3.5.6 patched", "v3.5.6 cluster baseline", "v3.5.6 cluster patched"]
+    text = markdown.render([result])
+    assert "| Real API server |" in text and "13/15 → 15/15" in text and "the real workflow-controller against a real API server" in text
+    assert "on a real API server 13/15 before, 15/15 after" in cells.reason(result)
+    body = pr.render([result])
+    assert "| Real controller before | Real controller after |" in body and "| `holder-namespaced` | ✅ | ✅ | ❌ | ✅ |" in body

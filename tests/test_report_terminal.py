@@ -123,4 +123,11 @@ def test_reasons_say_what_failed():
     assert cells.reason(samples.build_error()) == "patched: build-error: ./operator.go:12:3: undefined: mergePodMetadata"
     assert cells.reason(samples.pre_existing()) == "cases passing 14/15 before, 15/15 after (1 pre-existing failure, 1 flaky)"
     assert cells.reason(samples.patched_untested()) == "patched, not tested (addMetadata range into pod.ObjectMeta)"
-    assert cells.headline(samples.every_verdict()).startswith(f"{len(samples.ALL)} releases: 2 fixed, 1 already-correct, 1 passed, 1 patched")
+    assert cells.headline(samples.every_verdict()).startswith(f"{len(samples.ALL)} releases: 3 fixed, 1 already-correct, 1 passed, 1 patched")
+
+
+def test_the_real_controllers_proof_gets_a_column_and_a_table_of_its_own():
+    text = render([samples.fixed(), samples.with_cluster()], 200)
+    assert "cluster" in text.split("\n", 1)[0]  # the column group's header
+    assert "✗2→✓" in text and "–→–" in text  # a release proved without --cluster has none
+    assert "The real workflow-controller against a real API server (--cluster), per case" in text

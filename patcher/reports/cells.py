@@ -36,13 +36,45 @@ def abbreviations(cases: Iterable[str] = CASE_IDS) -> dict[str, str]:
     return short
 
 
+PROOFS = ("go", "cluster")  # Argo's Go test fakes; the real controller against a real API server
+
+
+def proof_run(run: RunResult | None, proof: str = "go") -> RunResult | None:
+    """A tree's run as one proof saw it: its Go tests, or its controller's (``cluster``)."""
+    return run if proof == "go" or run is None else run.cluster
+
+
+def has_cluster(results: Iterable[ReleaseResult]) -> bool:
+    return any(r.patched is not None and r.patched.cluster is not None for r in results)
+
+
 def symbol(run: RunResult | None, case: str) -> str:
     return SYMBOLS[run.cases[case]] if run is not None else NOT_RUN
 
 
-def case_cell(result: ReleaseResult, case: str) -> str:
-    """``✗→✓``: the case in the baseline, then in the patched run."""
-    return f"{symbol(result.baseline, case)}→{symbol(result.patched, case)}"
+def case_cell(result: ReleaseResult, case: str, proof: str = "go") -> str:
+    """``✗→✓``: the case in the baseline, then in the patched run (of one proof)."""
+    return f"{symbol(proof_run(result.baseline, proof), case)}→{symbol(proof_run(result.patched, proof), case)}"
+
+
+def cluster_symbol(run: RunResult | None) -> str:
+    """One mark for a real controller's cases: ✓, ✗ with the number failing, ! or –."""
+    if run is None:
+        return NOT_RUN
+    if run.status is not RunStatus.OK:
+        return SYMBOLS[Status.ERROR]
+    failed = len(failed_cases(run))
+    return f"✗{failed}" if failed else "✓"
+
+
+def cluster_cell(result: ReleaseResult) -> str:
+    """``✗2→✓``: the real controller's cases before and after the patch."""
+    return f"{cluster_symbol(proof_run(result.baseline, 'cluster'))}→{cluster_symbol(proof_run(result.patched, 'cluster'))}"
+
+
+def cluster_counts(result: ReleaseResult) -> str:
+    """``13/15 → 15/15``: the real controller's cases passing before and after the patch."""
+    return f"{passing_cases(proof_run(result.baseline, 'cluster'))} → {passing_cases(proof_run(result.patched, 'cluster'))}"
 
 
 def passing_cases(run: RunResult | None) -> str:
@@ -164,7 +196,8 @@ def reason(result: ReleaseResult) -> str:
     """One line on why the release got its verdict."""
     verdict, base, patched = result.verdict, result.baseline, result.patched
     if verdict is Verdict.FIXED:
-        return f"cases passing {passing_cases(base)} before, {passing_cases(patched)} after" + _notes(result)
+        cluster = f"; on a real API server {cluster_counts(result).replace(' → ', ' before, ')} after" if has_cluster([result]) else ""
+        return f"cases passing {passing_cases(base)} before, {passing_cases(patched)} after" + cluster + _notes(result)
     if verdict is Verdict.ALREADY_CORRECT:
         return f"cases passing {passing_cases(patched)} before and after" + _notes(result)
     if verdict is Verdict.PASSED:
@@ -179,6 +212,11 @@ def reason(result: ReleaseResult) -> str:
             parts.append("cases " + ", ".join(failed_cases(patched)))
         if result.regressions:
             parts.append("tests " + ", ".join(result.regressions))
+        on_cluster = failed_cases(proof_run(patched, "cluster"))
+        if on_cluster:
+            parts.append("on a real API server, cases " + ", ".join(on_cluster))
         return "after the patch: fail " + "; ".join(parts)
-    problems = [f"{name}: {run_problem(run)}" for name, run in (("baseline", base), ("patched", patched)) if run_problem(run)]
+    runs = (("baseline", base), ("patched", patched), ("baseline on a real API server", proof_run(base, "cluster")),
+            ("patched on a real API server", proof_run(patched, "cluster")))  # fmt: skip
+    problems = [f"{name}: {run_problem(run)}" for name, run in runs if run_problem(run)]
     return first_line(result.message) or "; ".join(problems) or ("no patched run" if patched is None else verdict.value)

@@ -36,14 +36,14 @@ def _outcome(case: ET.Element, tag: str, message: str, body: str = "", kind: str
 
 
 def _suite_for_run(root: ET.Element, result: ReleaseResult, run_name: str, run: RunResult) -> None:
-    classname = f"{result.version.replace('.', '_')}.{run_name}"
+    classname = f"{result.version.replace('.', '_')}.{run_name.replace(' ', '_')}"
     suite = ET.SubElement(root, "testsuite", name=f"{result.version} {run_name}", time=f"{run.duration_s:.3f}")
     properties = ET.SubElement(suite, "properties")
     for key, value in (("version", result.version), ("commit", result.commit), ("go", result.go), ("run", run_name),
                        ("run-status", run.status.value), ("verdict", result.verdict.value)):
         ET.SubElement(properties, "property", name=key, value=clean(value))
     problem = cells.run_problem(run)
-    pre_existing = set(result.pre_existing) if run is result.patched else set()
+    pre_existing = set(result.pre_existing) if run is result.patched else set()  # the cluster proof has cases only
     by_name = {f"{HARNESS_TEST}/{case}": status for case, status in run.cases.items()}
     by_name.update({name: test.status for name, test in run.other_tests.items()})
     for name, status in by_name.items():
@@ -105,6 +105,9 @@ def document(results: list[ReleaseResult]) -> ET.Element:
             _suite_for_run(root, result, "patched", result.patched)
         else:
             _suite_without_run(root, result, "patched")
+        for run_name, run in (("baseline", result.baseline), ("patched", result.patched)):
+            if run is not None and run.cluster is not None:
+                _suite_for_run(root, result, f"cluster {run_name}", run.cluster)
     _count(root)
     root.set("time", f"{sum(float(s.get('time', '0')) for s in root.iter('testsuite')):.3f}")
     return root

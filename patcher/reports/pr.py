@@ -48,9 +48,17 @@ def _what_was_wrong(result: ReleaseResult) -> list[str]:
 
 
 def _case_table(result: ReleaseResult) -> list[str]:
-    rows = ["| Case | Before | After |", "|---|---|---|"]
+    cluster = cells.has_cluster([result])
+    rows = ["| Case | Before | After |" + (" Real controller before | Real controller after |" if cluster else ""),
+            "|---|---|---|" + ("---|---|" if cluster else "")]  # fmt: skip
     for case in CASE_IDS:
-        rows.append(f"| `{case}` | {_mark(result.baseline, case)} | {_mark(result.patched, case)} |")
+        row = f"| `{case}` | {_mark(result.baseline, case)} | {_mark(result.patched, case)} |"
+        if cluster:
+            row += f" {_mark(cells.proof_run(result.baseline, 'cluster'), case)} | {_mark(cells.proof_run(result.patched, 'cluster'), case)} |"
+        rows.append(row)
+    if cluster:
+        rows += ["", "Before/After: Argo's own test controller (Go unit tests). Real controller: the release's "
+                 "`workflow-controller` binary against a real API server, the cases checked on the Pods it created."]
     return rows
 
 

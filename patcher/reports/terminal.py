@@ -13,6 +13,7 @@ from patcher.reports import cells
 from patcher.results import ReleaseResult, RunResult, Status
 
 REGRESSION_HEADER = "reg"
+CLUSTER_HEADER = "cluster"
 
 
 def verdict_text(result: ReleaseResult) -> Text:
@@ -25,39 +26,52 @@ def _cell(text: str) -> Text:
     return Text(text, style=style)
 
 
-def wide_table(results: list[ReleaseResult]) -> Table:
-    """A row per release, a column per case (headed by its initials), then the regression tests."""
+def wide_table(results: list[ReleaseResult], proof: str = "go") -> Table:
+    """A row per release, a column per case (headed by its initials), then the regression tests
+    (with --cluster, the real controller's cases passing before→after); or, for the cluster
+    proof, its cases alone."""
     short = cells.abbreviations()
     table = Table(box=box.SIMPLE_HEAD, padding=0, show_edge=False)
     table.add_column("release", no_wrap=True)
     for case in CASE_IDS:
         table.add_column(short[case], justify="center", no_wrap=True)
-    table.add_column(REGRESSION_HEADER, justify="center", no_wrap=True)
+    go, with_cluster = proof == "go", proof == "go" and cells.has_cluster(results)
+    if go:
+        table.add_column(REGRESSION_HEADER, justify="center", no_wrap=True)
+    if with_cluster:
+        table.add_column(CLUSTER_HEADER, justify="center", no_wrap=True)
     table.add_column("verdict", no_wrap=True)
     for result in results:
-        row = [_cell(cells.case_cell(result, case)) for case in CASE_IDS]
-        table.add_row(result.version, *row, _cell(cells.regression_cell(result)), verdict_text(result))
+        row = [_cell(cells.case_cell(result, case, proof)) for case in CASE_IDS]
+        row += [_cell(cells.regression_cell(result))] if go else []
+        row += [_cell(cells.cluster_cell(result))] if with_cluster else []
+        table.add_row(result.version, *row, verdict_text(result))
     return table
 
 
-def tall_table(results: list[ReleaseResult]) -> Table:
+def tall_table(results: list[ReleaseResult], proof: str = "go") -> Table:
     """The same, transposed (a row per case, a column per release) for narrow terminals."""
     table = Table(box=box.SIMPLE_HEAD, padding=0, show_edge=False)
     table.add_column("case", no_wrap=True)
     for result in results:
         table.add_column(result.version, justify="center", no_wrap=True)
     for case in CASE_IDS:
-        table.add_row(case, *(_cell(cells.case_cell(r, case)) for r in results))
-    table.add_row("regression tests", *(_cell(cells.regression_cell(r)) for r in results))
+        table.add_row(case, *(_cell(cells.case_cell(r, case, proof)) for r in results))
+    if proof == "go":
+        table.add_row("regression tests", *(_cell(cells.regression_cell(r)) for r in results))
+        if cells.has_cluster(results):
+            table.add_row("real API server", *(_cell(cells.cluster_cell(r)) for r in results))
     table.add_row("verdict", *(verdict_text(r) for r in results))
     return table
 
 
-def legend(wide: bool) -> Text:
+def legend(wide: bool, *, cluster: bool = False) -> Text:
     text = Text(cells.LEGEND, style="dim")
     if wide:
         pairs = "  ".join(f"{short}={case}" for case, short in cells.abbreviations().items())
         text.append(f"\n{pairs}  {REGRESSION_HEADER}=upstream regression tests (✗n: n failed)", style="dim")
+        if cluster:
+            text.append(f"  {CLUSTER_HEADER}=the real controller's cases against a real API server (✗n: n failed)", style="dim")
     return text
 
 
@@ -66,19 +80,19 @@ def _width(console: Console, table: Table) -> int:
     return Measurement.get(console, unbounded, table).maximum
 
 
-def results_tables(results: list[ReleaseResult], console: Console) -> tuple[list[Table], bool]:
+def results_tables(results: list[ReleaseResult], console: Console, proof: str = "go") -> tuple[list[Table], bool]:
     """The wide table when it fits the console, else tall ones with as many releases each as fit;
     and whether it is the wide one."""
-    table = wide_table(results)
+    table = wide_table(results, proof)
     if _width(console, table) <= console.width:
         return [table], True
     chunks: list[list[ReleaseResult]] = []
     for result in results:
-        if chunks and _width(console, tall_table(chunks[-1] + [result])) <= console.width:
+        if chunks and _width(console, tall_table(chunks[-1] + [result], proof)) <= console.width:
             chunks[-1].append(result)
         else:
             chunks.append([result])
-    return [tall_table(chunk) for chunk in chunks], False
+    return [tall_table(chunk, proof) for chunk in chunks], False
 
 
 def regression_failures(results: list[ReleaseResult]) -> RenderableType | None:
@@ -130,6 +144,8 @@ def details(results: list[ReleaseResult], *, baseline_output: bool = False) -> R
             block.append(Text(_indent(result.message, 2)))
         block += _run_details(result, "patched", result.patched, with_output=True)
         block += _run_details(result, "baseline", result.baseline, with_output=baseline_output)
+        block += _run_details(result, "patched on a real API server", cells.proof_run(result.patched, "cluster"), with_output=True)
+        block += _run_details(result, "baseline on a real API server", cells.proof_run(result.baseline, "cluster"), with_output=baseline_output)
         blocks.append(Group(*block))
     if not blocks:
         return None
@@ -145,7 +161,12 @@ def print_report(results: list[ReleaseResult], console: Console, *, baseline_out
         if n:
             console.print()
         console.print(table)
-    console.print(legend(wide))
+    console.print(legend(wide, cluster=cells.has_cluster(results)))
+    if cells.has_cluster(results):
+        console.print()
+        console.print(Text("The real workflow-controller against a real API server (--cluster), per case", style="bold underline"))
+        for table in results_tables(results, console, "cluster")[0]:
+            console.print(table)
     for section in (regression_failures(results), details(results, baseline_output=baseline_output)):
         if section is not None:
             console.print()
