@@ -25,6 +25,7 @@ from pathlib import Path
 from patcher.cluster import assets, controller, isolation
 from patcher.cluster.spec import CheckSpec, ControllerSpec
 from patcher.contract import CASE_IDS
+from patcher.errors import InfraError, PatcherError
 from patcher.results import RunResult, RunStatus
 from patcher.runners.base import BuildFailed, Runner
 
@@ -106,3 +107,20 @@ def prove_release(
 def _scratch() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="argo-patcher-controllers-") as scratch:
         yield Path(scratch)
+
+
+def preflight(mode: str) -> None:
+    """What a run with ``--cluster`` needs before any release starts, else its one run-wide error:
+    etcd and kube-apiserver (built once when they are nowhere, saying so), and a way to isolate
+    the control plane in ``mode``."""
+    isolation.choose_mode(mode)
+    try:
+        assets.ensure()
+    except PatcherError as exc:
+        raise ClusterUnavailable(str(exc)) from None
+
+
+class ClusterUnavailable(InfraError):
+    """No control plane can be had: every release of the run would fail the same way."""
+
+    run_wide = True
