@@ -18,6 +18,8 @@ from patcher.cluster import assets, isolation, prove_release
 from patcher.contract import CASE_IDS
 from patcher.errors import InfraError
 from patcher.results import RunStatus, Status
+from patcher.session import Session
+from tests.conftest import UPSTREAM_REPO
 from tests.runner_support import docker_daemon, test_volumes  # noqa: F401 - fixtures
 from tests.test_cluster_lifecycle import cluster_assets  # noqa: F401 - fixture
 
@@ -29,19 +31,28 @@ BASELINE_FAILURES = {"holder-cluster", "holder-namespaced", "union", "all-three"
 
 
 @pytest.fixture(scope="module")
-def trees(upstream_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
-    root = tmp_path_factory.mktemp("v3.5.5")
-    baseline, patched = root / "baseline", root / "patched"
-    subprocess.run(["git", "--git-dir", str(upstream_repo), "worktree", "add", "--detach", str(baseline), "v3.5.5"], check=True, capture_output=True)
+def trees(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+    """v3.5.5 as argo-patcher checks it out (the baseline) and as `patcher apply` patches it."""
+    if not UPSTREAM_REPO:
+        pytest.skip("ARGO_WORKFLOWS_REPO is not set: point it at a clone or mirror of argoproj/argo-workflows")
+    cache = tmp_path_factory.mktemp("cache")
+    patched = tmp_path_factory.mktemp("v3.5.5") / "patched"
+    applied = subprocess.run(
+        [sys.executable, "-m", "patcher", "--repo", UPSTREAM_REPO, "apply", "--version", "v3.5.5", "--no-test", "--output", str(patched)],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "ARGO_PATCHER_CACHE": str(cache)},
+    )  # fmt: skip
+    assert applied.returncode == 0, applied.stderr
+    previous = os.environ.get("ARGO_PATCHER_CACHE")
+    os.environ["ARGO_PATCHER_CACHE"] = str(cache)
     try:
-        applied = subprocess.run(
-            [sys.executable, "-m", "patcher", "--repo", str(upstream_repo), "apply", "--version", "v3.5.5", "--no-test", "--output", str(patched)],
-            capture_output=True, text=True, timeout=600, env={**os.environ, "ARGO_PATCHER_CACHE": str(tmp_path_factory.mktemp("apply-cache"))},
-        )  # fmt: skip
-        assert applied.returncode == 0, applied.stderr
-        yield baseline, patched
+        session = Session(UPSTREAM_REPO)
+        with session.workspace() as workspace:
+            yield workspace.checkout(session.resolve_one("v3.5.5")).path, patched
     finally:
-        subprocess.run(["git", "--git-dir", str(upstream_repo), "worktree", "remove", "--force", str(baseline)], capture_output=True)
+        if previous is None:
+            os.environ.pop("ARGO_PATCHER_CACHE", None)
+        else:
+            os.environ["ARGO_PATCHER_CACHE"] = previous
 
 
 def _can_unshare() -> bool:
