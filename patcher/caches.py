@@ -68,16 +68,27 @@ def _volume_sizes() -> dict[str, int]:
     }
 
 
-def clean(*, go: bool, mirrors: bool, store: Store | None = None) -> list[CacheEntry]:
-    """Remove the Go caches and/or the mirrors; return what was removed."""
-    if not (go or mirrors):
-        raise InputError("say what to clean: --go, --mirrors or --all")
+def clean(*, go: bool, mirrors: bool, cluster: bool = False, store: Store | None = None) -> list[CacheEntry]:
+    """Remove the Go caches, the mirrors and/or the cluster binaries; return what was removed."""
+    if not (go or mirrors or cluster):
+        raise InputError("say what to clean: --go, --mirrors, --cluster or --all")
     store = store or Store()
     removed: list[CacheEntry] = []
     if go:
         removed += _clean_go()
     if mirrors:
         removed += _clean_mirrors(store)
+    if cluster:
+        removed += _clean_cluster()
+    return removed
+
+
+def _clean_cluster() -> list[CacheEntry]:
+    """The etcd and kube-apiserver argo-patcher built (not those of KUBEBUILDER_ASSETS or PATH)."""
+    removed = []
+    for built in cluster_assets.cached_builds():
+        remove_tree(built.path)
+        removed.append(CacheEntry("cluster", str(built.path), built.size, built.note))
     return removed
 
 

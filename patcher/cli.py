@@ -13,9 +13,9 @@ from typing import Any
 
 import click
 
-from patcher import __version__, delivery, gocache, matrix, reports, settings, ui
+from patcher import __version__, containers, delivery, gocache, matrix, reports, runners, settings, ui
 from patcher.cluster.cli import cluster as cluster_commands
-from patcher.errors import ExitCode, InputError, PatcherError
+from patcher.errors import DockerUnavailable, ExitCode, InputError, PatcherError
 from patcher.options import DEFAULT_TIMEOUT_S, RUNNERS, SUITES, SUITES_HELP, DeliverOptions, ProveOptions, ReportOptions, RunOptions
 from patcher.results import ErrorKind, ReleaseResult, exit_code
 from patcher.session import Session
@@ -258,13 +258,14 @@ def cache_info(session: Session) -> None:
 @cache.command("clean")
 @click.option("--go", "go", is_flag=True, help="Remove the Go module and build caches (volumes and local directory).")
 @click.option("--mirrors", is_flag=True, help="Remove the git mirrors (not those with worktrees in use or kept).")
-@click.option("--all", "all_", is_flag=True, help="Both.")
+@click.option("--cluster", is_flag=True, help="Remove the etcd and kube-apiserver 'patcher cluster build' made.")
+@click.option("--all", "all_", is_flag=True, help="All of them.")
 @pass_session
-def cache_clean(session: Session, go: bool, mirrors: bool, all_: bool) -> None:
+def cache_clean(session: Session, go: bool, mirrors: bool, cluster: bool, all_: bool) -> None:
     """Remove caches; the next run fills them again (downloads and compiles take longer then)."""
     from patcher import caches
 
-    removed = caches.clean(go=go or all_, mirrors=mirrors or all_, store=session.store)
+    removed = caches.clean(go=go or all_, mirrors=mirrors or all_, cluster=cluster or all_, store=session.store)
     for entry in removed:
         ui.info(f"removed {entry.name} ({caches.human(entry.size)})")
     if not removed:
@@ -394,6 +395,47 @@ def apply_command(session: Session, version: str, output: Path | None, keep: boo
         return matrix.prove_and_report(session, [release], options, jobs=1, spec=release.name)
 
     return judged_later(version, exit_zero, options.reports, proving)
+
+
+# -- What operators deploy ------------------------------------------------------------------------
+
+
+@cli.command("build")
+@click.option("--version", "version", required=True, metavar="VERSION", help=VERSION_HELP)
+@click.option("--tag", metavar="NAME", help="The image's name. Default: argo-patcher/workflow-controller:<version>-fix12945.")
+@click.option("--output", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Also write the binary (DIR/workflow-controller) and the image as 'docker save' makes it "
+              "(DIR/workflow-controller-image.tar, for 'docker load' where no registry is reachable).")
+@runner_options
+@release_options
+@pass_session
+def build_command(session: Session, version: str, tag: str | None, output: Path | None, pre: bool, refresh: bool, **kwargs: Any) -> None:
+    """Build the patched workflow-controller of one release, and an image of it to deploy.
+
+    The controller is built as the release's Makefile builds it (its version stamp, static, no
+    cgo), from the patched tree recorded as a backport commit, with the runner's Go and caches.
+    The image needs no registry: FROM scratch with CA certificates, running as uid 8737 like
+    upstream's, labelled with the release, the commits and the patch's digest. Prints its name.
+    Prove the patch first with 'patcher apply --version VERSION --cluster'.
+    """
+    from patcher import controllerimage
+
+    settings.check()
+    options = ProveOptions(runner=kwargs.pop("runner"), image=kwargs.pop("image"), offline=kwargs.pop("offline"), timeout_s=kwargs.pop("timeout_s"))
+    gocache.limit_bytes(kwargs.pop("cache_limit"))
+    options.check()
+    if output is not None and output.exists() and (not output.is_dir() or any(output.iterdir())):
+        raise InputError(f"--output {output} exists and is not empty; choose a new or empty directory")
+    ok, why = containers.available()
+    if not ok:
+        raise DockerUnavailable(f"{why.split(';')[0]}; patcher build makes a Docker image: start Docker")
+    release = session.resolve_one(version, pre=pre, refresh=refresh)
+    options = dataclasses.replace(options, runner=runners.resolve_kind(options.runner, options.image))
+    built = controllerimage.build(session, release, options, tag=tag, output=output)
+    ui.info(f"built {built.tag} ({built.image_id[:19]}): {release} at {built.provenance.commit[:12]}, patch {built.provenance.patch_digest[:19]}")
+    if output is not None:
+        ui.info(f"wrote {output / 'workflow-controller'} and {output / 'workflow-controller-image.tar'}")
+    ui.out(built.tag)
 
 
 # -- The version matrix (issue 6) -----------------------------------------------------------------

@@ -187,7 +187,7 @@ def _write_rootfs(fileobj: BinaryIO, host: hostgo.HostGo) -> None:
         _add_bytes(tar, "etc/group", f"root:x:0:\n{USER_NAME}:x:{USER_UID}:\n".encode())
         _add_bytes(tar, "etc/nsswitch.conf", b"hosts: files dns\n")
         _add_dir(tar, "etc/ssl/certs", 0o755)
-        _add_bytes(tar, "etc/ssl/certs/ca-certificates.crt", _ca_bundle())
+        _add_bytes(tar, "etc/ssl/certs/ca-certificates.crt", ca_bundle())
         _add_dir(tar, "tmp", 0o1777)
         _add_dir(tar, WORKDIR.lstrip("/"), 0o755)
         _add_dir(tar, "home", 0o755)
@@ -232,7 +232,7 @@ def _add_dir(tar: tarfile.TarFile, name: str, mode: int, uid: int = 0) -> None:
     tar.addfile(info)
 
 
-def _ca_bundle() -> bytes:
+def ca_bundle() -> bytes:
     override = os.environ.get("SSL_CERT_FILE")
     for candidate in ([override] if override else []) + list(_CA_BUNDLES):
         with contextlib.suppress(OSError):

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from patcher import containers
+from patcher import containers, hostgo
+from patcher.cluster import assets
+from patcher.cluster.assets import Assets
 
 SAMPLE = Path(__file__).parent / "resources" / "gomod-sample"
 # The tests' own cache volumes, kept apart from a user's (and kept between sessions: warm builds).
@@ -118,3 +120,49 @@ def driver(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[str]]]:
         if proc.poll() is None:
             proc.kill()
         proc.communicate(timeout=30)
+
+
+# -- the local runner's caches, kept between sessions ------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def session_cache(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Kept in pytest's cache directory when there is one, so later sessions build warm."""
+    cache = getattr(request.config, "cache", None)
+    return Path(cache.mkdir("argo-patcher-local-runner")) if cache is not None else tmp_path_factory.mktemp("local-runner-cache")
+
+
+@pytest.fixture
+def local_cache(session_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """One cache root for the local runner tests of a session: with its own Go build cache,
+    each test would compile the standard library's testing packages again."""
+    monkeypatch.setenv("ARGO_PATCHER_CACHE", str(session_cache))
+    return session_cache
+
+
+# -- the cluster proof's binaries -----------------------------------------------------------------
+
+
+# Looked up before the tests isolate the cache and environment from the user's.
+_FOUND = assets.find()
+_CACHE_ROOT = os.environ.get("ARGO_PATCHER_CACHE")
+
+
+@pytest.fixture(scope="session")
+def cluster_assets() -> Assets:
+    """The real binaries; built into the user's cache once when only Go is here, else a skip."""
+    if _FOUND is not None:
+        return _FOUND
+    if hostgo.find() is None:
+        pytest.skip("no etcd and kube-apiserver (KUBEBUILDER_ASSETS, PATH, `patcher cluster build`) and no Go to build them")
+    previous = os.environ.get("ARGO_PATCHER_CACHE")
+    try:
+        if _CACHE_ROOT is None:
+            os.environ.pop("ARGO_PATCHER_CACHE", None)
+        else:
+            os.environ["ARGO_PATCHER_CACHE"] = _CACHE_ROOT
+        print("building etcd and kube-apiserver once for the cluster tests (several minutes)", file=sys.stderr)
+        return assets.build(only_missing=True)
+    finally:
+        if previous is not None:
+            os.environ["ARGO_PATCHER_CACHE"] = previous

@@ -30,7 +30,7 @@ def _read_only_module_cache(root: Path) -> Path:
 def test_clean_needs_a_choice(run_cli: Any) -> None:
     proc = run_cli("cache", "clean")
     assert proc.returncode == 2
-    assert "say what to clean: --go, --mirrors or --all" in proc.stderr
+    assert "say what to clean: --go, --mirrors, --cluster or --all" in proc.stderr
 
 
 def test_info_and_clean_local_go_caches(run_cli: Any, isolated_cache: Path) -> None:
@@ -95,3 +95,19 @@ def test_human_sizes() -> None:
     assert caches.human(999) == "999 B"
     assert caches.human(1_500_000) == "1.5 MB"
     assert caches.human(3_200_000_000) == "3.2 GB"
+
+
+def test_clean_cluster_removes_only_what_argo_patcher_built(run_cli: Any, isolated_cache: Path, tmp_path: Path) -> None:
+    from patcher.cluster import assets
+
+    for recipe in assets.RECIPES:
+        recipe.cache_dir.mkdir(parents=True)
+        recipe.cached_binary.write_text("#!/bin/sh\n")
+        recipe.cached_binary.chmod(0o755)
+    elsewhere = tmp_path / "assets"
+    elsewhere.mkdir()
+    (elsewhere / "etcd").write_text("#!/bin/sh\n")
+    done = run_cli("cache", "clean", "--cluster", env={"KUBEBUILDER_ASSETS": str(elsewhere)})
+    assert done.returncode == 0, done.stderr
+    assert not any(recipe.cache_dir.exists() for recipe in assets.RECIPES)
+    assert (elsewhere / "etcd").exists()

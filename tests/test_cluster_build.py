@@ -11,8 +11,6 @@ import pytest
 from patcher import runners
 from patcher.results import RunStatus
 from patcher.runners.base import BuildFailed
-from tests.runner_support import docker_daemon, go_image, host_go, sample_tree, test_volumes  # noqa: F401 - fixtures
-from tests.test_runners import local_cache, session_cache  # noqa: F401 - fixtures: a Go build cache kept between sessions
 
 RUNNERS = [pytest.param("docker", marks=pytest.mark.docker), pytest.param("local", marks=pytest.mark.go)]
 MAIN = """package main

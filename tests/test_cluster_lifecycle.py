@@ -15,39 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from patcher import hostgo, procgroups
-from patcher.cluster import assets, processes
+from patcher import procgroups
+from patcher.cluster import processes
 from patcher.cluster.assets import Assets
 from patcher.cluster.controlplane import ControlPlane
 from patcher.cluster.kubeapi import ApiError
 from tests.runner_support import REPO_ROOT, wait_for
 
 pytestmark = pytest.mark.cluster
-
-# Looked up before the tests isolate the cache and environment from the user's.
-_FOUND = assets.find()
-_CACHE_ROOT = os.environ.get("ARGO_PATCHER_CACHE")
-
-
-@pytest.fixture(scope="session")
-def cluster_assets() -> Assets:
-    """The real binaries; built into the user's cache once when only Go is here, else a skip."""
-    if _FOUND is not None:
-        return _FOUND
-    if hostgo.find() is None:
-        pytest.skip("no etcd and kube-apiserver (KUBEBUILDER_ASSETS, PATH, `patcher cluster build`) and no Go to build them")
-    previous = os.environ.get("ARGO_PATCHER_CACHE")
-    try:
-        if _CACHE_ROOT is None:
-            os.environ.pop("ARGO_PATCHER_CACHE", None)
-        else:
-            os.environ["ARGO_PATCHER_CACHE"] = _CACHE_ROOT
-        print("building etcd and kube-apiserver once for the cluster tests (several minutes)", file=sys.stderr)
-        return assets.build(only_missing=True)
-    finally:
-        if previous is not None:
-            os.environ["ARGO_PATCHER_CACHE"] = previous
-
 
 def _alive(pid: int) -> bool:
     try:

@@ -20,8 +20,6 @@ from patcher.errors import InfraError
 from patcher.results import RunStatus, Status
 from patcher.session import Session
 from tests.conftest import UPSTREAM_REPO
-from tests.runner_support import docker_daemon, test_volumes  # noqa: F401 - fixtures
-from tests.test_cluster_lifecycle import cluster_assets  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.docker]
 

@@ -24,21 +24,6 @@ from tests.runner_support import REPO_ROOT, labelled, wait_for
 RUNNERS = [pytest.param("docker", marks=pytest.mark.docker), pytest.param("local", marks=pytest.mark.go)]
 
 
-@pytest.fixture(scope="session")
-def session_cache(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Kept in pytest's cache directory when there is one, so later sessions build warm."""
-    cache = getattr(request.config, "cache", None)
-    return Path(cache.mkdir("argo-patcher-local-runner")) if cache is not None else tmp_path_factory.mktemp("local-runner-cache")
-
-
-@pytest.fixture
-def local_cache(session_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """One cache root for the local runner tests of a session: with its own Go build cache,
-    each test would compile the standard library's testing packages again."""
-    monkeypatch.setenv("ARGO_PATCHER_CACHE", str(session_cache))
-    return session_cache
-
-
 @pytest.fixture
 def runner(request: pytest.FixtureRequest, host_go: str, sample_tree: Path) -> runners.Runner:
     if request.param == "docker":
