@@ -22,7 +22,7 @@ from typing import Any
 import docker.errors
 import filelock
 
-from patcher import containers, gitcmd, ui
+from patcher import checkout, containers, ui
 from patcher.cluster import assets as cluster_assets
 from patcher.errors import InfraError, InputError
 from patcher.runners import container as container_runner
@@ -144,11 +144,8 @@ def _clean_mirrors(store: Store) -> list[CacheEntry]:
 
 
 def _worktrees(mirror: Path) -> list[str]:
-    with contextlib.suppress(Exception):
-        listing = gitcmd.command(git_dir=mirror).worktree("list", "--porcelain")
-        paths = [line.removeprefix("worktree ") for line in listing.splitlines() if line.startswith("worktree ")]
-        return [p for p in paths if Path(p).resolve() != mirror.resolve() and Path(p).exists()]
-    return []
+    """The worktrees of ``mirror`` still on disk: in use by a run, or kept."""
+    return [str(tree.path) for tree in checkout.worktrees(mirror) if tree.path.exists()]
 
 
 def remove_tree(path: Path) -> None:

@@ -25,7 +25,7 @@ from types import TracebackType
 
 import git
 
-from patcher import gitcmd, ui
+from patcher import gitcmd, processes, ui
 from patcher.errors import InputError
 from patcher.store import Mirror
 from patcher.versions import Release
@@ -180,9 +180,9 @@ def reap_stale_worktrees(mirror: Mirror) -> None:
     """Remove the worktrees of runs whose process is gone (a killed run cannot clean up)."""
     with contextlib.suppress(git.GitCommandError):
         mirror.git.worktree("prune")
-    for path, locked in _worktrees(mirror):
-        match = _RUN_DIR.search(path.parent.name)
-        if locked or not match or _alive(int(match.group(1))):
+    for tree in worktrees(mirror.path):
+        path, match = tree.path, _RUN_DIR.search(tree.path.parent.name)
+        if tree.locked or not match or processes.alive(int(match.group(1))):
             continue
         ui.debug(f"removing {path}, left by a run that did not finish")
         remove_worktree(mirror, path)
@@ -198,7 +198,7 @@ def reap_abandoned_run_dirs() -> None:
         with contextlib.suppress(OSError):
             for run_dir in parent.glob(f"{RUN_DIR_PREFIX}*"):
                 match = _RUN_DIR.match(run_dir.name)
-                if not match or _alive(int(match.group(1))) or not run_dir.is_dir() or run_dir.is_symlink():
+                if not match or processes.alive(int(match.group(1))) or not run_dir.is_dir() or run_dir.is_symlink():
                     continue
                 if any(_may_be_kept(tree) for tree in run_dir.iterdir()):
                     continue
@@ -217,9 +217,16 @@ def _may_be_kept(tree: Path) -> bool:
     return not gitdir.is_dir() or (gitdir / "locked").exists()
 
 
-def _worktrees(mirror: Mirror) -> list[tuple[Path, bool]]:
+@dataclasses.dataclass(frozen=True)
+class Worktree:
+    path: Path
+    locked: bool  # kept (--keep, --output): never reaped
+
+
+def worktrees(git_dir: Path) -> list[Worktree]:
+    """The worktrees a repository (a mirror) records, but its own directory; none when git fails."""
     try:
-        listing = mirror.git.worktree("list", "--porcelain")
+        listing = gitcmd.command(git_dir=git_dir).worktree("list", "--porcelain")
     except git.GitCommandError:
         return []
     found = []
@@ -227,15 +234,8 @@ def _worktrees(mirror: Mirror) -> list[tuple[Path, bool]]:
         lines = block.splitlines()
         if not lines or not lines[0].startswith("worktree ") or "bare" in lines:
             continue
-        found.append((Path(lines[0].removeprefix("worktree ")), any(line.startswith("locked") for line in lines)))
+        found.append(Worktree(Path(lines[0].removeprefix("worktree ")), any(line.startswith("locked") for line in lines)))
     return found
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+

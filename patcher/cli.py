@@ -22,7 +22,10 @@ from patcher.session import Session
 from patcher.store import UPSTREAM_URL
 from patcher.versions import SPEC_HELP
 
-EXIT_CODES_HELP = "Exit codes: 0 success, 1 tests failed, 2 usage or input error, 3 infrastructure error (git, Docker, toolchain)."
+EXIT_CODES_HELP = (
+    "Exit codes: 0 success; 1 a release failed on its merits (a case or test failing after the patch, a broken patch); "
+    "2 usage or input error; 3 infrastructure error (git, Docker, the toolchain, a timeout); 130 interrupted."
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}, epilog=EXIT_CODES_HELP)
@@ -234,7 +237,7 @@ def image_list() -> None:
 
 @cli.group()
 def cache() -> None:
-    """What argo-patcher keeps between runs: git mirrors and Go caches."""
+    """What argo-patcher keeps between runs: git mirrors, Go caches, the cluster binaries."""
 
 
 @cache.command("info")

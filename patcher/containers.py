@@ -13,10 +13,8 @@ the containers whose owner process is gone are removed (``reap_orphans``).
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
 import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -25,7 +23,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from patcher import ui
+from patcher import processes, ui
 from patcher.errors import DockerUnavailable, InfraError
 
 LABEL = "argo-patcher"  # value: what the object is: "test", "fetch", "init" containers, "go" images, volumes
@@ -102,48 +100,8 @@ def reason(exc: BaseException) -> str:
     return " ".join(text.split()) or type(exc).__name__
 
 
-# -- ownership ----------------------------------------------------------------------------------
-
-
-def process_start_time(pid: int) -> str:
-    """The start time of process ``pid`` (clock ticks since boot), or "" where /proc is absent."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            return f.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return ""
-
-
-@functools.lru_cache(maxsize=1)
-def _owner_for(pid: int) -> str:
-    return f"{socket.gethostname()}/{pid}/{process_start_time(pid)}"
-
-
-def owner() -> str:
-    """This process, as the ``argo-patcher.owner`` label names it."""
-    return _owner_for(os.getpid())
-
-
-def owner_alive(value: str) -> bool | None:
-    """Whether the process an owner label names still runs; None when it is on another host."""
-    try:
-        host, pid_text, started = value.rsplit("/", 2)
-        pid = int(pid_text)
-    except ValueError:
-        return False
-    if host != socket.gethostname():
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return not started or process_start_time(pid) in ("", started)
-
-
 def labels(kind: str, run_id: str, **extra: str) -> dict[str, str]:
-    return {LABEL: kind, LABEL_RUN_ID: run_id, LABEL_OWNER: owner(), **extra}
+    return {LABEL: kind, LABEL_RUN_ID: run_id, LABEL_OWNER: processes.owner(), **extra}
 
 
 def reap_orphans(docker_client: docker.DockerClient | None = None) -> list[str]:
@@ -156,7 +114,7 @@ def reap_orphans(docker_client: docker.DockerClient | None = None) -> list[str]:
     for entry in found:
         labels = entry.get("Labels") or {}
         name = (entry.get("Names") or [entry["Id"][:12]])[0].lstrip("/")
-        alive = owner_alive(labels.get(LABEL_OWNER, ""))
+        alive = processes.owner_alive(labels.get(LABEL_OWNER, ""))
         if alive is None:
             alive = time.time() - float(entry.get("Created") or 0) < FOREIGN_ORPHAN_AGE_S
         if alive:

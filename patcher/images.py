@@ -20,7 +20,6 @@ import functools
 import io
 import json
 import os
-import re
 import tarfile
 import tempfile
 import threading
@@ -31,7 +30,7 @@ from typing import Any, BinaryIO
 import docker.errors
 import filelock
 
-from patcher import containers, hostgo, settings, ui
+from patcher import containers, hostgo, locks, settings, ui
 from patcher.errors import InfraError, InputError
 from patcher.gomod import GoMod, GoVersion
 
@@ -158,10 +157,7 @@ _GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"
 
 
 def _file_lock(tag: str) -> filelock.FileLock:
-    locks = settings.cache_root() / "locks"
-    locks.mkdir(parents=True, exist_ok=True)
-    name = re.sub(r"[^\w.-]", "_", tag)
-    return filelock.FileLock(locks / f"image-{name}.lock", timeout=BUILD_TIMEOUT_S)
+    return locks.lock(f"image-{tag}", timeout=BUILD_TIMEOUT_S)
 
 
 def image_changes(host: hostgo.HostGo) -> list[str]:

@@ -16,7 +16,7 @@ import os
 import signal
 from pathlib import Path
 
-from patcher import containers, settings, ui
+from patcher import processes, settings, ui
 
 
 def runs_dir() -> Path:
@@ -35,7 +35,7 @@ def record(pgid: int, run_id: str, *, kind: str = "local", **extra: str) -> Path
     directory = runs_dir()
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{kind}-{os.getpid()}-{pgid}.json"
-    entry = {"owner": containers.owner(), "pgid": pgid, "started": containers.process_start_time(pgid), "run_id": run_id, **extra}
+    entry = {"owner": processes.owner(), "pgid": pgid, "started": processes.start_time(pgid), "run_id": run_id, **extra}
     path.write_text(json.dumps(entry))
     return path
 
@@ -54,11 +54,11 @@ def reap_orphans(kind: str = "local", what: str = "go test") -> list[int]:
         except (OSError, ValueError, KeyError, TypeError):
             path.unlink(missing_ok=True)
             continue
-        if containers.owner_alive(owner) is not False:
+        if processes.owner_alive(owner) is not False:
             continue
         started = str(entry.get("started", ""))
         # A recycled process id is another program's: only the very process that was recorded is killed.
-        if started and containers.process_start_time(pgid) == started:
+        if started and processes.start_time(pgid) == started:
             name = entry.get("name") or what
             ui.debug(f"killing {name} (process group {pgid}), left by run {entry.get('run_id', '?')} that did not finish")
             kill_group(pgid)

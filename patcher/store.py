@@ -25,7 +25,7 @@ from pathlib import Path
 import filelock
 import git
 
-from patcher import gitcmd, ui, versions
+from patcher import gitcmd, locks, ui, versions
 from patcher.errors import InfraError, InputError
 from patcher.settings import cache_root
 from patcher.versions import RefKind, Refs, Release, UnknownVersionError
@@ -80,9 +80,7 @@ class Store:
         return self.root / "mirrors"
 
     def lock(self, name: str) -> filelock.FileLock:
-        locks = self.root / "locks"
-        locks.mkdir(parents=True, exist_ok=True)
-        return filelock.FileLock(locks / f"{name}.lock", timeout=LOCK_TIMEOUT_S)
+        return locks.lock(name, timeout=LOCK_TIMEOUT_S, root=self.root)
 
     def mirror(self, source: RepoSource) -> Mirror:
         """The mirror of ``source``, made on first use."""

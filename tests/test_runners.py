@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from patcher import containers, hostgo, runners
+from patcher import containers, hostgo, processes, runners
 from patcher.errors import InfraError, InputError
 from patcher.results import RunResult, RunStatus, Status
 from patcher.runners import local as local_runner
@@ -157,7 +157,7 @@ def test_container_settings(go_image: str, sample_tree: Path, docker_daemon: obj
     assert mounts["/src"]["RW"] is False and mounts["/src"]["Source"] == str(sample_tree)
     assert not any("docker.sock" in str(m.get("Source")) for m in mounts.values())
     labels = config["Labels"]  # type: ignore[index]
-    assert labels[containers.LABEL_RUN_ID] == rid and labels[containers.LABEL_OWNER] == containers.owner()
+    assert labels[containers.LABEL_RUN_ID] == rid and labels[containers.LABEL_OWNER] == processes.owner()
     assert labelled(docker_daemon, rid) == []
 
 
@@ -365,7 +365,7 @@ def test_local_leftovers_of_killed_runs_are_killed(sample_tree: Path, host_go: s
     runs = isolated_cache / "runs"
     runs.mkdir(parents=True)
     (runs / f"local-{dead.pid}-{orphan.pid}.json").write_text(
-        json.dumps({"owner": f"{socket.gethostname()}/{dead.pid}/1", "pgid": orphan.pid, "started": containers.process_start_time(orphan.pid), "run_id": "dead-run"})
+        json.dumps({"owner": f"{socket.gethostname()}/{dead.pid}/1", "pgid": orphan.pid, "started": processes.start_time(orphan.pid), "run_id": "dead-run"})
     )
     try:
         assert local_runner.reap_orphans() == [orphan.pid]

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import filelock
 
-from patcher import hostgo, procgroups, settings, ui
+from patcher import hostgo, locks, procgroups, settings, ui
 from patcher.errors import InfraError
 from patcher.runners.base import register, unregister
 from patcher.runners.local import LocalRunner
@@ -157,9 +157,7 @@ def build(*, rebuild: bool = False, only_missing: bool = False) -> Assets:
 
 
 def _build_lock() -> filelock.FileLock:
-    locks = settings.cache_root() / "locks"
-    locks.mkdir(parents=True, exist_ok=True)
-    return filelock.FileLock(locks / "cluster-build.lock", timeout=LOCK_TIMEOUT_S)
+    return locks.lock("cluster-build", timeout=LOCK_TIMEOUT_S)
 
 
 def _build_one(recipe: Recipe, host: hostgo.HostGo) -> None:

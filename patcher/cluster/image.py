@@ -17,9 +17,8 @@ import tempfile
 from pathlib import Path
 
 import docker.errors
-import filelock
 
-from patcher import containers, images, selfimage, settings, ui
+from patcher import containers, images, locks, selfimage, ui
 from patcher.errors import InfraError
 
 TAG = "argo-patcher/cluster-check:latest"
@@ -43,9 +42,7 @@ def ensure(goroot: Path | None = None) -> str:
     """The image's reference, built first when missing or made from other files than these."""
     wanted = fingerprint()
     docker_client = containers.client(images.BUILD_TIMEOUT_S)
-    locks = settings.cache_root() / "locks"
-    locks.mkdir(parents=True, exist_ok=True)
-    with filelock.FileLock(locks / "cluster-check-image.lock", timeout=LOCK_TIMEOUT_S):
+    with locks.lock("cluster-check-image", timeout=LOCK_TIMEOUT_S):
         current = _fingerprint_of(docker_client, TAG)
         if current == wanted:
             return TAG

@@ -36,7 +36,7 @@ import docker.errors
 import filelock
 from docker.types import LogConfig, Mount
 
-from patcher import containers, gocache, gotest, hostgo, images, settings, ui
+from patcher import containers, gocache, gotest, hostgo, images, locks, settings, ui
 from patcher.errors import InfraError
 from patcher.options import DEFAULT_TIMEOUT_S
 from patcher.results import RunResult, RunStatus
@@ -394,8 +394,8 @@ class _BinarySlot:
         stem = settings.cache_root() / "binary-slots" / f"{build_cache_volume()}-{_slug(name)}"
         try:
             stem.parent.mkdir(parents=True, exist_ok=True)
-            lock = filelock.FileLock(f"{stem}.lock")
-            lock.acquire(timeout=0)
+            lock = locks.lock(slot_lock_name(stem.name), timeout=0)
+            lock.acquire()
         except (filelock.Timeout, OSError):
             yield None
             return
@@ -444,6 +444,11 @@ def _check_built(outcome: _Outcome, doing: str, timeout_s: float) -> None:
         message = gotest.message_lines(outcome.stderr) or f"exit code {outcome.exit_code}"
         status = RunStatus.INFRA_ERROR if "GOPROXY=off" in message or doing == "downloading modules" else RunStatus.BUILD_ERROR
         raise BuildFailed(f"{doing} failed: {message}", status)
+
+
+def slot_lock_name(stem: str) -> str:
+    """The lock a run holds while it uses a slot of kept test binaries."""
+    return f"binary-slot-{stem}"
 
 
 def _joined(thread: threading.Thread, timeout: float) -> bool:

@@ -27,9 +27,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import filelock
-
-from patcher import gocache, gotest, hostgo, procgroups, settings, ui
+from patcher import gocache, gotest, hostgo, locks, procgroups, settings, ui
 from patcher.errors import InfraError
 from patcher.options import DEFAULT_TIMEOUT_S
 from patcher.results import RunResult, RunStatus
@@ -108,7 +106,7 @@ class LocalRunner(Runner):
         if tool.exists():
             return tool
         tool.parent.mkdir(parents=True, exist_ok=True)
-        with filelock.FileLock(f"{tool}.lock", timeout=300):
+        with locks.lock(f"tool-{tool.name}", timeout=300):
             if tool.exists():
                 return tool
             build = subprocess.run(
