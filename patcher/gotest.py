@@ -44,6 +44,12 @@ _DOWNLOAD_FAILURE = re.compile(
 _TOO_OLD = re.compile(r"requires go >= (\S+) \(running go (\S+)")
 
 
+# Test binaries need no debug information (stack traces come from the pcln table): without DWARF
+# a cold compile of a release's controller tests takes 5% less time and its cache 15% less disk
+# (measured on v3.4.0: 200 s and 779 MB against 211 s and 922 MB). The code compiled is the same.
+COMPILE_FLAGS = ("-gcflags=all=-dwarf=false", "-ldflags=-w")
+
+
 def go_test_args(
     packages: Sequence[str], run_regex: str | None = None, *, timeout_s: float | None = None, binaries_dir: str | None = None
 ) -> list[str]:
@@ -56,7 +62,7 @@ def go_test_args(
         raise ValueError("no packages to test")
     # go vet is no part of the proof (argo-patcher's own tests vet the patch on every shape it
     # knows); left on, it would add most of a second to every warm run.
-    args = ["test", "-json", "-count=1", "-vet=off"]
+    args = ["test", "-json", "-count=1", "-vet=off", *COMPILE_FLAGS]
     if timeout_s:
         # go test's own limit (10m by default) must not cut a run shorter than the one asked for.
         args.append(f"-timeout={max(1, int(timeout_s))}s")

@@ -18,7 +18,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from patcher import __version__, settings
+from patcher import __version__, gotest, settings
 from patcher.results import RunResult, RunStatus
 
 FORMAT = 1  # bump when what a key covers or how a result is stored changes
@@ -39,7 +39,8 @@ def key(
     harness at its place)."""
     digest = hashlib.sha256()
     for part in (f"format {FORMAT}", f"argo-patcher {__version__}", f"commit {commit}", f"toolchain {toolchain}",
-                 f"packages {' '.join(packages)}", f"run {run_regex or ''}", f"timeout {timeout_s:g}", f"reruns {rerun_fails}"):  # fmt: skip
+                 f"flags {' '.join(gotest.COMPILE_FLAGS)}", f"packages {' '.join(packages)}", f"run {run_regex or ''}",
+                 f"timeout {timeout_s:g}", f"reruns {rerun_fails}"):  # fmt: skip
         digest.update(part.encode() + b"\0")
     for name in sorted(files):
         digest.update(f"file {name} {hashlib.sha256(files[name]).hexdigest()}".encode() + b"\0")

@@ -291,7 +291,8 @@ def test_message_is_capped() -> None:
 
 
 def test_go_test_args() -> None:
-    assert gotest.go_test_args(["./a/"], "TestX|TestY", timeout_s=90) == ["test", "-json", "-count=1", "-vet=off", "-timeout=90s", "-run=TestX|TestY", "./a/"]
-    assert gotest.go_test_args(["./a/", "./b/"]) == ["test", "-json", "-count=1", "-vet=off", "./a/", "./b/"]
+    base = ["test", "-json", "-count=1", "-vet=off", "-gcflags=all=-dwarf=false", "-ldflags=-w"]
+    assert gotest.go_test_args(["./a/"], "TestX|TestY", timeout_s=90) == [*base, "-timeout=90s", "-run=TestX|TestY", "./a/"]
+    assert gotest.go_test_args(["./a/", "./b/"]) == [*base, "./a/", "./b/"]
     with pytest.raises(ValueError):
         gotest.go_test_args([])
