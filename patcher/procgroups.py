@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
 from pathlib import Path
 
 from patcher import processes, settings, ui
@@ -27,6 +28,15 @@ def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
     """Send ``sig`` to process group ``pgid``, if it still exists."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
+
+
+def waited(proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Whether ``proc`` ended within ``timeout`` seconds (for ``runners.base.supervise``)."""
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
 
 
 def record(pgid: int, run_id: str, *, kind: str = "local", **extra: str) -> Path:

@@ -23,6 +23,7 @@ import tarfile
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import docker.errors
 from packaging.requirements import Requirement
@@ -53,9 +54,17 @@ def build(goroot: Path | None = None, tag: str | None = None, *, rebuild: bool =
         return tag
     base = images.build(goroot)
     ui.info(f"building {tag}: {base.ref} with this machine's Python {sys.version_info.major}.{sys.version_info.minor}, argo-patcher {__version__} and git")
+    build_image(docker_client, tag, dockerfile(base.id))
+    ui.info(f"built {tag}; push it where your cluster pulls from, and submit the workflow with -p image=<that name>")
+    return tag
+
+
+def build_image(docker_client: Any, tag: str, dockerfile_text: str) -> None:
+    """Build ``tag`` from ``dockerfile_text`` with the layer of this machine's Python, argo-patcher
+    and git (``layer.tar``, which the Dockerfile adds) as its context."""
     with tempfile.TemporaryFile(prefix="argo-patcher-self-") as context:
         with tarfile.open(fileobj=context, mode="w") as tar:
-            _add_bytes(tar, "Dockerfile", dockerfile(base.id).encode())
+            _add_bytes(tar, "Dockerfile", dockerfile_text.encode())
             with tempfile.TemporaryFile() as layer:
                 with tarfile.open(fileobj=layer, mode="w") as layer_tar:
                     write_layer(layer_tar)
@@ -69,8 +78,6 @@ def build(goroot: Path | None = None, tag: str | None = None, *, rebuild: bool =
                 docker_client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True, forcerm=True, pull=False)
             except docker.errors.BuildError as exc:
                 raise InfraError(f"building {tag} failed: {exc.msg}") from None
-    ui.info(f"built {tag}; push it where your cluster pulls from, and submit the workflow with -p image=<that name>")
-    return tag
 
 
 def _exists(docker_client: object, tag: str) -> bool:

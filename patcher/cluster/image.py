@@ -10,10 +10,7 @@ code. Building takes seconds and needs no registry.
 from __future__ import annotations
 
 import hashlib
-import io
 import sys
-import tarfile
-import tempfile
 from pathlib import Path
 
 import docker.errors
@@ -64,27 +61,7 @@ def _fingerprint_of(docker_client: object, tag: str) -> str:
 def _build(docker_client: object, goroot: Path | None, wanted: str) -> None:
     base = images.build(goroot, quiet=True)
     dockerfile = selfimage.dockerfile(base.id) + f'LABEL {LABEL_FINGERPRINT}="{wanted}"\n'
-    with tempfile.TemporaryFile(prefix="argo-patcher-cluster-image-") as context:
-        with tarfile.open(fileobj=context, mode="w") as tar:
-            _add(tar, "Dockerfile", dockerfile.encode())
-            with tempfile.TemporaryFile() as layer:
-                with tarfile.open(fileobj=layer, mode="w") as layer_tar:
-                    selfimage.write_layer(layer_tar)
-                info = tarfile.TarInfo("layer.tar")
-                info.size = layer.tell()
-                layer.seek(0)
-                tar.addfile(info, layer)
-        context.seek(0)
-        with containers.errors_as_infra(f"building {TAG}"):
-            try:
-                docker_client.images.build(fileobj=context, custom_context=True, tag=TAG, rm=True, forcerm=True, pull=False)  # type: ignore[attr-defined]
-            except docker.errors.BuildError as exc:
-                raise InfraError(f"building {TAG} failed: {exc.msg}") from None
+    selfimage.build_image(docker_client, TAG, dockerfile)
     with containers.errors_as_infra("removing the stale check images"):
         docker_client.images.prune(filters={"dangling": True, "label": f"{LABEL_FINGERPRINT}"})  # type: ignore[attr-defined]
 
-
-def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    tar.addfile(info, io.BytesIO(data))

@@ -111,7 +111,7 @@ def run_local(spec: CheckSpec, *, timeout_s: float, run_id: str) -> CheckResult:
         token = None
         try:
             token = register(lambda: _stop_group(proc))
-            timed_out = supervise(lambda t: _waited(proc, t), time.monotonic() + timeout_s)
+            timed_out = supervise(lambda t: procgroups.waited(proc, t), time.monotonic() + timeout_s)
         finally:
             _stop_group(proc)
             if token is not None:
@@ -129,14 +129,6 @@ def _stop_group(proc: subprocess.Popen[bytes]) -> None:
     procgroups.kill_group(proc.pid)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(STOP_GRACE_S)
-
-
-def _waited(proc: subprocess.Popen[bytes], timeout: float) -> bool:
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        return False
-    return True
 
 
 def _read(path: Path) -> str:

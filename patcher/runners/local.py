@@ -20,11 +20,12 @@ whose owner is gone.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from patcher import gocache, gotest, hostgo, locks, procgroups, settings, ui
@@ -147,99 +148,79 @@ class LocalRunner(Runner):
         check_not_aborting()
         reap_orphans()
         started = time.monotonic()
-        tree = Path(tree).resolve()
-        command = [str(self.host.go), *gotest.go_test_args(packages, run_regex, timeout_s=timeout_s)]
         parser = gotest.GoTestParser()
-        stderr = bytearray()
-        ui.debug(f"[{run_id}] {' '.join(command)} in {tree}")
-        try:
-            proc = subprocess.Popen(
-                command, cwd=tree, env=self.environment(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, start_new_session=True,
-            )  # fmt: skip
-        except OSError as exc:
-            raise InfraError(f"cannot run {self.host.go}: {exc}") from None
-        record = _record(proc.pid, run_id)
-        readers = [
-            threading.Thread(target=_pump, args=(proc.stdout, parser.feed), daemon=True),
-            threading.Thread(target=_pump, args=(proc.stderr, lambda b: _append(stderr, b)), daemon=True),
-        ]
-        for reader in readers:
-            reader.start()
-        token = None
-        try:
-            token = register(lambda: _kill_group(proc.pid))
-            timed_out = supervise(lambda t: _waited(proc, t), started + timeout_s)
-        finally:
-            _kill_group(proc.pid)  # the test binaries too, whatever happened
-            if token is not None:
-                unregister(token)
-            proc.wait()
-            record.unlink(missing_ok=True)
-            for reader in readers:  # the pipes end once the whole group is gone
-                reader.join(5)
+        go = self._go(gotest.go_test_args(packages, run_regex, timeout_s=timeout_s), Path(tree).resolve(), run_id, timeout_s, parser.feed)
         duration = time.monotonic() - started
-        text = stderr.decode("utf-8", "replace")
-        if timed_out:
+        if go.timed_out:
             why = f"timed out after {timeout_s:g}s; go test was stopped"
-            return parser.result(exit_code=None, stderr=text, duration_s=duration, stopped=why, stopped_status=RunStatus.TIMEOUT)
-        if proc.returncode < 0:
-            why = f"go test was killed from outside (signal {-proc.returncode})"
-            return parser.result(exit_code=proc.returncode, stderr=text, duration_s=duration, stopped=why)
-        result = parser.result(exit_code=proc.returncode, stderr=text, duration_s=duration)
+            return parser.result(exit_code=None, stderr=go.stderr, duration_s=duration, stopped=why, stopped_status=RunStatus.TIMEOUT)
+        if go.exit_code < 0:
+            why = f"go test was killed from outside (signal {-go.exit_code})"
+            return parser.result(exit_code=go.exit_code, stderr=go.stderr, duration_s=duration, stopped=why)
+        result = parser.result(exit_code=go.exit_code, stderr=go.stderr, duration_s=duration)
         if self.offline and "GOPROXY=off" in result.message:
             result.status = RunStatus.INFRA_ERROR
             result.message = f"--offline, and the module cache lacks modules the tests need; run once without --offline\n{result.message}"
         return result
-
 
     def build_binary(self, tree: Path, package: str, output_dir: Path, *, ldflags: str, timeout_s: float, run_id: str) -> Path:
         """``go build`` with the local Go and this runner's environment (its caches, CGO_ENABLED=0),
         in a process group of its own like ``go test``."""
         check_not_aborting()
         reap_orphans()
-        tree, output_dir = Path(tree).resolve(), Path(output_dir).resolve()
+        output_dir = Path(output_dir).resolve()
         output_dir.mkdir(parents=True, exist_ok=True)
         output = output_dir / package.rstrip("/").rsplit("/", 1)[-1]
-        command = [str(self.host.go), "build", "-ldflags", ldflags, "-o", str(output), package]
+        go = self._go(["build", "-ldflags", ldflags, "-o", str(output), package], Path(tree).resolve(), run_id, timeout_s, None)
+        if go.timed_out:
+            raise BuildFailed(f"timed out after {timeout_s:g}s building {package}; go build was stopped", RunStatus.TIMEOUT)
+        if go.exit_code:
+            message = gotest.message_lines(go.stderr) or f"exit code {go.exit_code}"
+            status = RunStatus.INFRA_ERROR if go.exit_code < 0 or "GOPROXY=off" in message else RunStatus.BUILD_ERROR
+            raise BuildFailed(f"building {package} failed: {message}", status)
+        return output
+
+    def _go(self, args: list[str], tree: Path, run_id: str, timeout_s: float, on_stdout: Callable[[bytes], None] | None) -> _Finished:
+        """Run ``go ARGS`` in ``tree`` in a process group of its own, recorded while it runs (a
+        killed argo-patcher's next run reaps it); the whole group is killed when it ends, times
+        out or the run is interrupted."""
+        command = [str(self.host.go), *args]
         ui.debug(f"[{run_id}] {' '.join(command)} in {tree}")
-        stderr = bytearray()
+        stdout = subprocess.PIPE if on_stdout is not None else subprocess.DEVNULL
         try:
             proc = subprocess.Popen(
-                command, cwd=tree, env=self.environment(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE, start_new_session=True,
+                command, cwd=tree, env=self.environment(), stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.PIPE,
+                start_new_session=True,
             )  # fmt: skip
         except OSError as exc:
             raise InfraError(f"cannot run {self.host.go}: {exc}") from None
-        record = _record(proc.pid, run_id)
-        reader = threading.Thread(target=_pump, args=(proc.stderr, lambda b: _append(stderr, b)), daemon=True)
-        reader.start()
+        record = procgroups.record(proc.pid, run_id, kind="local")
+        stderr = bytearray()
+        readers = [threading.Thread(target=_pump, args=(proc.stderr, lambda b: _append(stderr, b)), daemon=True)]
+        if on_stdout is not None:
+            readers.append(threading.Thread(target=_pump, args=(proc.stdout, on_stdout), daemon=True))
+        for reader in readers:
+            reader.start()
         token = None
         try:
-            token = register(lambda: _kill_group(proc.pid))
-            timed_out = supervise(lambda t: _waited(proc, t), time.monotonic() + timeout_s)
+            token = register(lambda: procgroups.kill_group(proc.pid))
+            timed_out = supervise(lambda t: procgroups.waited(proc, t), time.monotonic() + timeout_s)
         finally:
-            _kill_group(proc.pid)
+            procgroups.kill_group(proc.pid)  # the test binaries too, whatever happened
             if token is not None:
                 unregister(token)
             proc.wait()
             record.unlink(missing_ok=True)
-            reader.join(5)
-        if timed_out:
-            raise BuildFailed(f"timed out after {timeout_s:g}s building {package}; go build was stopped", RunStatus.TIMEOUT)
-        if proc.returncode:
-            message = gotest.message_lines(stderr.decode("utf-8", "replace")) or f"exit code {proc.returncode}"
-            status = RunStatus.INFRA_ERROR if proc.returncode < 0 or "GOPROXY=off" in message else RunStatus.BUILD_ERROR
-            raise BuildFailed(f"building {package} failed: {message}", status)
-        return output
+            for reader in readers:  # the pipes end once the whole group is gone
+                reader.join(5)
+        return _Finished(proc.returncode, stderr.decode("utf-8", "replace"), timed_out)
 
 
-def _waited(proc: subprocess.Popen[bytes], timeout: float) -> bool:
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        return False
-    return True
+@dataclasses.dataclass(frozen=True)
+class _Finished:
+    exit_code: int
+    stderr: str
+    timed_out: bool
 
 
 def _pump(stream: object, sink: object) -> None:
@@ -258,15 +239,7 @@ def _append(buffer: bytearray, chunk: bytes) -> None:
         buffer.extend(chunk[: MAX_STDERR_BYTES - len(buffer)])
 
 
-def _kill_group(pgid: int) -> None:
-    procgroups.kill_group(pgid)
-
-
 # -- leftovers of killed runs -------------------------------------------------------------------
-
-
-def _record(pid: int, run_id: str) -> Path:
-    return procgroups.record(pid, run_id, kind="local")
 
 
 def reap_orphans() -> list[int]:
