@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -183,3 +184,24 @@ def test_matrix_command_emits_without_running_anything(run_cli, argo_repo: Path)
     assert ["--suite", "precedence", "--no-baseline"] == wf["spec"]["templates"][1]["container"]["args"][7:10]
     done = run_cli("--repo", str(argo_repo), "matrix", "--emit", "github-matrix", "--json", "out.json")
     assert done.returncode == 2 and "--emit prints the matrix and runs nothing" in done.stderr
+
+
+@pytest.mark.integration
+@pytest.mark.cluster
+def test_emitted_workflow_is_accepted_by_a_real_api_server_with_nothing_pruned(upstream_repo: Path, cluster_assets: Any, tmp_path: Path):
+    """Created on a real kube-apiserver that has v4.1.2's full (validating) Workflow CRD, the
+    emitted Workflow reads back as it was sent: nothing refused, nothing pruned."""
+    from patcher.cluster.controlplane import ControlPlane
+
+    shown = subprocess.run(["git", "-C", str(upstream_repo), "show", "v4.1.2:manifests/base/crds/full/argoproj.io_workflows.yaml"],
+                           capture_output=True, text=True, check=True)  # fmt: skip
+    crd = yaml.safe_load(shown.stdout)
+    wf = workflow(apply_args=emit.apply_args(ProveOptions(suite="full", rerun_fails=1)), parallelism=3, pod_deadline_s=3600)
+    wf["metadata"]["namespace"] = "default"
+    with ControlPlane(cluster_assets, tmp_path / "plane", "emit-test") as plane:
+        plane.client.create(crd)
+        assert plane.client.wait_established([crd["metadata"]["name"]], time.monotonic() + 60) == []
+        created = plane.client.create(wf)
+        stored = plane.client.read("Workflow", created["metadata"]["name"], "default")
+    assert stored["spec"] == wf["spec"]
+    assert stored["metadata"]["labels"] == wf["metadata"]["labels"]
