@@ -69,7 +69,7 @@ def prove_release(
             _prove(workspace, release, checkout, plan, options.prove, result, on_stage)
         else:
             plan.apply()
-            _say_patched(release, plan)
+            _say_patched(release, plan, handed_over=options.deliver.any)
         if options.deliver.any and result.error is None:
             on_stage(release, "deliver")
             _deliver(session, release, checkout, options.deliver, proven=result.ok, already_patched=plan.already_patched)
@@ -243,11 +243,13 @@ def _merge_rerun(run: RunResult, rerun: RunResult) -> None:
             run.tests[name] = dataclasses.replace(test, status=Status.FLAKY)
 
 
-def _say_patched(release: Release, plan: patch.PatchPlan) -> None:
+def _say_patched(release: Release, plan: patch.PatchPlan, *, handed_over: bool) -> None:
+    """Which files changed, when a tree is handed over (else each release's summary line says it)."""
+    say = ui.info if handed_over else ui.debug
     if plan.already_patched:
-        ui.info(f"{release} already carries the precedence fix; its tree is left as it is")
+        say(f"{release} already carries the precedence fix; its tree is left as it is")
     else:
-        ui.info(f"patched {release} ({plan.shape_name}): {', '.join(plan.changed_files)}")
+        say(f"patched {release} ({plan.shape_name}): {', '.join(plan.changed_files)}")
 
 
 def _deliver(session: Session, release: Release, checkout: Checkout, options: DeliverOptions, *, proven: bool, already_patched: bool) -> None:

@@ -128,7 +128,7 @@ def test_apply_no_test_without_a_destination_checks_the_patch_and_keeps_nothing(
     assert result.returncode == 0, result.stderr
     [release] = json.loads(result.stdout)["results"]
     assert release["verdict"] == "patched" and release["baseline"] is None and release["patched"] is None
-    assert "patched v3.5.0" in result.stderr
+    assert "✓ v3.5.0  patched in" in result.stderr and "patched, not tested" in result.stderr
 
 
 @pytest.mark.parametrize("command", ["versions", "diff", "apply", "matrix", "image", "cache", "report"])

@@ -104,11 +104,10 @@ def present(results: list[ReleaseResult], files: ReportOptions, *, spec: str | N
     tested = any(r.baseline is not None or r.patched is not None for r in results)
     if tested and not files.to_stdout:
         terminal.print_report(results, stdout or Console(highlight=False))
-    if len(results) == 1 and not tested:
+    if len(results) == 1 and not tested and results[0].error is not None:
         only = results[0]
-        if only.error is not None:
-            message = only.message or only.verdict.value
-            ui.error(message if only.version in message else f"{only.version}: {message}")
+        message = only.message or only.verdict.value
+        ui.error(message if only.version in message else f"{only.version}: {message}")
         return
     if ui.verbosity() >= ui.NORMAL:
         ui.stderr().print()
