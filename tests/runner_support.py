@@ -10,9 +10,10 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import filelock
 import pytest
 
-from patcher import containers, hostgo
+from patcher import containers, locks
 from patcher.cluster import assets
 from patcher.cluster.assets import Assets
 
@@ -150,19 +151,29 @@ _CACHE_ROOT = os.environ.get("ARGO_PATCHER_CACHE")
 
 @pytest.fixture(scope="session")
 def cluster_assets() -> Assets:
-    """The real binaries; built into the user's cache once when only Go is here, else a skip."""
+    """The real binaries: those found (KUBEBUILDER_ASSETS, PATH, the user's cache), or those a
+    build going on now makes (.ci/run starts one while the first tests run); else a skip that
+    says how to get them. A test run never starts a build of many minutes by itself."""
     if _FOUND is not None:
         return _FOUND
-    if hostgo.find() is None:
-        pytest.skip("no etcd and kube-apiserver (KUBEBUILDER_ASSETS, PATH, `patcher cluster build`) and no Go to build them")
     previous = os.environ.get("ARGO_PATCHER_CACHE")
     try:
         if _CACHE_ROOT is None:
             os.environ.pop("ARGO_PATCHER_CACHE", None)
         else:
             os.environ["ARGO_PATCHER_CACHE"] = _CACHE_ROOT
-        print("building etcd and kube-apiserver once for the cluster tests (several minutes)", file=sys.stderr)
-        return assets.build(only_missing=True)
+        build_lock = locks.lock("cluster-build", timeout=0)
+        try:
+            build_lock.acquire()
+        except filelock.Timeout:  # a build is going on: wait for it
+            print("waiting for the build of etcd and kube-apiserver going on", file=sys.stderr)
+            build_lock = locks.lock("cluster-build", timeout=assets.LOCK_TIMEOUT_S)
+            build_lock.acquire()
+        build_lock.release()
+        found = assets.find()
     finally:
         if previous is not None:
             os.environ["ARGO_PATCHER_CACHE"] = previous
+    if found is None:
+        pytest.skip("no etcd and kube-apiserver: point KUBEBUILDER_ASSETS at them, put them on PATH, or run `patcher cluster build` once")
+    return found
