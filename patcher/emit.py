@@ -134,7 +134,9 @@ def _prove(apply_args: list[str], deadline_s: int) -> dict[str, Any]:
     missing = json.dumps({"version": "{{inputs.parameters.version}}", "error": "infra", "message": "the pod wrote no report; see its log"})
     return {
         "name": "prove",
-        "activeDeadlineSeconds": deadline_s,
+        # A template's deadline is an IntOrString (the Workflow's is an integer): Argo's schema
+        # types it as a string, which the CRD and the controller also accept.
+        "activeDeadlineSeconds": str(deadline_s),
         "inputs": {"parameters": [{"name": "version"}]},
         "outputs": {"parameters": [{"name": "report", "valueFrom": {"path": REPORT_PATH, "default": missing}}]},
         "container": {

@@ -48,7 +48,7 @@ def run_cli(isolated_cache: Path) -> Callable[..., subprocess.CompletedProcess[s
     return run
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def upstream_repo() -> Path:
     """The real upstream repository, or a skip saying how to provide it."""
     if not UPSTREAM_REPO:

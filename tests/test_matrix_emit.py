@@ -62,7 +62,7 @@ def test_deadlines_let_every_wave_of_pods_run_to_its_own():
     pod = emit.pod_deadline_s(options)
     assert pod == emit.POD_SETUP_S + 2 * 600 and emit.pod_deadline_s(ProveOptions(timeout_s=600, baseline=False)) == emit.POD_SETUP_S + 600
     wf = workflow(parallelism=2, pod_deadline_s=pod)
-    assert {t["name"]: t for t in wf["spec"]["templates"]}["prove"]["activeDeadlineSeconds"] == pod
+    assert {t["name"]: t for t in wf["spec"]["templates"]}["prove"]["activeDeadlineSeconds"] == str(pod)
     assert wf["spec"]["activeDeadlineSeconds"] == 2 * pod + emit.POD_SETUP_S  # three releases, two at a time: two waves
 
 

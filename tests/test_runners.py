@@ -11,14 +11,16 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from patcher import containers, hostgo, processes, runners
+from patcher import containers, hostgo, locks, processes, runners
 from patcher.errors import InfraError, InputError
 from patcher.results import RunResult, RunStatus, Status
 from patcher.runners import local as local_runner
+from patcher.runners.container import slot_lock_name
 from tests.runner_support import REPO_ROOT, labelled, wait_for
 
 RUNNERS = [pytest.param("docker", marks=pytest.mark.docker), pytest.param("local", marks=pytest.mark.go)]
@@ -212,8 +214,21 @@ def test_container_killed_from_outside(go_image: str, sample_tree: Path, docker_
     assert labelled(docker_daemon, rid) == []
 
 
+@pytest.fixture
+def fresh_volumes(docker_daemon: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Go cache volumes of the test's own, empty at its start (no other test's modules in them); removed after."""
+    prefix = f"argo-patcher-test-fresh-{os.getpid()}"
+    monkeypatch.setenv("ARGO_PATCHER_VOLUME_PREFIX", prefix)
+    try:
+        yield prefix
+    finally:
+        for volume in runners.container.cache_volumes():  # type: ignore[attr-defined]
+            with contextlib.suppress(Exception):
+                docker_daemon.volumes.get(volume).remove(force=True)  # type: ignore[attr-defined]
+
+
 @pytest.mark.docker
-def test_module_download_failure_is_an_infra_error(go_image: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+def test_module_download_failure_is_an_infra_error(go_image: str, tmp_path: Path, request: pytest.FixtureRequest, fresh_volumes: str) -> None:
     tree = _module_with_a_dependency(tmp_path)
     runner = runners.DockerRunner(runners.prepare(tree, runner="docker", image=go_image).image, module_settings={"GOPROXY": "https://proxy.invalid"})  # type: ignore[attr-defined]
     result = runner.run(tree, ["./..."], run_id=run_id(request), timeout_s=120)
@@ -231,10 +246,8 @@ def test_offline_without_the_modules_in_the_cache(go_image: str, tmp_path: Path,
 
 @pytest.mark.docker
 def test_modules_are_fetched_only_when_the_cache_lacks_them(
-    go_image: str, tmp_path: Path, docker_daemon: object, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+    go_image: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, fresh_volumes: str
 ) -> None:
-    prefix = f"argo-patcher-test-fresh-{os.getpid()}"
-    monkeypatch.setenv("ARGO_PATCHER_VOLUME_PREFIX", prefix)
     roles: list[str] = []
     original = runners.DockerRunner._container
 
@@ -245,18 +258,13 @@ def test_modules_are_fetched_only_when_the_cache_lacks_them(
     monkeypatch.setattr(runners.DockerRunner, "_container", recording)
     tree = _module_with_a_dependency(tmp_path)
     runner = runners.prepare(tree, runner="docker", image=go_image)
-    try:
-        first = runner.run(tree, ["./..."], run_id=run_id(request), timeout_s=300)
-        assert first.status is RunStatus.OK and first.tests["TestUsesDep"].status.value == "pass", first.message
-        assert roles == ["tool", "test", "fetch", "test"]  # the cache program is built once per volume and image
-        roles.clear()
-        second = runner.run(tree, ["./..."], run_id=run_id(request), timeout_s=300)
-        assert second.status is RunStatus.OK, second.message
-        assert roles == ["test"]
-    finally:
-        for volume in runners.container.cache_volumes():  # type: ignore[attr-defined]
-            with contextlib.suppress(Exception):
-                docker_daemon.volumes.get(volume).remove(force=True)  # type: ignore[attr-defined]
+    first = runner.run(tree, ["./..."], run_id=run_id(request), timeout_s=300)
+    assert first.status is RunStatus.OK and first.tests["TestUsesDep"].status.value == "pass", first.message
+    assert roles == ["tool", "test", "fetch", "test"]  # the cache program is built once per volume and image
+    roles.clear()
+    second = runner.run(tree, ["./..."], run_id=run_id(request), timeout_s=300)
+    assert second.status is RunStatus.OK, second.message
+    assert roles == ["test"]
 
 
 def _module_with_a_dependency(tmp_path: Path, version: str = "v0.14.0") -> Path:
@@ -469,13 +477,10 @@ def test_kept_test_binaries_are_reused_only_for_the_same_code(
 def test_a_busy_binary_slot_is_not_shared(
     go_image: str, tmp_path: Path, docker_daemon: object, test_volumes: str, request: pytest.FixtureRequest, container_commands: list[list[str]]
 ) -> None:
-    import filelock
-
     tree = _answer_module(tmp_path / "right", 42)
     runner = runners.prepare(tree, runner="docker", image=go_image)
     volume = f"{test_volumes}-gocache"
-    lock = filelock.FileLock(tmp_path / "cache" / "binary-slots" / f"{volume}-busy.lock")
-    with lock:  # another run holds the slot
+    with locks.lock(slot_lock_name(f"{volume}-busy")):  # another run holds the slot
         result = runner.run(tree, ["./answer/"], run_id=run_id(request), timeout_s=300, binary_slot="busy")
     assert statuses(result) == {"TestAnswer": Status.PASS}
     assert not any(arg.startswith("-o=") for arg in container_commands[-1])
