@@ -47,7 +47,8 @@ _TOO_OLD = re.compile(r"requires go >= (\S+) \(running go (\S+)")
 # Test binaries need no debug information (stack traces come from the pcln table): without DWARF
 # a cold compile of a release's controller tests takes 5% less time and its cache 15% less disk
 # (measured on v3.4.0: 200 s and 779 MB against 211 s and 922 MB). The code compiled is the same.
-COMPILE_FLAGS = ("-gcflags=all=-dwarf=false", "-ldflags=-w")
+NO_DWARF_GCFLAGS = "all=-dwarf=false"
+COMPILE_FLAGS = (f"-gcflags={NO_DWARF_GCFLAGS}", "-ldflags=-w")
 
 
 def go_test_args(

@@ -465,9 +465,11 @@ class _FakeRunner:
     def __init__(self, fail: dict[str, BuildFailed] | None = None) -> None:
         self.fail = fail or {}
         self.built: list[tuple[Path, str]] = []
+        self.gcflags: list[str] = []
 
-    def build_binary(self, tree: Path, package: str, output_dir: Path, *, ldflags: str, timeout_s: float, run_id: str) -> Path:
+    def build_binary(self, tree: Path, package: str, output_dir: Path, *, ldflags: str, gcflags: str = "", timeout_s: float, run_id: str) -> Path:
         self.built.append((tree, ldflags))
+        self.gcflags.append(gcflags)
         if tree.name in self.fail:
             raise self.fail[tree.name]
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -514,6 +516,7 @@ def test_prove_builds_both_controllers_and_checks_them_on_one_control_plane(rele
     assert [c.role for c in spec.controllers] == ["baseline", "patched"]
     assert spec.crd_dir == str(release_trees[1] / "manifests/base/crds/minimal")
     assert all("-X github.com/argoproj/argo-workflows/v3.version=v3.5.5" in flags for _tree, flags in runner.built)
+    assert runner.gcflags == ["all=-dwarf=false"] * 2  # compiled as the tests were: their packages are reused
 
     proof = prove_release(None, release_trees[1], runner=_FakeRunner(), release_tag="v3.5.5")  # type: ignore[arg-type]
     assert proof.baseline is None and [c.role for c in fake_check[-1].controllers] == ["patched"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from patcher import gomod
+from patcher import gomod, gotest
 from patcher.runners.base import Runner
 
 PACKAGE = "./cmd/workflow-controller"
@@ -34,9 +34,13 @@ def tree_ldflags(tree: Path, release_tag: str) -> str:
     )
 
 
-def build(runner: Runner, tree: Path, output_dir: Path, *, release_tag: str, timeout_s: float, run_id: str) -> Path:
-    """Build the controller of ``tree`` into ``output_dir``; see ``Runner.build_binary``."""
-    return runner.build_binary(tree, PACKAGE, output_dir, ldflags=tree_ldflags(tree, release_tag), timeout_s=timeout_s, run_id=run_id)
+def build(runner: Runner, tree: Path, output_dir: Path, *, release_tag: str, timeout_s: float, run_id: str, for_tests: bool = False) -> Path:
+    """Build the controller of ``tree`` into ``output_dir``; see ``Runner.build_binary``.
+
+    ``for_tests``: a binary only the cluster proof runs, compiled as the test runs compile (no
+    DWARF), so that it reuses every package they compiled instead of compiling them all again."""
+    gcflags = gotest.NO_DWARF_GCFLAGS if for_tests else ""
+    return runner.build_binary(tree, PACKAGE, output_dir, ldflags=tree_ldflags(tree, release_tag), gcflags=gcflags, timeout_s=timeout_s, run_id=run_id)
 
 
 def _git_state(tree: Path) -> tuple[str, str, bool]:

@@ -88,9 +88,12 @@ class Runner(abc.ABC):
         (``status`` says which); raises ``InfraError`` only when the machinery itself fails (no
         daemon), and ``RunInterrupted`` when ``abort_all`` stopped it. Thread-safe."""
 
-    def build_binary(self, tree: Path, package: str, output_dir: Path, *, ldflags: str, timeout_s: float, run_id: str) -> Path:
-        """``go build -ldflags LDFLAGS -o OUTPUT_DIR/<name> PACKAGE`` in ``tree``, with the Go and
-        the caches of this runner's test runs (CGO_ENABLED=0); returns the binary's path.
+    def build_binary(
+        self, tree: Path, package: str, output_dir: Path, *, ldflags: str, gcflags: str = "", timeout_s: float, run_id: str
+    ) -> Path:
+        """``go build -ldflags LDFLAGS [-gcflags GCFLAGS] -o OUTPUT_DIR/<name> PACKAGE`` in ``tree``,
+        with the Go and the caches of this runner's test runs (CGO_ENABLED=0); returns the binary's
+        path.
 
         Raises ``BuildFailed`` when it built nothing (its ``status`` says why), ``InfraError``
         when the machinery fails, ``RunInterrupted`` when ``abort_all`` stopped it."""

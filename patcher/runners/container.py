@@ -171,7 +171,9 @@ class DockerRunner(Runner):
             why, status = f"{outcome.lost} while {doing}", RunStatus.INFRA_ERROR
         return parser.result(exit_code=outcome.exit_code, stderr=outcome.stderr, duration_s=duration, stopped=why, stopped_status=status)
 
-    def build_binary(self, tree: Path, package: str, output_dir: Path, *, ldflags: str, timeout_s: float, run_id: str) -> Path:
+    def build_binary(
+        self, tree: Path, package: str, output_dir: Path, *, ldflags: str, gcflags: str = "", timeout_s: float, run_id: str
+    ) -> Path:
         """A ``build`` container like the ``test`` ones (same image, cache volumes and read-only
         tree, no network), with ``output_dir`` mounted writable; a ``fetch`` first only when the
         module cache lacks modules."""
@@ -186,7 +188,7 @@ class DockerRunner(Runner):
         self._prepare_volumes(docker_client)
         if self.serves_cache:
             self._prepare_cache_program(docker_client, run_id, deadline)
-        command = ["go", "build", "-ldflags", ldflags, "-o", f"{_BUILD_OUTPUT}/{name}", package]
+        command = ["go", "build", "-ldflags", ldflags, *(["-gcflags", gcflags] if gcflags else []), "-o", f"{_BUILD_OUTPUT}/{name}", package]
         build = functools.partial(
             self._container, docker_client, "build", command, tree, run_id, deadline, network=False,
             mounts=[Mount(_BUILD_OUTPUT, str(output_dir), type="bind")],

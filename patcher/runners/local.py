@@ -163,7 +163,9 @@ class LocalRunner(Runner):
             result.message = f"--offline, and the module cache lacks modules the tests need; run once without --offline\n{result.message}"
         return result
 
-    def build_binary(self, tree: Path, package: str, output_dir: Path, *, ldflags: str, timeout_s: float, run_id: str) -> Path:
+    def build_binary(
+        self, tree: Path, package: str, output_dir: Path, *, ldflags: str, gcflags: str = "", timeout_s: float, run_id: str
+    ) -> Path:
         """``go build`` with the local Go and this runner's environment (its caches, CGO_ENABLED=0),
         in a process group of its own like ``go test``."""
         check_not_aborting()
@@ -171,7 +173,8 @@ class LocalRunner(Runner):
         output_dir = Path(output_dir).resolve()
         output_dir.mkdir(parents=True, exist_ok=True)
         output = output_dir / package.rstrip("/").rsplit("/", 1)[-1]
-        go = self._go(["build", "-ldflags", ldflags, "-o", str(output), package], Path(tree).resolve(), run_id, timeout_s, None)
+        command = ["build", "-ldflags", ldflags, *(["-gcflags", gcflags] if gcflags else []), "-o", str(output), package]
+        go = self._go(command, Path(tree).resolve(), run_id, timeout_s, None)
         if go.timed_out:
             raise BuildFailed(f"timed out after {timeout_s:g}s building {package}; go build was stopped", RunStatus.TIMEOUT)
         if go.exit_code:
