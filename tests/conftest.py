@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -9,6 +10,14 @@ from pathlib import Path
 import pytest
 
 from tests import gitrepo
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Tests interrupt the runs they start with SIGINT, as a terminal's Ctrl-C would. A shell that
+    # starts pytest in the background (nohup, a CI script's `&`) has SIGINT ignored, and children
+    # inherit an ignored signal: given a handler here, they start with the default one.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # The fixtures of Docker, Go and the sample module, for every test module that asks for them.
 pytest_plugins = ("tests.runner_support",)
