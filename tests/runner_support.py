@@ -177,3 +177,25 @@ def cluster_assets() -> Assets:
     if found is None:
         pytest.skip("no etcd and kube-apiserver: point KUBEBUILDER_ASSETS at them, put them on PATH, or run `patcher cluster build` once")
     return found
+
+
+def can_unshare() -> bool:
+    """Whether a private network namespace (the cluster check's local mode) can be made here."""
+    from patcher.cluster import isolation
+    from patcher.errors import InfraError
+
+    try:
+        isolation.netns_command()
+    except InfraError:
+        return False
+    return True
+
+
+def runner_for(request: pytest.FixtureRequest, tree: Path) -> object:
+    """The runner a test parametrized over ``docker`` and ``local`` asks for, on ``tree``."""
+    from patcher import runners
+
+    if request.param == "docker":
+        return runners.prepare(tree, runner="docker", image=request.getfixturevalue("go_image"))
+    request.getfixturevalue("local_cache")
+    return runners.prepare(tree, runner="local")

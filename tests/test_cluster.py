@@ -30,6 +30,7 @@ from patcher.gomod import GoVersion
 from patcher.results import RunResult, RunStatus, Status, TestResult
 from patcher.runners.base import BuildFailed
 from tests import gitrepo
+from tests.runner_support import can_unshare
 
 # -- certificates and kubeconfig ------------------------------------------------------------------
 
@@ -375,15 +376,7 @@ def test_an_unknown_mode_is_an_input_error() -> None:
         isolation.choose_mode("kind")
 
 
-def _can_unshare() -> bool:
-    try:
-        isolation.netns_command()
-    except InfraError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _can_unshare(), reason="no private network namespace can be made here")
+@pytest.mark.skipif(not can_unshare(), reason="no private network namespace can be made here")
 def test_the_private_network_has_only_its_own_loopback(tmp_path: Path) -> None:
     outside = socket.socket()
     outside.bind(("127.0.0.1", 0))

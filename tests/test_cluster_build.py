@@ -11,6 +11,7 @@ import pytest
 from patcher import runners
 from patcher.results import RunStatus
 from patcher.runners.base import BuildFailed
+from tests.runner_support import runner_for
 
 RUNNERS = [pytest.param("docker", marks=pytest.mark.docker), pytest.param("local", marks=pytest.mark.go)]
 MAIN = """package main
@@ -34,10 +35,7 @@ def tree(sample_tree: Path) -> Path:
 
 @pytest.fixture
 def runner(request: pytest.FixtureRequest, host_go: str, tree: Path) -> runners.Runner:
-    if request.param == "docker":
-        return runners.prepare(tree, runner="docker", image=request.getfixturevalue("go_image"))
-    request.getfixturevalue("local_cache")
-    return runners.prepare(tree, runner="local")
+    return runner_for(request, tree)  # type: ignore[return-value]
 
 
 @pytest.mark.parametrize("runner", RUNNERS, indirect=True)

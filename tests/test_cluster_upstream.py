@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from patcher import runners
-from patcher.cluster import assets, isolation, prove_release
+from patcher.cluster import assets, prove_release
 from patcher.contract import CASE_IDS
-from patcher.errors import InfraError
 from patcher.results import RunStatus, Status
 from patcher.session import Session
 from tests.conftest import UPSTREAM_REPO
+from tests.runner_support import can_unshare
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.docker]
 
@@ -53,16 +53,8 @@ def trees(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path
             os.environ["ARGO_PATCHER_CACHE"] = previous
 
 
-def _can_unshare() -> bool:
-    try:
-        isolation.netns_command()
-    except InfraError:
-        return False
-    return True
-
-
 MODES: list[object] = [
-    pytest.param("local", marks=pytest.mark.skipif(not _can_unshare(), reason="no private network namespace can be made here")),
+    pytest.param("local", marks=pytest.mark.skipif(not can_unshare(), reason="no private network namespace can be made here")),
     "container",
 ]
 

@@ -21,17 +21,14 @@ from patcher.errors import InfraError, InputError
 from patcher.results import RunResult, RunStatus, Status
 from patcher.runners import local as local_runner
 from patcher.runners.container import slot_lock_name
-from tests.runner_support import REPO_ROOT, labelled, wait_for
+from tests.runner_support import REPO_ROOT, labelled, runner_for, wait_for
 
 RUNNERS = [pytest.param("docker", marks=pytest.mark.docker), pytest.param("local", marks=pytest.mark.go)]
 
 
 @pytest.fixture
 def runner(request: pytest.FixtureRequest, host_go: str, sample_tree: Path) -> runners.Runner:
-    if request.param == "docker":
-        return runners.prepare(sample_tree, runner="docker", image=request.getfixturevalue("go_image"))
-    request.getfixturevalue("local_cache")
-    return runners.prepare(sample_tree, runner="local")
+    return runner_for(request, sample_tree)  # type: ignore[return-value]
 
 
 def statuses(result: RunResult) -> dict[str, Status]:
