@@ -185,7 +185,8 @@ def runner_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = click.option(
         "--cache-limit", metavar="SIZE",
         help="How much disk the Go caches argo-patcher owns may take (build cache, test binaries, module cache); the "
-        "least recently used build outputs are removed after each release to stay under it. 0: no limit. "
+        "least recently used build outputs are removed after each release, down to 85% of it so that the releases still "
+        "running stay under it. 0: no limit. "
         f"Default: ARGO_PATCHER_CACHE_LIMIT, else {gocache.DEFAULT_LIMIT}.",
     )(func)  # fmt: skip
     func = click.option("--image", default="auto", show_default=True, metavar="auto|NAME", help=IMAGE_HELP)(func)

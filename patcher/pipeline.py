@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from patcher import cluster, delivery, gomod, gotest, harness, patch, resultcache, runners, ui, warmth
+from patcher import cluster, delivery, gocache, gomod, gotest, harness, patch, resultcache, runners, ui, warmth
 from patcher.checkout import Checkout, Workspace
 from patcher.errors import PatcherError
 from patcher.options import DeliverOptions, ProveOptions, RunOptions
@@ -174,7 +174,7 @@ def _result_keys(
 def _trim_caches(runner: runners.Runner, limit: int, release: Release) -> None:
     """Keep the Go caches under the limit as a matrix goes; a failed trim costs disk, not a verdict."""
     try:
-        report = runner.trim_cache(limit)
+        report = runner.trim_cache(gocache.trim_target(limit))
     except PatcherError as exc:
         ui.warn(f"could not trim the Go caches after {release}: {exc}")
         return

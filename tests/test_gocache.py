@@ -42,6 +42,12 @@ def test_a_bad_limit_is_one_input_error(option, message):
         gocache.limit_bytes(option)
 
 
+def test_a_trim_leaves_room_under_the_limit_for_the_releases_still_running():
+    limit = gocache.limit_bytes("20GB")
+    assert gocache.trim_target(limit) == 17 * 10**9
+    assert gocache.MIN_LIMIT * gocache.TRIM_TO > 10**9  # a small limit still holds a release's build
+
+
 def test_the_trim_report_is_read_from_the_programs_last_line():
     text = 'noise\n{"limit":100,"before":90,"after":60,"also":30,"removed_files":2,"removed_bytes":30,"protected_bytes":0}\n'
     report = gocache.TrimReport.parse(text)
