@@ -125,10 +125,10 @@ def test_the_hint_expires_and_needs_a_cache(isolated_cache):
     assert not warmth.is_warm("cache", "abc")
 
 
-def test_the_go_caches_are_trimmed_to_the_limit_after_each_release(release_repo, monkeypatch):
+def test_the_go_caches_are_trimmed_under_the_limit_after_each_release(release_repo, monkeypatch):
     runner = TimingRunner()
     prove(release_repo, runner, monkeypatch, cache_limit=5 * 10**9)
-    assert runner.trims == [5 * 10**9]
+    assert runner.trims == [int(5 * 10**9 * 0.85)]  # room left for the releases still running
     unlimited = TimingRunner()
     prove(release_repo, unlimited, monkeypatch)
     assert unlimited.trims == []
