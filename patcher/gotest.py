@@ -51,6 +51,11 @@ NO_DWARF_GCFLAGS = "all=-dwarf=false"
 COMPILE_FLAGS = (f"-gcflags={NO_DWARF_GCFLAGS}", "-ldflags=-w")
 
 
+def go_build_args(package: str, output: str, *, ldflags: str, gcflags: str = "") -> list[str]:
+    """The ``go build`` command line (without the ``go`` itself) of one binary."""
+    return ["build", "-ldflags", ldflags, *(["-gcflags", gcflags] if gcflags else []), "-o", output, package]
+
+
 def go_test_args(
     packages: Sequence[str], run_regex: str | None = None, *, timeout_s: float | None = None, binaries_dir: str | None = None
 ) -> list[str]:

@@ -188,7 +188,7 @@ class DockerRunner(Runner):
         self._prepare_volumes(docker_client)
         if self.serves_cache:
             self._prepare_cache_program(docker_client, run_id, deadline)
-        command = ["go", "build", "-ldflags", ldflags, *(["-gcflags", gcflags] if gcflags else []), "-o", f"{_BUILD_OUTPUT}/{name}", package]
+        command = ["go", *gotest.go_build_args(package, f"{_BUILD_OUTPUT}/{name}", ldflags=ldflags, gcflags=gcflags)]
         build = functools.partial(
             self._container, docker_client, "build", command, tree, run_id, deadline, network=False,
             mounts=[Mount(_BUILD_OUTPUT, str(output_dir), type="bind")],

@@ -173,8 +173,7 @@ class LocalRunner(Runner):
         output_dir = Path(output_dir).resolve()
         output_dir.mkdir(parents=True, exist_ok=True)
         output = output_dir / package.rstrip("/").rsplit("/", 1)[-1]
-        command = ["build", "-ldflags", ldflags, *(["-gcflags", gcflags] if gcflags else []), "-o", str(output), package]
-        go = self._go(command, Path(tree).resolve(), run_id, timeout_s, None)
+        go = self._go(gotest.go_build_args(package, str(output), ldflags=ldflags, gcflags=gcflags), Path(tree).resolve(), run_id, timeout_s, None)
         if go.timed_out:
             raise BuildFailed(f"timed out after {timeout_s:g}s building {package}; go build was stopped", RunStatus.TIMEOUT)
         if go.exit_code:
