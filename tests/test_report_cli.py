@@ -81,5 +81,16 @@ def test_the_pull_request_body_says_what_was_wrong_what_changed_the_cases_the_te
     assert "Failing before and after it (pre-existing, unrelated): `Test_createWorkflowPod_emissary`" in text
     assert "Flaky (passed on a rerun): `TestRetry`" in text
     assert "```sh\npip install argo-patcher\npatcher apply --version release-3.7 --suite full\n```" in text
+    assert "local mirror" not in text
     already = samples.already_correct()
     assert "already carries the fix" in pr.render([already]) and "Unpatched, the controller fails" not in pr.render([already])
+
+
+def test_the_pull_request_body_does_not_name_a_path_of_the_machine_that_ran_it():
+    fixed = samples.fixed()
+    fixed.extra = {"reproduce": "patcher --repo /tmp/mirror/argo.git apply --version v3.5.5 --suite precedence"}
+    text = pr.render([fixed])
+    assert "/tmp/mirror" not in text and "\npatcher apply --version v3.5.5 --suite precedence\n" in text and "local mirror" in text
+    fork = samples.fixed()
+    fork.extra = {"reproduce": "patcher --repo https://github.com/acme/argo-workflows apply --version main --suite precedence"}
+    assert "patcher --repo https://github.com/acme/argo-workflows apply --version main" in pr.render([fork])

@@ -4,6 +4,8 @@ the upstream tests run, and the one command that reproduces it."""
 
 from __future__ import annotations
 
+import shlex
+
 from patcher import delivery
 from patcher.contract import CASE_DESCRIPTIONS, CASE_IDS
 from patcher.reports import cells
@@ -30,8 +32,24 @@ def _release(result: ReleaseResult) -> list[str]:
         parts += _case_table(result) + [""]
     parts += _upstream_tests(result)
     if result.extra.get("reproduce"):
-        parts += ["Reproduce:", "", "```sh", "pip install argo-patcher", str(result.extra["reproduce"]), "```", ""]
+        command, mirror = _portable(str(result.extra["reproduce"]))
+        parts += ["Reproduce:", "", "```sh", "pip install argo-patcher", command, "```", ""]
+        if mirror:
+            parts += ["(Proved here on a local mirror; add `--repo PATH` to use one of yours.)", ""]
     return parts
+
+
+def _portable(command: str) -> tuple[str, bool]:
+    """The command without a ``--repo`` that names a path on the machine that ran it, which means
+    nothing to a reviewer; a URL stays. Returns it and whether a path was dropped."""
+    args = shlex.split(command)
+    if len(args) > 2 and args[1] == "--repo" and _is_local_path(args[2]):
+        return shlex.join(args[:1] + args[3:]), True
+    return command, False
+
+
+def _is_local_path(repo: str) -> bool:
+    return "://" not in repo and not repo.startswith("git@")
 
 
 def _what_was_wrong(result: ReleaseResult) -> list[str]:
