@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from patcher import cluster, delivery, gocache, gomod, gotest, harness, patch, resultcache, runners, ui, warmth
+from patcher import cachewatch, cluster, delivery, gocache, gomod, gotest, harness, patch, resultcache, runners, ui, warmth
 from patcher.checkout import Checkout, Workspace
 from patcher.errors import PatcherError
 from patcher.options import DeliverOptions, ProveOptions, RunOptions
@@ -113,28 +113,29 @@ def _prove(
         return fresh
 
     result.baseline, result.patched = cached.get("baseline"), cached.get("patched")
-    side_by_side = baseline is not None and result.patched is None and warmth.is_warm(runner.cache_identity(), checkout.commit)
-    result.extra["schedule"] = "side by side" if side_by_side else "one after the other"
-    if baseline is not None and side_by_side:
-        on_stage(release, "baseline")
-        on_stage(release, "patched")
-        unpatched = baseline
-        result.baseline, result.patched = _side_by_side(lambda: run(unpatched, "baseline"), lambda: run(checkout, "patched"))
-    else:
-        if baseline is not None:
+    with cachewatch.kept_under(runner, options.cache_limit, release.name):
+        side_by_side = baseline is not None and result.patched is None and warmth.is_warm(runner.cache_identity(), checkout.commit)
+        result.extra["schedule"] = "side by side" if side_by_side else "one after the other"
+        if baseline is not None and side_by_side:
             on_stage(release, "baseline")
-            result.baseline = run(baseline, "baseline")
-        if result.patched is None:
             on_stage(release, "patched")
-            result.patched = run(checkout, "patched")
-    ran = [r for r in (result.baseline, result.patched) if r is not None and not r.cached]
-    if ran and all(r.status is RunStatus.OK for r in ran):
-        warmth.remember(runner.cache_identity(), checkout.commit)
-    if options.cluster:
-        on_stage(release, "cluster")
-        if options.baseline and baseline is None:  # its Go tests were replayed: its controller still has to be built
-            baseline = workspace.checkout(release, name=f"{release.name}-baseline")
-        _prove_on_a_cluster(release, checkout, baseline, runner, options, result)
+            unpatched = baseline
+            result.baseline, result.patched = _side_by_side(lambda: run(unpatched, "baseline"), lambda: run(checkout, "patched"))
+        else:
+            if baseline is not None:
+                on_stage(release, "baseline")
+                result.baseline = run(baseline, "baseline")
+            if result.patched is None:
+                on_stage(release, "patched")
+                result.patched = run(checkout, "patched")
+        ran = [r for r in (result.baseline, result.patched) if r is not None and not r.cached]
+        if ran and all(r.status is RunStatus.OK for r in ran):
+            warmth.remember(runner.cache_identity(), checkout.commit)
+        if options.cluster:
+            on_stage(release, "cluster")
+            if options.baseline and baseline is None:  # its Go tests were replayed: its controller still has to be built
+                baseline = workspace.checkout(release, name=f"{release.name}-baseline")
+            _prove_on_a_cluster(release, checkout, baseline, runner, options, result)
     if options.cache_limit and (ran or options.cluster):
         _trim_caches(runner, options.cache_limit, release)
 

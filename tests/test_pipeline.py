@@ -7,6 +7,7 @@ run started and ended.
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from patcher import gocache, pipeline, runners, warmth
+from patcher import cachewatch, gocache, pipeline, runners, warmth
 from patcher.contract import CASE_IDS, HARNESS_TEST
 from patcher.options import ProveOptions, RunOptions
 from patcher.reports import cells
@@ -33,6 +34,7 @@ class TimingRunner(runners.Runner):
         self.spans: dict[str, tuple[float, float]] = {}
         self.slots: dict[str, str | None] = {}
         self.trims: list[int] = []
+        self.trimmed_at: list[float] = []
         self.lock = threading.Lock()
 
     def describe(self) -> str:
@@ -47,6 +49,7 @@ class TimingRunner(runners.Runner):
 
     def trim_cache(self, limit: int) -> gocache.TrimReport:
         self.trims.append(limit)
+        self.trimmed_at.append(time.monotonic())
         return gocache.TrimReport(limit, 100, 80, 10, 2, 20, 0)
 
     def run(
@@ -133,6 +136,45 @@ def test_the_go_caches_are_trimmed_under_the_limit_after_each_release(release_re
     prove(release_repo, unlimited, monkeypatch)
     assert unlimited.trims == []
 
+
+@pytest.fixture
+def quick_watch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cachewatch, "INTERVAL_S", 0.1)
+    monkeypatch.setattr(cachewatch, "_last_check", float("-inf"))
+
+
+def test_the_go_caches_are_watched_while_a_release_builds(release_repo, monkeypatch, quick_watch):
+    runner = TimingRunner()
+    prove(release_repo, runner, monkeypatch, cache_limit=5 * 10**9)
+    *watching, after = runner.trims
+    assert watching and set(watching) == {int(5 * 10**9 * 0.9)} and after == int(5 * 10**9 * 0.85)
+    first_run = min(start for start, _ in runner.spans.values())
+    last_run = max(end for _, end in runner.spans.values())
+    assert all(first_run <= at <= last_run + 0.1 for at in runner.trimmed_at[:-1])  # while the runs went on
+    assert not [t for t in threading.enumerate() if t.name.startswith("cachewatch")]
+
+
+def test_releases_side_by_side_share_one_check_per_interval(quick_watch):
+    first, second = TimingRunner(), TimingRunner()
+    with cachewatch.kept_under(first, 10**10, "v3.5.0"), cachewatch.kept_under(second, 10**10, "v3.6.0"):
+        time.sleep(1.0)
+    checks = sorted(first.trimmed_at + second.trimmed_at)
+    assert 5 <= len(checks) <= 11 and all(b - a >= 0.09 for a, b in itertools.pairwise(checks))
+
+
+def test_a_failing_check_ends_the_watch_not_the_release(quick_watch):
+    class Failing(TimingRunner):
+        def trim_cache(self, limit: int) -> gocache.TrimReport:
+            super().trim_cache(limit)
+            raise gocache.InfraError("no daemon")
+
+    runner = Failing()
+    with cachewatch.kept_under(runner, 10**10, "v3.5.0"):
+        time.sleep(0.5)
+    assert len(runner.trims) == 1
+    with cachewatch.kept_under(runner, 0, "v3.5.0"):  # no limit: nothing watched
+        time.sleep(0.3)
+    assert len(runner.trims) == 1
 
 def test_a_run_of_the_same_inputs_is_replayed_from_the_result_cache_unless_fresh(release_repo, monkeypatch):
     first = TimingRunner()
