@@ -179,6 +179,7 @@ def _trim_caches(runner: runners.Runner, limit: int, release: Release) -> None:
     except PatcherError as exc:
         ui.warn(f"could not trim the Go caches after {release}: {exc}")
         return
+    cachewatch.record(report)
     ui.debug(f"[{release}] {report.describe()}")
     if report.total > limit:
         ui.warn(f"the Go caches take {report.describe()}: raise --cache-limit, or prove fewer releases at once")

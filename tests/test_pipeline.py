@@ -50,7 +50,7 @@ class TimingRunner(runners.Runner):
     def trim_cache(self, limit: int) -> gocache.TrimReport:
         self.trims.append(limit)
         self.trimmed_at.append(time.monotonic())
-        return gocache.TrimReport(limit, 100, 80, 10, 2, 20, 0)
+        return gocache.TrimReport(limit, limit, limit - 10, 10, 2, 20, 0)  # full to the limit after it: watch on
 
     def run(
         self, tree: Path, packages: Sequence[str], run_regex: str | None = None, *, timeout_s: float = 60, run_id: str, binary_slot: str | None = None
@@ -141,6 +141,7 @@ def test_the_go_caches_are_trimmed_under_the_limit_after_each_release(release_re
 def quick_watch(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cachewatch, "INTERVAL_S", 0.1)
     monkeypatch.setattr(cachewatch, "_last_check", float("-inf"))
+    monkeypatch.setattr(cachewatch, "_last_total", None)
 
 
 def test_the_go_caches_are_watched_while_a_release_builds(release_repo, monkeypatch, quick_watch):
@@ -161,6 +162,18 @@ def test_releases_side_by_side_share_one_check_per_interval(quick_watch):
     checks = sorted(first.trimmed_at + second.trimmed_at)
     assert 5 <= len(checks) <= 11 and all(b - a >= 0.09 for a, b in itertools.pairwise(checks))
 
+
+def test_the_more_room_the_last_trim_found_the_later_the_next_check(quick_watch, monkeypatch):
+    monkeypatch.setattr(cachewatch, "GROWTH_PER_S", 10**9)  # a GB a second: a 5 GB gap takes 5 s
+    roomy, tight = TimingRunner(), TimingRunner()
+    cachewatch.record(gocache.TrimReport(10**10, 3 * 10**9, 3 * 10**9, 10**9, 0, 0, 0))  # 4 GB of 9 GB
+    with cachewatch.kept_under(roomy, 10**10, "v3.5.0"):
+        time.sleep(0.6)
+    assert roomy.trims == []
+    cachewatch.record(gocache.TrimReport(10**10, 8 * 10**9, 8 * 10**9, 10**9, 0, 0, 0))  # at the threshold
+    with cachewatch.kept_under(tight, 10**10, "v3.5.0"):
+        time.sleep(0.6)
+    assert len(tight.trims) >= 3
 
 def test_a_failing_check_ends_the_watch_not_the_release(quick_watch):
     class Failing(TimingRunner):
