@@ -37,6 +37,11 @@ FETCHED_STAMP = "argo-patcher/fetched"  # touched whenever the mirror got the so
 _URL = re.compile(r"^([a-z][a-z0-9+.-]*://|[\w.-]+@[\w.-]+:)", re.IGNORECASE)
 
 
+def is_url(value: str) -> bool:
+    """Whether a --repo value is a URL (scp-like ``user@host:path`` too), not a local path."""
+    return bool(_URL.match(value))
+
+
 @dataclasses.dataclass(frozen=True)
 class RepoSource:
     """Where releases come from: a URL, or a local repository used read-only."""
@@ -46,7 +51,7 @@ class RepoSource:
 
     @classmethod
     def parse(cls, value: str) -> RepoSource:
-        if _URL.match(value):
+        if is_url(value):
             return cls(value)
         path = Path(value).expanduser()
         if not path.exists():

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shlex
 
-from patcher import delivery
+from patcher import delivery, store
 from patcher.contract import CASE_DESCRIPTIONS, CASE_IDS
 from patcher.reports import cells
 from patcher.reports.markdown import EMOJI, NOT_RUN, cell, verdict_mark
@@ -43,13 +43,9 @@ def _portable(command: str) -> tuple[str, bool]:
     """The command without a ``--repo`` that names a path on the machine that ran it, which means
     nothing to a reviewer; a URL stays. Returns it and whether a path was dropped."""
     args = shlex.split(command)
-    if len(args) > 2 and args[1] == "--repo" and _is_local_path(args[2]):
+    if len(args) > 2 and args[1] == "--repo" and not store.is_url(args[2]):
         return shlex.join(args[:1] + args[3:]), True
     return command, False
-
-
-def _is_local_path(repo: str) -> bool:
-    return "://" not in repo and not repo.startswith("git@")
 
 
 def _what_was_wrong(result: ReleaseResult) -> list[str]:
