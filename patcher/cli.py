@@ -13,14 +13,18 @@ from typing import Any
 
 import click
 
-from patcher import __version__, containers, delivery, gocache, matrix, reports, runners, settings, ui
+from patcher import __version__, reports, runners, settings, ui
 from patcher.cluster.cli import cluster as cluster_commands
+from patcher.delivery import handover
 from patcher.errors import DockerUnavailable, ExitCode, InputError, PatcherError
+from patcher.gocaches import gocache
 from patcher.options import DEFAULT_TIMEOUT_S, RUNNERS, SUITES, SUITES_HELP, DeliverOptions, ProveOptions, ReportOptions, RunOptions
-from patcher.results import ErrorKind, ReleaseResult, exit_code
+from patcher.run import matrix
+from patcher.run.results import ErrorKind, ReleaseResult, exit_code
+from patcher.runners import engine
 from patcher.session import Session
-from patcher.store import UPSTREAM_URL
-from patcher.versions import SPEC_HELP
+from patcher.source.mirrors import UPSTREAM_URL
+from patcher.source.versions import SPEC_HELP
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 success; 1 a release failed on its merits (a case or test failing after the patch, a broken patch); "
@@ -215,7 +219,8 @@ def image_build(goroot: Path | None, tag: str | None, rebuild: bool, self_: bool
     """Build a Go image with no registry: FROM scratch, with a local GOROOT, CA certificates,
     a writable /tmp and a non-root user (uid 1000). Takes seconds; reuses an image of the same
     name unless --rebuild. Prints the image's name."""
-    from patcher import images, selfimage
+    from patcher.delivery import selfimage
+    from patcher.runners import images
 
     ui.out(selfimage.build(goroot, tag, rebuild=rebuild) if self_ else images.build(goroot, tag, rebuild=rebuild).ref)
 
@@ -223,7 +228,7 @@ def image_build(goroot: Path | None, tag: str | None, rebuild: bool, self_: bool
 @image.command("list")
 def image_list() -> None:
     """List the usable Go images (argo-patcher's and local golang:* ones) with their Go version."""
-    from patcher import images
+    from patcher.runners import images
 
     found = images.list_images()
     if not found:
@@ -246,17 +251,17 @@ def cache() -> None:
 def cache_info(session: Session) -> None:
     """Show where the caches are and their sizes: the git mirrors, the Go module and build
     caches (Docker volumes for the docker runner, a directory for the local runner)."""
-    from patcher import caches
+    from patcher import state
 
-    entries = caches.info(session.store)
+    entries = state.info(session.store)
     limit = gocache.limit_bytes()
     go_total = sum(e.size or 0 for e in entries if e.kind.startswith("go-"))
-    shown = f"limit {caches.human(limit)}: the least recently used trimmed after each release" if limit else "no limit"
-    entries.append(caches.CacheEntry("go-total", "all the Go caches above", go_total, f"{shown} (--cache-limit, ARGO_PATCHER_CACHE_LIMIT)"))
+    shown = f"limit {state.human(limit)}: the least recently used trimmed after each release" if limit else "no limit"
+    entries.append(state.CacheEntry("go-total", "all the Go caches above", go_total, f"{shown} (--cache-limit, ARGO_PATCHER_CACHE_LIMIT)"))
     width = max(len(e.name) for e in entries)
     ui.out(f"{'CACHE':<10}  {'WHERE':<{width}}  {'SIZE':>9}  NOTE")
     for entry in entries:
-        ui.out(f"{entry.kind:<10}  {entry.name:<{width}}  {caches.human(entry.size):>9}  {entry.note}")
+        ui.out(f"{entry.kind:<10}  {entry.name:<{width}}  {state.human(entry.size):>9}  {entry.note}")
 
 
 @cache.command("clean")
@@ -267,11 +272,11 @@ def cache_info(session: Session) -> None:
 @pass_session
 def cache_clean(session: Session, go: bool, mirrors: bool, cluster: bool, all_: bool) -> None:
     """Remove caches; the next run fills them again (downloads and compiles take longer then)."""
-    from patcher import caches
+    from patcher import state
 
-    removed = caches.clean(go=go or all_, mirrors=mirrors or all_, cluster=cluster or all_, store=session.store)
+    removed = state.clean(go=go or all_, mirrors=mirrors or all_, cluster=cluster or all_, store=session.store)
     for entry in removed:
-        ui.info(f"removed {entry.name} ({caches.human(entry.size)})")
+        ui.info(f"removed {entry.name} ({state.human(entry.size)})")
     if not removed:
         ui.info("nothing to remove")
 
@@ -348,14 +353,14 @@ def diff(session: Session, version: str, fmt: str, with_harness: bool, signoff: 
     Prints nothing (and exits 0) when the release already carries the fix. Refuses a patch it
     can show to be broken (an unused or missing import, invalid Go) with exit 1.
     """
-    from patcher import pipeline
+    from patcher.run import pipeline
 
     settings.check()
     if signoff and fmt != "mbox":
         raise InputError("--signoff signs a commit: add --format mbox")
     release = session.resolve_one(version, pre=pre, refresh=refresh)
     if signoff:
-        delivery.check_signoff(session)
+        handover.check_signoff(session)
     text = pipeline.patch_text(session, release, fmt=fmt, with_harness=with_harness, signoff=signoff)
     if text:
         ui.out(text)
@@ -368,7 +373,7 @@ def diff(session: Session, version: str, fmt: str, with_harness: bool, signoff: 
 @click.option("--keep", is_flag=True, help="Keep the tree in its temporary directory and say where.")
 @click.option("--commit-to", metavar="BRANCH",
               help="Also record the proven patched tree as a commit on the new BRANCH of the local --repo (its work tree is "
-              f"not touched); from a release branch, name it as Argo's cherry-pick automation does: {delivery.BRANCH_NAMING}.")
+              f"not touched); from a release branch, name it as Argo's cherry-pick automation does: {handover.BRANCH_NAMING}.")
 @click.option("--signoff", is_flag=True, help=f"With --commit-to: {SIGNOFF_HELP[0].lower()}{SIGNOFF_HELP[1:]}")
 @click.option("--pr-body", "pr_path", type=click.Path(dir_okay=False, writable=True, allow_dash=True, path_type=Path), metavar="FILE",
               help="Write the Markdown body of a pull request: what was wrong on this ref, what the change does, the cases before "
@@ -422,7 +427,7 @@ def build_command(session: Session, version: str, tag: str | None, output: Path 
     upstream's, labelled with the release, the commits and the patch's digest. Prints its name.
     Prove the patch first with 'patcher apply --version VERSION --cluster'.
     """
-    from patcher import controllerimage
+    from patcher.delivery import controllerimage
 
     settings.check()
     options = ProveOptions(runner=kwargs.pop("runner"), image=kwargs.pop("image"), offline=kwargs.pop("offline"), timeout_s=kwargs.pop("timeout_s"))
@@ -430,7 +435,7 @@ def build_command(session: Session, version: str, tag: str | None, output: Path 
     options.check()
     if output is not None and output.exists() and (not output.is_dir() or any(output.iterdir())):
         raise InputError(f"--output {output} exists and is not empty; choose a new or empty directory")
-    ok, why = containers.available()
+    ok, why = engine.available()
     if not ok:
         raise DockerUnavailable(f"{why.split(';')[0]}; patcher build makes a Docker image: start Docker")
     release = session.resolve_one(version, pre=pre, refresh=refresh)
@@ -476,7 +481,7 @@ def matrix_command(session: Session, spec: str, jobs: int | None, emit_format: s
     line per stage change elsewhere (CI logs). At the end: a row per release and a column per
     case (before→after), the failures' details, and the reports asked for.
     """
-    from patcher import emit
+    from patcher.reports import emit
 
     options = RunOptions(prove=prove_options_from(kwargs), reports=report_options_from(kwargs))
     if emit_format and options.reports != ReportOptions():

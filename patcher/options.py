@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from patcher.contract import HARNESS_TEST
 from patcher.errors import InputError
+from patcher.harness.contract import HARNESS_TEST
 
 DEFAULT_TIMEOUT_S = 30 * 60
 RUNNERS = ("auto", "docker", "local")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import functools
 
 from patcher import settings
-from patcher.checkout import Workspace
 from patcher.errors import InputError
-from patcher.store import Mirror, RepoSource, Store
-from patcher.versions import Release
+from patcher.source.checkout import Workspace
+from patcher.source.mirrors import Mirror, RepoSource, Store
+from patcher.source.versions import Release
 
 
 class Session:

@@ -9,9 +9,10 @@ from typing import Any
 
 import jsonschema
 
-from patcher.contract import CASE_IDS, HARNESS_TEST
+from patcher.harness.contract import CASE_IDS, HARNESS_TEST
 from patcher.reports import jsonfile
-from patcher.results import ErrorKind, ReleaseResult, RunResult, RunStatus, Status, TestResult
+from patcher.run.results import ErrorKind, ReleaseResult
+from patcher.runners.testresults import RunResult, RunStatus, Status, TestResult
 
 ASSERTION = "precedence_test.go:42: label team: want template, got holder"
 COMPILE_ERROR = "# github.com/argoproj/argo-workflows/v3/workflow/controller\n./operator.go:12:3: undefined: mergePodMetadata"

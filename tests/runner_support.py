@@ -13,9 +13,10 @@ from pathlib import Path
 import filelock
 import pytest
 
-from patcher import containers, locks
+from patcher import locks
 from patcher.cluster import assets
 from patcher.cluster.assets import Assets
+from patcher.runners import engine
 
 SAMPLE = Path(__file__).parent / "resources" / "gomod-sample"
 # The tests' own cache volumes, kept apart from a user's (and kept between sessions: warm builds).
@@ -32,7 +33,7 @@ def docker_daemon() -> object:
         client = docker.from_env(timeout=10)
         client.ping()
     except Exception as exc:  # noqa: BLE001 - any failure means: no daemon to test with
-        pytest.skip(f"no Docker daemon answers ({type(exc).__name__}: {containers.reason(exc)}); start one to run the container tests")
+        pytest.skip(f"no Docker daemon answers ({type(exc).__name__}: {engine.reason(exc)}); start one to run the container tests")
     return client
 
 
@@ -69,8 +70,8 @@ def sample_tree(tmp_path: Path) -> Path:
 
 def labelled(docker_client: object, run_id: str, role: str | None = None, state: str | None = None) -> list[dict[str, object]]:
     """The containers of a run (plain listing entries: Id, Labels, State), of a role, in a state."""
-    found = docker_client.api.containers(all=True, filters={"label": f"{containers.LABEL_RUN_ID}={run_id}"})  # type: ignore[attr-defined]
-    return [c for c in found if (role is None or c["Labels"].get(containers.LABEL) == role) and (state is None or c["State"] == state)]
+    found = docker_client.api.containers(all=True, filters={"label": f"{engine.LABEL_RUN_ID}={run_id}"})  # type: ignore[attr-defined]
+    return [c for c in found if (role is None or c["Labels"].get(engine.LABEL) == role) and (state is None or c["State"] == state)]
 
 
 def wait_for(condition: Callable[[], object], timeout: float, what: str) -> object:

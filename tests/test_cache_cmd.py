@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from patcher import caches
+from patcher import state
 from tests import gitrepo
 
 CLEAN_PREFIX = "argo-patcher-cleantest"
@@ -50,7 +50,7 @@ def test_info_and_clean_local_go_caches(run_cli: Any, isolated_cache: Path) -> N
 
 
 def test_clean_mirrors_keeps_those_in_use(isolated_cache: Path, tmp_path: Path) -> None:
-    from patcher.store import Store
+    from patcher.source.mirrors import Store
 
     store = Store(isolated_cache)
     idle = store.mirrors_dir / "idle-000"
@@ -60,7 +60,7 @@ def test_clean_mirrors_keeps_those_in_use(isolated_cache: Path, tmp_path: Path) 
         path.parent.mkdir(parents=True, exist_ok=True)
         gitrepo.bare_clone(source, path)
     gitrepo.git(tmp_path, f"--git-dir={busy}", "worktree", "add", "-q", "--detach", str(tmp_path / "wt"), "v3.5.0")
-    removed = caches.clean(go=False, mirrors=True, store=store)
+    removed = state.clean(go=False, mirrors=True, store=store)
     assert [Path(e.name) for e in removed] == [idle]
     assert not idle.exists() and busy.exists()
 
@@ -72,9 +72,9 @@ def test_clean_go_removes_the_volumes(docker_daemon: Any, monkeypatch: pytest.Mo
     for name in names:
         docker_daemon.volumes.create(name)
     try:
-        listed = {e.name: e for e in caches.info() if e.kind == "go-volume"}
+        listed = {e.name: e for e in state.info() if e.kind == "go-volume"}
         assert set(listed) == set(names) and all(e.size == 0 for e in listed.values())
-        removed = caches.clean(go=True, mirrors=False)
+        removed = state.clean(go=True, mirrors=False)
         assert {e.name for e in removed if e.kind == "go-volume"} == set(names)
         assert not [v for v in docker_daemon.volumes.list() if v.name in names]
     finally:
@@ -86,15 +86,15 @@ def test_clean_go_removes_the_volumes(docker_daemon: Any, monkeypatch: pytest.Mo
 def test_remove_tree_handles_read_only_directories(tmp_path: Path) -> None:
     module = _read_only_module_cache(tmp_path)
     assert not os.access(module, os.W_OK) or os.geteuid() == 0 or stat.S_IMODE(module.stat().st_mode) == 0o555
-    caches.remove_tree(tmp_path / "go")
+    state.remove_tree(tmp_path / "go")
     assert not (tmp_path / "go").exists()
 
 
 def test_human_sizes() -> None:
-    assert caches.human(None) == "?"
-    assert caches.human(999) == "999 B"
-    assert caches.human(1_500_000) == "1.5 MB"
-    assert caches.human(3_200_000_000) == "3.2 GB"
+    assert state.human(None) == "?"
+    assert state.human(999) == "999 B"
+    assert state.human(1_500_000) == "1.5 MB"
+    assert state.human(3_200_000_000) == "3.2 GB"
 
 
 def test_clean_cluster_removes_only_what_argo_patcher_built(run_cli: Any, isolated_cache: Path, tmp_path: Path) -> None:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from patcher.checkout import RUN_DIR_PREFIX
 from patcher.errors import InputError
 from patcher.session import Session
+from patcher.source.checkout import RUN_DIR_PREFIX
 from tests import gitrepo
 
 
@@ -160,7 +160,7 @@ def test_temporary_trees_leave_out_the_directories_without_go_but_kept_ones_are_
 
 
 def test_run_directories_of_dead_runs_are_reaped_whatever_their_mirror(argo_repo, tmp_path, monkeypatch):
-    from patcher import checkout as checkout_module
+    from patcher.source import checkout as checkout_module
 
     monkeypatch.setattr(checkout_module, "scratch_parent", lambda: str(tmp_path))
     monkeypatch.setattr(checkout_module, "run_dir_parents", lambda: [tmp_path])
@@ -190,7 +190,7 @@ def test_run_directories_of_dead_runs_are_reaped_whatever_their_mirror(argo_repo
 
 
 def test_reaping_looks_on_the_tmpfs_even_when_this_run_would_not_use_it(tmp_path, monkeypatch):
-    from patcher import checkout as checkout_module
+    from patcher.source import checkout as checkout_module
 
     tmpfs = tmp_path / "shm"
     tmpfs.mkdir()

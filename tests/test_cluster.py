@@ -19,16 +19,17 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from patcher import hostgo, procgroups
-from patcher.cluster import assets, cases, certs, controller, isolation, kubeconfig
+from patcher.cluster import assets, cases, certs, isolation, kubeconfig
 from patcher.cluster.assets import Assets
 from patcher.cluster.controlplane import ControlPlane, free_ports
 from patcher.cluster.spec import CheckResult, CheckSpec, ControllerSpec
-from patcher.contract import CASE_IDS, HARNESS_TEST
+from patcher.delivery import controller
 from patcher.errors import InfraError, InputError
-from patcher.gomod import GoVersion
-from patcher.results import RunResult, RunStatus, Status, TestResult
+from patcher.harness.contract import CASE_IDS, HARNESS_TEST
+from patcher.patching.gomod import GoVersion
+from patcher.runners import childprocs, hostgo
 from patcher.runners.base import BuildFailed
+from patcher.runners.testresults import RunResult, RunStatus, Status, TestResult
 from tests import gitrepo
 from tests.runner_support import can_unshare
 
@@ -177,11 +178,12 @@ replace k8s.io/apimachinery => ./staging/src/k8s.io/apimachinery
 
 
 def test_cache_info_lists_the_cluster_builds(no_assets: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from patcher import caches, containers
+    from patcher import state
+    from patcher.runners import engine
 
-    monkeypatch.setattr(containers, "available", lambda: (False, "no daemon"))
+    monkeypatch.setattr(engine, "available", lambda: (False, "no daemon"))
     _fake_binaries(assets.ETCD.cache_dir, ("etcd",))
-    entries = [e for e in caches.info() if e.kind == "cluster"]
+    entries = [e for e in state.info() if e.kind == "cluster"]
     assert [(e.name, e.note) for e in entries] == [(str(assets.ETCD.cache_dir), f"etcd {assets.ETCD_VERSION}")]
     assert entries[0].size == assets.ETCD.cached_binary.stat().st_size
 
@@ -439,7 +441,7 @@ def test_an_api_server_that_never_gets_ready_times_out_and_etcd_is_stopped(tmp_p
     assert "kube-apiserver ready at https://127.0.0.1:" in message and "did not happen in time" in message
     assert "waiting for etcd forever" in message
     assert plane.children == []
-    assert list(procgroups.runs_dir().glob("cluster-*.json")) == []  # every child was stopped, its record gone
+    assert list(childprocs.runs_dir().glob("cluster-*.json")) == []  # every child was stopped, its record gone
 
 
 def test_free_ports_are_distinct() -> None:
@@ -554,8 +556,8 @@ def test_cluster_build_command(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_check_image_fingerprint_follows_argo_patchers_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from patcher import selfimage
     from patcher.cluster import image
+    from patcher.delivery import selfimage
 
     module = tmp_path / "check.py"
     module.write_text("old code\n")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from patcher import runners
-from patcher.results import RunStatus
 from patcher.runners.base import BuildFailed
+from patcher.runners.testresults import RunStatus
 from tests.runner_support import runner_for
 
 RUNNERS = [pytest.param("docker", marks=pytest.mark.docker), pytest.param("local", marks=pytest.mark.go)]

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from patcher import procgroups
-from patcher.cluster import processes
 from patcher.cluster.assets import Assets
 from patcher.cluster.controlplane import ControlPlane
 from patcher.cluster.kubeapi import ApiError
+from patcher.runners import childprocs
+from patcher.runners import childprocs as processes
 from tests.runner_support import REPO_ROOT, wait_for
 
 pytestmark = pytest.mark.cluster
@@ -57,12 +57,12 @@ def test_start_serve_and_stop_in_order(cluster_assets: Assets, tmp_path: Path, m
         sleeper = plane.start_child("controller", ["sleep", "300"])
         pids = [child.pid for child in plane.children]
         assert plane.kubeconfig.is_file() and plane.server in plane.kubeconfig.read_text()
-        records = sorted(p.name for p in procgroups.runs_dir().glob("cluster-*.json"))
+        records = sorted(p.name for p in childprocs.runs_dir().glob("cluster-*.json"))
         assert len(records) == 3
     assert stopped == ["controller", "kube-apiserver", "etcd"]
     assert not any(_alive(pid) for pid in pids)
     assert sleeper.exit_code() is not None
-    assert list(procgroups.runs_dir().glob("cluster-*.json")) == []
+    assert list(childprocs.runs_dir().glob("cluster-*.json")) == []
 
 
 def test_an_interrupted_start_leaves_nothing_running(cluster_assets: Assets, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -86,7 +86,7 @@ DRIVER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from patcher.cluster import processes
+    from patcher.runners import childprocs as processes
     from patcher.cluster.assets import Assets
     from patcher.cluster.controlplane import ControlPlane
 
@@ -117,15 +117,15 @@ def test_the_next_run_reaps_what_a_killed_run_left(cluster_assets: Assets, tmp_p
         driver.wait(30)
         time.sleep(0.5)
         assert all(_alive(pid) for pid in pids), "killing the run must not have stopped its children (the case being tested)"
-        records = [json.loads(p.read_text()) for p in procgroups.runs_dir().glob("cluster-*.json")]
+        records = [json.loads(p.read_text()) for p in childprocs.runs_dir().glob("cluster-*.json")]
         assert sorted(r["pgid"] for r in records) == sorted(pids)
-        assert sorted(processes.reap_orphans()) == sorted(pids)
+        assert sorted(processes.reap_orphans("cluster", "a control-plane process")) == sorted(pids)
         wait_for(lambda: not any(_alive(pid) for pid in pids), 30, "the reaped processes to end")
-        assert list(procgroups.runs_dir().glob("cluster-*.json")) == []
+        assert list(childprocs.runs_dir().glob("cluster-*.json")) == []
     finally:
         driver.kill()
         for pid in pids:
-            procgroups.kill_group(pid)
+            childprocs.kill_group(pid)
 
 
 def test_children_die_with_a_killed_check(cluster_assets: Assets, tmp_path: Path) -> None:
@@ -143,9 +143,9 @@ def test_children_die_with_a_killed_check(cluster_assets: Assets, tmp_path: Path
         driver.kill()
         driver.wait(30)
         wait_for(lambda: not any(_alive(pid) for pid in pids), 30, "the children of the killed check to end")
-        processes.reap_orphans()  # their records, left behind, go too
-        assert list(procgroups.runs_dir().glob("cluster-*.json")) == []
+        processes.reap_orphans("cluster", "a control-plane process")  # their records, left behind, go too
+        assert list(childprocs.runs_dir().glob("cluster-*.json")) == []
     finally:
         driver.kill()
         for pid in pids:
-            procgroups.kill_group(pid)
+            childprocs.kill_group(pid)

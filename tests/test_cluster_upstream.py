@@ -15,8 +15,8 @@ import pytest
 
 from patcher import runners
 from patcher.cluster import assets, prove_release
-from patcher.contract import CASE_IDS
-from patcher.results import RunStatus, Status
+from patcher.harness.contract import CASE_IDS
+from patcher.runners.testresults import RunStatus, Status
 from patcher.session import Session
 from tests.conftest import UPSTREAM_REPO
 from tests.runner_support import can_unshare

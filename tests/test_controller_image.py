@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from patcher import controllerimage
+from patcher.delivery import controllerimage
 from tests import gitrepo
 from tests.goshapes import make_tree
 

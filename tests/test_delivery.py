@@ -4,10 +4,10 @@ import subprocess
 
 import pytest
 
-from patcher import delivery
+from patcher.delivery import handover
 from patcher.errors import InputError
 from patcher.session import Session
-from patcher.versions import parse_tag
+from patcher.source.versions import parse_tag
 from tests import gitrepo
 
 
@@ -22,7 +22,7 @@ def patched_checkout(session, workspace, tag="v3.5.1"):
 def test_diff_applies_to_a_clean_checkout(argo_repo, tmp_path):
     session = Session(str(argo_repo))
     with session.workspace() as workspace:
-        text = delivery.diff(patched_checkout(session, workspace).path)
+        text = handover.diff(patched_checkout(session, workspace).path)
         clean = workspace.checkout(session.resolve_one("v3.5.1"), name="clean")
         subprocess.run(["git", "apply", "--check", "-"], cwd=clean.path, input=text, text=True, check=True)
         subprocess.run(["git", "apply", "-"], cwd=clean.path, input=text, text=True, check=True)
@@ -34,15 +34,15 @@ def test_diff_applies_to_a_clean_checkout(argo_repo, tmp_path):
 def test_diff_of_an_unchanged_tree_is_empty(argo_repo):
     session = Session(str(argo_repo))
     with session.workspace() as workspace:
-        assert delivery.diff(workspace.checkout(session.resolve_one("v3.5.1")).path) == ""
+        assert handover.diff(workspace.checkout(session.resolve_one("v3.5.1")).path) == ""
 
 
 def test_mbox_is_one_commit_that_git_am_accepts(argo_repo, tmp_path):
     session = Session(str(argo_repo))
     release = session.resolve_one("v3.5.1")
-    message = delivery.commit_message(release, with_harness=True)
+    message = handover.commit_message(release, with_harness=True)
     with session.workspace() as workspace:
-        text = delivery.mbox(patched_checkout(session, workspace).path, message)
+        text = handover.mbox(patched_checkout(session, workspace).path, message)
     assert text.startswith("From ") and text.count("\nSubject: ") == 1
     assert "Subject: [PATCH] fix: apply (Cluster)WorkflowTemplate podMetadata" in text
     assert "Fixes #12945" in text
@@ -59,7 +59,7 @@ def test_mbox_is_one_commit_that_git_am_accepts(argo_repo, tmp_path):
 
 
 def test_commit_message_states_the_precedence():
-    message = delivery.commit_message(parse_tag("v3.5.5"), with_harness=False)
+    message = handover.commit_message(parse_tag("v3.5.5"), with_harness=False)
     assert message.splitlines()[0].startswith("fix: ")
     assert message.index("1. the podMetadata of the template's holder") < message.index("2. the workflow's podMetadata")
     assert message.index("2. the workflow's podMetadata") < message.index("3. the template's own metadata")
@@ -73,7 +73,7 @@ def test_commit_to_creates_a_branch_without_touching_the_work_tree(argo_repo):
     session = Session(str(argo_repo))
     release = session.resolve_one("v3.5.1")
     with session.workspace() as workspace:
-        sha = delivery.commit_to_branch(session, patched_checkout(session, workspace).path, "backport/v3.5.1", "fix: x")
+        sha = handover.commit_to_branch(session, patched_checkout(session, workspace).path, "backport/v3.5.1", "fix: x")
     assert gitrepo.git(argo_repo, "rev-parse", "backport/v3.5.1") == sha
     assert gitrepo.git(argo_repo, "rev-parse", "backport/v3.5.1^") == gitrepo.git(argo_repo, "rev-parse", f"{release.name}^{{commit}}")
     assert gitrepo.git(argo_repo, "show", "backport/v3.5.1:workflow/controller/workflowpod.go").endswith("// patched")
@@ -85,7 +85,7 @@ def test_commit_to_refuses_an_existing_branch(argo_repo):
     gitrepo.git(argo_repo, "branch", "taken", "v3.4.0")
     session = Session(str(argo_repo))
     with session.workspace() as workspace, pytest.raises(InputError, match="branch taken already exists"):
-        delivery.commit_to_branch(session, patched_checkout(session, workspace).path, "taken", "fix: x")
+        handover.commit_to_branch(session, patched_checkout(session, workspace).path, "taken", "fix: x")
     assert gitrepo.git(argo_repo, "rev-parse", "taken") == gitrepo.git(argo_repo, "rev-parse", "v3.4.0^{commit}")
 
 
@@ -93,4 +93,4 @@ def test_commit_to_needs_a_local_repository(argo_repo, tmp_path):
     url = gitrepo.bare_clone(argo_repo, tmp_path / "remote.git").as_uri()
     session = Session(url)
     with session.workspace() as workspace, pytest.raises(InputError, match="needs --repo to be a local repository"):
-        delivery.commit_to_branch(session, patched_checkout(session, workspace).path, "b", "fix: x")
+        handover.commit_to_branch(session, patched_checkout(session, workspace).path, "b", "fix: x")

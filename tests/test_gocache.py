@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from patcher import gocache, runners
+from patcher import runners
 from patcher.errors import InputError
+from patcher.gocaches import gocache
 from patcher.runners import local as local_runner
 
 GO = shutil.which("go")
@@ -66,9 +67,9 @@ def runner(request: pytest.FixtureRequest, host_go: str, sample_tree: Path, tmp_
 
 
 def _remove_volumes(prefix: str) -> None:
-    from patcher import containers
+    from patcher.runners import engine
 
-    for volume in containers.client().volumes.list(filters={"name": prefix}):
+    for volume in engine.client().volumes.list(filters={"name": prefix}):
         volume.remove(force=True)
 
 

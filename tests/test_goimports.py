@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from patcher import goimports, patch
-from patcher.gostd import STD_PACKAGES
+from patcher.patching import goimports, patch
+from patcher.patching.gostd import STD_PACKAGES
 
 APIERR = "k8s.io/apimachinery/pkg/api/errors"
 ARGO_ERRORS = "github.com/argoproj/argo-workflows/v3/errors"

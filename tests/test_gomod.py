@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from patcher import gomod
 from patcher.errors import InputError
-from patcher.gomod import GoVersion
+from patcher.patching import gomod
+from patcher.patching.gomod import GoVersion
 
 
 def test_versions_order_like_go() -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from patcher.errors import InputError
-from patcher.gosource import GoFile, Param, replace_ranges
+from patcher.patching.gosyntax import GoFile, Param, replace_ranges
 
 SOURCE = b'''package demo
 

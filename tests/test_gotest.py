@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from patcher import gotest
-from patcher.results import RunStatus, Status
+from patcher.runners import gotest
+from patcher.runners.testresults import RunStatus, Status
 
 PKG = "example.com/m/p"
 

@@ -8,10 +8,11 @@ import subprocess
 
 import pytest
 
-from patcher import detect, harness
-from patcher.contract import CASE_IDS, HARNESS_FILE, HARNESS_TEST
-from patcher.detect import HarnessShape
 from patcher.errors import InputError
+from patcher.harness import fixture
+from patcher.harness.contract import CASE_IDS, HARNESS_FILE, HARNESS_TEST
+from patcher.patching import shapes
+from patcher.patching.shapes import HarnessShape
 from tests import goshapes
 
 GOFMT = shutil.which("gofmt")
@@ -25,14 +26,14 @@ GOFMT = shutil.which("gofmt")
     ],
 )
 def test_the_helper_api_is_detected(tmp_path, shape, expected):
-    assert detect.harness_shape(goshapes.make_tree(tmp_path, shape)) == expected
+    assert shapes.harness_shape(goshapes.make_tree(tmp_path, shape)) == expected
 
 
 @pytest.mark.parametrize("shape", ["v3.5", "v4"])
 def test_the_harness_has_one_subtest_per_case_and_uses_the_checkouts_helpers(tmp_path, shape):
     tree = goshapes.make_tree(tmp_path, shape)
-    text = harness.render_for(tree)
-    module = detect.harness_shape(tree).module_path
+    text = fixture.render_for(tree)
+    module = shapes.harness_shape(tree).module_path
     assert re.findall(r"^func (Test\w+)", text, re.M) == [HARNESS_TEST]
     assert tuple(re.findall(r'argoPatcherCase\(t, "([\w-]+)"', text)) == CASE_IDS
     assert f'wfv1 "{module}/pkg/apis/workflow/v1alpha1"' in text
@@ -49,23 +50,23 @@ def test_the_harness_has_one_subtest_per_case_and_uses_the_checkouts_helpers(tmp
 @pytest.mark.skipif(GOFMT is None, reason="no gofmt on PATH")
 @pytest.mark.parametrize("shape", ["v3.5", "v4"])
 def test_the_rendered_harness_is_gofmt_clean(tmp_path, shape):
-    path = harness.write(goshapes.make_tree(tmp_path, shape))
+    path = fixture.write(goshapes.make_tree(tmp_path, shape))
     assert subprocess.run([GOFMT, "-l", str(path)], capture_output=True, text=True).stdout == ""
 
 
 def test_write_and_remove(tmp_path):
     tree = goshapes.make_tree(tmp_path, "v3.7")
-    path = harness.write(tree)
+    path = fixture.write(tree)
     assert path == tree / "workflow/controller" / HARNESS_FILE and path.is_file()
-    harness.write(tree)
-    harness.remove(tree)
+    fixture.write(tree)
+    fixture.remove(tree)
     assert not path.exists()
-    harness.remove(tree)
+    fixture.remove(tree)
 
 
 def test_unknown_test_helpers_are_refused(tmp_path):
     tree = goshapes.make_tree(tmp_path, "v3.5")
-    helpers = tree / detect.CONTROLLER_TEST
+    helpers = tree / shapes.CONTROLLER_TEST
     helpers.write_text(helpers.read_text().replace("func listPods(", "func listAllPods("))
     with pytest.raises(InputError, match="func listPods in workflow/controller/controller_test.go not found"):
-        harness.render_for(tree)
+        fixture.render_for(tree)

@@ -11,9 +11,10 @@ from typing import Any
 import docker.errors
 import pytest
 
-from patcher import containers, hostgo, images
 from patcher.errors import InfraError, InputError
-from patcher.gomod import GoMod, GoVersion
+from patcher.patching.gomod import GoMod, GoVersion
+from patcher.runners import engine as docker_engine
+from patcher.runners import hostgo, images
 
 # -- choosing, with a fake engine ----------------------------------------------------------------
 
@@ -39,7 +40,7 @@ class FakeImages:
 
     def list(self, name: str | None = None, filters: dict[str, str] | None = None) -> list[FakeImage]:
         if filters:
-            return [i for i in self.present if i.labels.get(containers.LABEL) == "go"]
+            return [i for i in self.present if i.labels.get(docker_engine.LABEL) == "go"]
         return [i for i in self.present if any(t.startswith(f"{name}:") for t in i.tags)]
 
     def get(self, ref: str) -> FakeImage:
@@ -70,7 +71,7 @@ def official(version: str) -> FakeImage:
 
 
 def ours(version: str) -> FakeImage:
-    return FakeImage(f"sha256:ours{version}", [f"argo-patcher/go:{version}"], {containers.LABEL: "go", images.LABEL_GO_VERSION: version})
+    return FakeImage(f"sha256:ours{version}", [f"argo-patcher/go:{version}"], {docker_engine.LABEL: "go", images.LABEL_GO_VERSION: version})
 
 
 def gomod(go: str, toolchain: str | None = None) -> GoMod:
@@ -83,7 +84,7 @@ def engine(monkeypatch: pytest.MonkeyPatch) -> Any:
 
     def install(fake_images: FakeImages, host_version: str | None = None) -> FakeImages:
         client = FakeClient(fake_images)
-        monkeypatch.setattr(containers, "client", lambda timeout=None: client)
+        monkeypatch.setattr(docker_engine, "client", lambda timeout=None: client)
         host = None
         if host_version:
             host = hostgo.HostGo(Path("/go/bin/go"), Path("/go"), GoVersion.parse(host_version), "linux", "amd64", {})
@@ -158,7 +159,7 @@ def test_image_build_and_list(go_image: str, docker_daemon: Any, run_cli: Any) -
     host = hostgo.require()
     assert go_image == f"argo-patcher/go:{host.version}"
     assert config["User"] == "1000:1000"
-    assert config["Labels"][containers.LABEL] == "go" and config["Labels"][images.LABEL_GO_VERSION] == str(host.version)
+    assert config["Labels"][docker_engine.LABEL] == "go" and config["Labels"][images.LABEL_GO_VERSION] == str(host.version)
     env = dict(e.split("=", 1) for e in config["Env"])
     assert env["CGO_ENABLED"] == "0" and env["GOTOOLCHAIN"] == "local" and env["GOFLAGS"] == "-buildvcs=false"
     # Built again: the same image, reused.
@@ -201,7 +202,7 @@ def test_build_with_a_tag_and_rebuild(go_image: str, docker_daemon: Any, run_cli
         assert rebuilt.returncode == 0, rebuilt.stderr
         assert rebuilt.stdout.strip() == tag and "building" in rebuilt.stderr
         new = docker_daemon.images.get(tag)
-        assert new.labels[containers.LABEL] == "go" and new.id != docker_daemon.images.get(go_image).id
+        assert new.labels[docker_engine.LABEL] == "go" and new.id != docker_daemon.images.get(go_image).id
     finally:
         try:
             docker_daemon.images.remove(tag, force=True)
@@ -217,7 +218,7 @@ def test_build_refuses_a_go_of_another_platform(monkeypatch: pytest.MonkeyPatch)
         def info(self) -> dict[str, str]:
             return {"OSType": "linux", "Architecture": "aarch64"}
 
-    monkeypatch.setattr(containers, "client", lambda timeout=None: Info())
+    monkeypatch.setattr(docker_engine, "client", lambda timeout=None: Info())
     with pytest.raises(InputError, match="is for darwin/arm64, but the Docker engine runs linux/arm64"):
         images.build(Path("/opt/go"))
 

@@ -6,12 +6,12 @@ import time
 
 import pytest
 
-from patcher import matrix
 from patcher.errors import DockerUnavailable, ExitCode, InfraError, InputError
 from patcher.options import RunOptions
-from patcher.progress import PlainProgress
-from patcher.results import ReleaseResult, Verdict, exit_code
-from patcher.versions import parse_tag
+from patcher.run import matrix
+from patcher.run.progress import PlainProgress
+from patcher.run.results import ReleaseResult, Verdict, exit_code
+from patcher.source.versions import parse_tag
 from tests import report_samples as samples
 
 RELEASES = [parse_tag(t) for t in ("v3.4.17", "v3.5.15", "v3.6.19", "v3.7.18")]

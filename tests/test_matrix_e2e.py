@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from patcher import cli, pipeline
-from patcher.contract import CASE_IDS, HARNESS_FILE, HARNESS_TEST
+from patcher import cli
 from patcher.errors import InputError, PatchError
+from patcher.harness.contract import CASE_IDS, HARNESS_FILE, HARNESS_TEST
+from patcher.run import pipeline
 from tests import gitrepo
 from tests import report_samples as samples
 

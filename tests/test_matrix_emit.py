@@ -10,9 +10,9 @@ import jsonschema
 import pytest
 import yaml
 
-from patcher import emit
 from patcher.options import ProveOptions
-from patcher.versions import parse_tag
+from patcher.reports import emit
+from patcher.source.versions import parse_tag
 from tests import gitrepo
 from tests import report_samples as samples
 from tests.goshapes import make_tree

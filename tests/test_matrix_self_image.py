@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from patcher import __version__, containers
+from patcher import __version__
+from patcher.runners import engine
 
 TAG = "argo-patcher-test/self:latest"
 
@@ -17,7 +18,7 @@ def test_self_image_runs_patcher_with_its_python_git_and_go(docker_daemon: Any, 
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == TAG
     try:
-        assert docker_daemon.images.get(TAG).labels[containers.LABEL] == "self"
+        assert docker_daemon.images.get(TAG).labels[engine.LABEL] == "self"
 
         def run(*args: str, **kwargs: Any) -> str:
             return docker_daemon.containers.run(TAG, list(args), remove=True, **kwargs).decode()

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from patcher import detect, patch, render, resources
-from patcher.detect import ControllerShape, ResolutionShape
 from patcher.errors import InputError, PatchError
-from patcher.gosource import GoFile
+from patcher.patching import patch, render, resources, shapes
+from patcher.patching.gosyntax import GoFile
+from patcher.patching.shapes import ControllerShape, ResolutionShape
 from tests import goshapes
 
 GO = shutil.which("go")
@@ -46,7 +46,7 @@ def go_env() -> dict[str, str]:
 
 
 def test_each_shape_is_detected_from_its_code(tree, shape):
-    found = detect.patch_shape(tree)
+    found = shapes.patch_shape(tree)
     assert (found.controller, found.resolution) == EXPECTED[shape]
     assert not found.already_patched
 
@@ -59,7 +59,7 @@ def test_an_unknown_shape_is_refused_naming_what_was_not_found(tmp_path):
 
 def test_a_missing_declaration_is_named(tmp_path):
     tree = goshapes.make_tree(tmp_path / "t", "v3.7")
-    path = tree / detect.OPERATOR
+    path = tree / shapes.OPERATOR
     path.write_text(path.read_text().replace("createTemplateContext(", "makeTemplateContext("))
     with pytest.raises(InputError, match=r"func \(woc \*wfOperationCtx\) createTemplateContext in workflow/controller/operator.go not found"):
         patch.plan(tree)
@@ -82,11 +82,11 @@ def test_plan_writes_nothing_and_apply_changes_only_the_rewritten_declarations(t
 
     changed = {path for path, content in before.items() if path.read_bytes() != content}
     assert changed == {tree / f for f in expected_files}
-    old = GoFile(before[tree / detect.WORKFLOWPOD])
-    new = GoFile.read(tree / detect.WORKFLOWPOD)
+    old = GoFile(before[tree / shapes.WORKFLOWPOD])
+    new = GoFile.read(tree / shapes.WORKFLOWPOD)
     old_decl, new_decl = old.method("wfOperationCtx", "addMetadata"), new.method("wfOperationCtx", "addMetadata")
     assert new.source[: new_decl.start] == old.source[: old_decl.start]
-    helper = new.method("wfOperationCtx", detect.HOLDER_HELPER)
+    helper = new.method("wfOperationCtx", shapes.HOLDER_HELPER)
     assert new.source[helper.end :] == old.source[old_decl.end :]
     assert "woc.templateHolderPodMetadata" in new.calls(new_decl)
 
@@ -94,21 +94,21 @@ def test_plan_writes_nothing_and_apply_changes_only_the_rewritten_declarations(t
 def test_the_merge_in_template_resolution_is_removed(tmp_path):
     tree = goshapes.make_tree(tmp_path / "v4", "v4")
     patch.plan(tree).apply()
-    text = (tree / detect.RESOLUTION).read_text()
+    text = (tree / shapes.RESOLUTION).read_text()
     assert "addPodMetadata" not in text
     assert "// addPodMetadata" not in text
     assert "\n\n\n" not in text
     assert text.endswith("}\n")
-    by_name = GoFile.read(tree / detect.RESOLUTION).method("TemplateContext", "GetTemplateByName")
+    by_name = GoFile.read(tree / shapes.RESOLUTION).method("TemplateContext", "GetTemplateByName")
     body = text.encode()[by_name.start : by_name.end].decode()
     assert body.index("if tmpl == nil") < body.index("return tmpl.DeepCopy()")
 
 
 def test_an_import_used_only_by_the_deleted_merge_is_removed(tmp_path):
     tree = goshapes.make_tree(tmp_path / "v4.0", "v4.0")
-    before = (tree / detect.RESOLUTION).read_text()
+    before = (tree / shapes.RESOLUTION).read_text()
     assert '\t"maps"\n' in before
-    after = patch.plan(tree).contents[detect.RESOLUTION].decode()
+    after = patch.plan(tree).contents[shapes.RESOLUTION].decode()
     assert '"maps"' not in after and "maps." not in after
     imports = after[after.index("import (") : after.index(")\n") + 2]
     assert imports == before[before.index("import (") : before.index(")\n") + 2].replace('\t"maps"\n', "")
@@ -116,9 +116,9 @@ def test_an_import_used_only_by_the_deleted_merge_is_removed(tmp_path):
 
 def test_an_import_the_rendered_code_needs_comes_from_another_file_of_the_package(tmp_path):
     tree = goshapes.make_tree(tmp_path / "t", "v3.7-apierr-sibling")
-    before = (tree / detect.RESOLUTION).read_text()
+    before = (tree / shapes.RESOLUTION).read_text()
     assert "apierr" not in before
-    after = patch.plan(tree).contents[detect.RESOLUTION].decode()
+    after = patch.plan(tree).contents[shapes.RESOLUTION].decode()
     added = '\tapierr "example.com/argo-workflows/v3/internal/k8s/api/errors"\n'
     assert after.count(added) == 1 and "apierr.IsNotFound(err)" in after
     assert after.index('"example.com/argo-workflows/v3/errors"') < after.index(added) < after.index("internal/logrus")
@@ -148,9 +148,9 @@ def test_a_patched_tree_is_recognised_and_left_alone(tree):
 
 def test_a_half_patched_tree_is_refused(tmp_path):
     tree = goshapes.make_tree(tmp_path / "v3.7", "v3.7")
-    pristine_resolution = (tree / detect.RESOLUTION).read_bytes()
+    pristine_resolution = (tree / shapes.RESOLUTION).read_bytes()
     patch.plan(tree).apply()
-    (tree / detect.RESOLUTION).write_bytes(pristine_resolution)
+    (tree / shapes.RESOLUTION).write_bytes(pristine_resolution)
     with pytest.raises(InputError, match="not patched as argo-patcher patches it"):
         patch.plan(tree)
 
@@ -176,7 +176,7 @@ def test_an_unknown_variable_value_fails_the_rendering():
 def test_data_directories_come_from_the_wheel_layout_first(tmp_path, monkeypatch):
     package = tmp_path / "site" / "patcher"
     (package / "_data" / "templates").mkdir(parents=True)
-    monkeypatch.setattr(resources, "__file__", str(package / "resources.py"))
+    monkeypatch.setattr(resources, "__file__", str(package / "patching" / "resources.py"))
     assert resources.data_dir("templates") == package / "_data" / "templates"
     (tmp_path / "site" / "go-fixtures").mkdir()
     assert resources.data_dir("go-fixtures") == tmp_path / "site" / "go-fixtures"

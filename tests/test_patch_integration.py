@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from patcher import delivery, detect, goimports, patch
+from patcher.delivery import handover
+from patcher.patching import goimports, patch, shapes
 from patcher.session import Session
 from tests.conftest import UPSTREAM_REPO
 
@@ -54,7 +55,7 @@ def test_the_patch_renders_applies_is_gofmt_clean_and_its_imports_match(session:
         plan = patch.plan(tree)
         if plan.already_patched:
             pytest.skip(f"{ref} already carries the fix")
-        assert detect.WORKFLOWPOD in plan.changed_files
+        assert shapes.WORKFLOWPOD in plan.changed_files
         for relative, content in plan.contents.items():
             original = (tree / relative).read_bytes()
             assert goimports.problems(content, goimports.candidates_for(tree, relative), original) == [], relative
@@ -62,7 +63,7 @@ def test_the_patch_renders_applies_is_gofmt_clean_and_its_imports_match(session:
                 formatted = subprocess.run([str(GOFMT)], input=content, capture_output=True, check=True).stdout
                 assert formatted == content, f"{relative} is not gofmt-clean"
         plan.apply()
-        text = delivery.diff(tree)
+        text = handover.diff(tree)
         assert patch.plan(tree).already_patched
         clean = workspace.checkout(release, name=f"{ref}-clean").path
         subprocess.run(["git", "apply", "--check", "-"], cwd=clean, input=text, text=True, check=True)

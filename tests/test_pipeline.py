@@ -16,11 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from patcher import cachewatch, gocache, pipeline, runners, warmth
-from patcher.contract import CASE_IDS, HARNESS_TEST
+from patcher import runners
+from patcher.gocaches import buildmarks, cachewatch, gocache
+from patcher.harness.contract import CASE_IDS, HARNESS_TEST
 from patcher.options import ProveOptions, RunOptions
 from patcher.reports import cells
-from patcher.results import RunResult, RunStatus, Status, TestResult, Verdict
+from patcher.run import pipeline
+from patcher.run.results import Verdict
+from patcher.runners.testresults import RunResult, RunStatus, Status, TestResult
 from patcher.session import Session
 from tests import gitrepo
 from tests.goshapes import make_tree
@@ -104,7 +107,7 @@ def test_runs_that_did_not_build_leave_no_hint(release_repo, monkeypatch):
     broken = TimingRunner(RunStatus.BUILD_ERROR)
     result = prove(release_repo, broken, monkeypatch)
     assert result.verdict is Verdict.BUILD_ERROR
-    assert not warmth.is_warm(broken.cache_identity(), result.commit)
+    assert not buildmarks.is_warm(broken.cache_identity(), result.commit)
     again = TimingRunner()
     assert prove(release_repo, again, monkeypatch).extra["schedule"] == "one after the other"
 
@@ -117,15 +120,15 @@ def test_without_a_baseline_there_is_one_run(release_repo, monkeypatch):
 
 
 def test_the_hint_expires_and_needs_a_cache(isolated_cache):
-    assert not warmth.is_warm("", "abc")
-    warmth.remember("", "abc")
+    assert not buildmarks.is_warm("", "abc")
+    buildmarks.remember("", "abc")
     assert not list(isolated_cache.rglob("abc"))
-    warmth.remember("cache", "abc")
-    assert warmth.is_warm("cache", "abc") and not warmth.is_warm("other cache", "abc")
+    buildmarks.remember("cache", "abc")
+    assert buildmarks.is_warm("cache", "abc") and not buildmarks.is_warm("other cache", "abc")
     [marker] = isolated_cache.rglob("abc")
-    old = time.time() - warmth.MAX_AGE_S - 60
+    old = time.time() - buildmarks.MAX_AGE_S - 60
     os.utime(marker, (old, old))
-    assert not warmth.is_warm("cache", "abc")
+    assert not buildmarks.is_warm("cache", "abc")
 
 
 def test_the_go_caches_are_trimmed_under_the_limit_after_each_release(release_repo, monkeypatch):

@@ -5,7 +5,8 @@ import threading
 
 from rich.console import Console
 
-from patcher import progress, ui
+from patcher import ui
+from patcher.run import progress
 from tests import report_samples as samples
 
 

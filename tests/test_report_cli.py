@@ -4,7 +4,7 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from patcher import delivery
+from patcher.delivery import handover
 from patcher.reports import jsonfile, pr
 from tests import report_samples as samples
 
@@ -76,7 +76,7 @@ def test_the_pull_request_body_says_what_was_wrong_what_changed_the_cases_the_te
     assert "#### `release-3.7` (`888888888888`): ✅ fixed" in text
     assert "Unpatched, the controller fails 1 of the 15 cases" in text
     assert "- `holder-cluster`: a ClusterWorkflowTemplate's podMetadata reaches pods of templates reached by templateRef" in text
-    assert delivery.change_description().splitlines()[0] in text  # the commit message's own words
+    assert handover.change_description().splitlines()[0] in text  # the commit message's own words
     assert "| `holder-cluster` | ❌ | ✅ |" in text and "| `union` | ✅ | ✅ |" in text
     assert "Failing before and after it (pre-existing, unrelated): `Test_createWorkflowPod_emissary`" in text
     assert "Flaky (passed on a rerun): `TestRetry`" in text

@@ -7,12 +7,13 @@ from pathlib import Path
 import pytest
 
 from patcher import reports
-from patcher.contract import CASE_IDS, HARNESS_TEST
 from patcher.errors import InputError
+from patcher.harness.contract import CASE_IDS, HARNESS_TEST
 from patcher.options import ReportOptions
 from patcher.reports import cells, jsonfile, junit, markdown, pr, releases
-from patcher.results import ErrorKind, ReleaseResult, RunStatus, Status, Verdict
-from patcher.results import TestResult as GoTest
+from patcher.run.results import ErrorKind, ReleaseResult, Verdict
+from patcher.runners.testresults import RunStatus, Status
+from patcher.runners.testresults import TestResult as GoTest
 from tests import report_samples as samples
 
 # JSON

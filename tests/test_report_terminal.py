@@ -5,10 +5,11 @@ import io
 import pytest
 from rich.console import Console
 
-from patcher.contract import CASE_IDS
+from patcher.harness.contract import CASE_IDS
 from patcher.reports import cells, terminal
-from patcher.results import Status, Verdict
-from patcher.results import TestResult as GoTest
+from patcher.run.results import Verdict
+from patcher.runners.testresults import Status
+from patcher.runners.testresults import TestResult as GoTest
 from tests import report_samples as samples
 
 

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from patcher import containers, hostgo, locks, processes, runners
+from patcher import locks, owners, runners
 from patcher.errors import InfraError, InputError
-from patcher.results import RunResult, RunStatus, Status
+from patcher.runners import engine, hostgo
 from patcher.runners import local as local_runner
 from patcher.runners.container import slot_lock_name
+from patcher.runners.testresults import RunResult, RunStatus, Status
 from tests.runner_support import REPO_ROOT, labelled, runner_for, wait_for
 
 RUNNERS = [pytest.param("docker", marks=pytest.mark.docker), pytest.param("local", marks=pytest.mark.go)]
@@ -156,7 +157,7 @@ def test_container_settings(go_image: str, sample_tree: Path, docker_daemon: obj
     assert mounts["/src"]["RW"] is False and mounts["/src"]["Source"] == str(sample_tree)
     assert not any("docker.sock" in str(m.get("Source")) for m in mounts.values())
     labels = config["Labels"]  # type: ignore[index]
-    assert labels[containers.LABEL_RUN_ID] == rid and labels[containers.LABEL_OWNER] == processes.owner()
+    assert labels[engine.LABEL_RUN_ID] == rid and labels[engine.LABEL_OWNER] == owners.owner()
     assert labelled(docker_daemon, rid) == []
 
 
@@ -178,10 +179,10 @@ def test_containers_of_killed_runs_are_reaped(go_image: str, sample_tree: Path, 
     dead.wait()
     dead_owner = f"{socket.gethostname()}/{dead.pid}/1"
     left = [
-        docker_daemon.containers.create(go_image, ["go", "version"], labels=containers.labels("test", "dead-run") | {containers.LABEL_OWNER: dead_owner}),  # type: ignore[attr-defined]
-        docker_daemon.containers.run(go_image, ["go", "version"], detach=True, labels=containers.labels("fetch", "dead-run") | {containers.LABEL_OWNER: dead_owner}),  # type: ignore[attr-defined]
+        docker_daemon.containers.create(go_image, ["go", "version"], labels=engine.labels("test", "dead-run") | {engine.LABEL_OWNER: dead_owner}),  # type: ignore[attr-defined]
+        docker_daemon.containers.run(go_image, ["go", "version"], detach=True, labels=engine.labels("fetch", "dead-run") | {engine.LABEL_OWNER: dead_owner}),  # type: ignore[attr-defined]
     ]
-    alive = docker_daemon.containers.create(go_image, ["go", "version"], labels=containers.labels("test", "live-run"))  # type: ignore[attr-defined]
+    alive = docker_daemon.containers.create(go_image, ["go", "version"], labels=engine.labels("test", "live-run"))  # type: ignore[attr-defined]
     try:
         result = runners.prepare(sample_tree, runner="docker", image=go_image).run(sample_tree, ["./ok/"], "TestPass", run_id=run_id(request))
         assert result.status is RunStatus.OK
@@ -370,7 +371,7 @@ def test_local_leftovers_of_killed_runs_are_killed(sample_tree: Path, host_go: s
     runs = isolated_cache / "runs"
     runs.mkdir(parents=True)
     (runs / f"local-{dead.pid}-{orphan.pid}.json").write_text(
-        json.dumps({"owner": f"{socket.gethostname()}/{dead.pid}/1", "pgid": orphan.pid, "started": processes.start_time(orphan.pid), "run_id": "dead-run"})
+        json.dumps({"owner": f"{socket.gethostname()}/{dead.pid}/1", "pgid": orphan.pid, "started": owners.start_time(orphan.pid), "run_id": "dead-run"})
     )
     try:
         assert local_runner.reap_orphans() == [orphan.pid]
@@ -529,10 +530,10 @@ def test_binary_slots_are_taken_one_run_at_a_time_and_renewed_after_a_failure(tm
 
 @pytest.mark.parametrize("runner", RUNNERS, indirect=True)
 def test_rerun_fails_reports_a_test_passing_on_a_rerun_as_flaky(runner: runners.Runner, sample_tree: Path) -> None:
-    from patcher import pipeline
-    from patcher.checkout import Checkout
     from patcher.options import ProveOptions
-    from patcher.versions import parse_tag
+    from patcher.run import pipeline
+    from patcher.source.checkout import Checkout
+    from patcher.source.versions import parse_tag
 
     checkout = Checkout(parse_tag("v3.5.0"), "0" * 40, sample_tree)
 

@@ -8,7 +8,7 @@ import pytest
 
 from patcher.errors import InfraError, InputError
 from patcher.session import Session
-from patcher.store import RepoSource, Store
+from patcher.source.mirrors import RepoSource, Store
 from tests import gitrepo
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from patcher.contract import CASE_IDS
+from patcher.harness.contract import CASE_IDS
 from patcher.session import Session
 from tests.report_samples import schema_errors
 

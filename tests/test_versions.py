@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from patcher.errors import InputError
-from patcher.versions import RefKind, Refs, Release, UnknownVersionError, nearest, parse_tag, releases_from_tags, resolve
+from patcher.source.versions import RefKind, Refs, Release, UnknownVersionError, nearest, parse_tag, releases_from_tags, resolve
 
 TAGS = [
     "v3.4.0", "v3.4.1", "v3.4.10", "v3.4.2", "v3.5.0-rc1", "v3.5.0-rc2", "v3.5.0", "v3.5.1", "v3.5.15",

@@ -22,12 +22,13 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from patcher.cluster import assets, controller, isolation
+from patcher.cluster import assets, isolation
 from patcher.cluster.spec import CheckSpec, ControllerSpec
-from patcher.contract import CASE_IDS
+from patcher.delivery import controller
 from patcher.errors import InfraError, PatcherError
-from patcher.results import RunResult, RunStatus
+from patcher.harness.contract import CASE_IDS
 from patcher.runners.base import BuildFailed, Runner
+from patcher.runners.testresults import RunResult, RunStatus
 
 CRD_DIR = Path("manifests", "base", "crds", "minimal")
 DEFAULT_TIMEOUT_S = 30 * 60

@@ -32,8 +32,9 @@ from pathlib import Path
 
 import filelock
 
-from patcher import hostgo, locks, procgroups, settings, ui
+from patcher import locks, settings, ui
 from patcher.errors import InfraError
+from patcher.runners import childprocs, hostgo
 from patcher.runners.base import register, unregister
 from patcher.runners.local import LocalRunner
 
@@ -239,13 +240,13 @@ def _go(host: hostgo.HostGo, args: list[str], cwd: Path, env: dict[str, str], do
 @contextlib.contextmanager
 def _owned_group(pgid: int, doing: str) -> Iterator[None]:
     """Kill the group when done, however that happens; recorded meanwhile for the next run to reap."""
-    record = procgroups.record(pgid, doing, kind="cluster", name="go")
+    record = childprocs.record(pgid, doing, kind="cluster", name="go")
     token = None
     try:
-        token = register(lambda: procgroups.kill_group(pgid))
+        token = register(lambda: childprocs.kill_group(pgid))
         yield
     finally:
-        procgroups.kill_group(pgid)
+        childprocs.kill_group(pgid)
         if token is not None:
             unregister(token)
         record.unlink(missing_ok=True)

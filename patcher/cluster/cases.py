@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from patcher.cluster.kubeapi import ARGO_GROUP
-from patcher.contract import CASE_IDS
+from patcher.harness.contract import CASE_IDS
 
 Object = dict[str, Any]
 WORKFLOW_LABEL = "workflows.argoproj.io/workflow"

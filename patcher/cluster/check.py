@@ -34,7 +34,7 @@ from patcher.cluster.controlplane import ControlPlane
 from patcher.cluster.kubeapi import ApiError
 from patcher.cluster.spec import CheckResult, CheckSpec
 from patcher.errors import ExitCode, InfraError, PatcherError
-from patcher.results import RunResult, RunStatus
+from patcher.runners.testresults import RunResult, RunStatus
 
 CRD_SKIP = ("kustomization.yaml",)
 CRD_ESTABLISH_TIMEOUT_S = 30.0

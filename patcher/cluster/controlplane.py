@@ -32,8 +32,9 @@ from patcher import ui
 from patcher.cluster import certs, kubeconfig
 from patcher.cluster.assets import Assets
 from patcher.cluster.kubeapi import KubeClient
-from patcher.cluster.processes import Process, reap_orphans, wait_until
 from patcher.errors import InfraError
+from patcher.runners import childprocs
+from patcher.runners.childprocs import Process, wait_until
 
 ETCD_START_TIMEOUT_S = 30.0
 APISERVER_START_TIMEOUT_S = 90.0
@@ -78,7 +79,7 @@ class ControlPlane:
 
     def start(self) -> None:
         started = time.monotonic()
-        reap_orphans()
+        childprocs.reap_orphans("cluster", "a control-plane process")
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._certs = certs.generate()
         self._cert_files = self._certs.write(self.workdir / "pki")

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import docker.errors
 
-from patcher import containers, images, locks, selfimage, ui
+from patcher import locks, ui
+from patcher.delivery import selfimage
 from patcher.errors import InfraError
+from patcher.runners import engine, images
 
 TAG = "argo-patcher/cluster-check:latest"
 LABEL_FINGERPRINT = "argo-patcher.fingerprint"
@@ -38,7 +40,7 @@ def fingerprint() -> str:
 def ensure(goroot: Path | None = None) -> str:
     """The image's reference, built first when missing or made from other files than these."""
     wanted = fingerprint()
-    docker_client = containers.client(images.BUILD_TIMEOUT_S)
+    docker_client = engine.client(images.BUILD_TIMEOUT_S)
     with locks.lock("cluster-check-image", timeout=LOCK_TIMEOUT_S):
         current = _fingerprint_of(docker_client, TAG)
         if current == wanted:
@@ -53,8 +55,8 @@ def _fingerprint_of(docker_client: object, tag: str) -> str:
         image = docker_client.images.get(tag)  # type: ignore[attr-defined]
     except docker.errors.ImageNotFound:
         return ""
-    except containers.DockerError as exc:
-        raise InfraError(f"cannot inspect the image {tag}: {containers.reason(exc)}") from None
+    except engine.DockerError as exc:
+        raise InfraError(f"cannot inspect the image {tag}: {engine.reason(exc)}") from None
     return str((image.labels or {}).get(LABEL_FINGERPRINT, ""))
 
 
@@ -62,6 +64,6 @@ def _build(docker_client: object, goroot: Path | None, wanted: str) -> None:
     base = images.build(goroot, quiet=True)
     dockerfile = selfimage.dockerfile(base.id) + f'LABEL {LABEL_FINGERPRINT}="{wanted}"\n'
     selfimage.build_image(docker_client, TAG, dockerfile)
-    with containers.errors_as_infra("removing the stale check images"):
+    with engine.errors_as_infra("removing the stale check images"):
         docker_client.images.prune(filters={"dangling": True, "label": f"{LABEL_FINGERPRINT}"})  # type: ignore[attr-defined]
 

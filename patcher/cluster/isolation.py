@@ -36,12 +36,14 @@ from typing import Any
 from docker.types import Mount
 
 import patcher
-from patcher import containers, images, procgroups, selfimage, ui
+from patcher import ui
 from patcher.cluster import image as check_image
 from patcher.cluster.spec import CheckResult, CheckSpec, ControllerSpec
+from patcher.delivery import selfimage
 from patcher.errors import InfraError, InputError
-from patcher.results import RunResult, RunStatus
+from patcher.runners import childprocs, engine, images
 from patcher.runners.base import register, supervise, unregister
+from patcher.runners.testresults import RunResult, RunStatus
 
 MODES = ("auto", "local", "container")
 STOP_GRACE_S = 15.0  # the check stops its controllers, the API server and etcd in turn
@@ -64,7 +66,7 @@ def choose_mode(mode: str) -> str:
         netns_command()
         return "local"
     except InfraError as local_why:
-        ok, docker_why = containers.available()
+        ok, docker_why = engine.available()
         if ok:
             return "container"
         raise InfraError(f"{local_why}; and {docker_why.split(';')[0]} for the container mode") from None
@@ -94,7 +96,7 @@ def netns_command() -> tuple[str, ...]:
 
 def run_local(spec: CheckSpec, *, timeout_s: float, run_id: str) -> CheckResult:
     prefix = netns_command()
-    procgroups.reap_orphans("cluster", "a cluster check process")
+    childprocs.reap_orphans("cluster", "a cluster check process")
     with tempfile.TemporaryDirectory(prefix="argo-patcher-check-") as scratch:
         spec_path = Path(scratch, "spec.json")
         spec_path.write_text(json.dumps(dataclasses.replace(spec, private_network=True).to_json()))
@@ -107,11 +109,11 @@ def run_local(spec: CheckSpec, *, timeout_s: float, run_id: str) -> CheckResult:
                 proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, env=env, start_new_session=True)
             except OSError as exc:
                 raise InfraError(f"cannot start the cluster check: {exc}") from None
-        record = procgroups.record(proc.pid, run_id, kind="cluster", name="the cluster check")
+        record = childprocs.record(proc.pid, run_id, kind="cluster", name="the cluster check")
         token = None
         try:
             token = register(lambda: _stop_group(proc))
-            timed_out = supervise(lambda t: procgroups.waited(proc, t), time.monotonic() + timeout_s)
+            timed_out = supervise(lambda t: childprocs.waited(proc, t), time.monotonic() + timeout_s)
         finally:
             _stop_group(proc)
             if token is not None:
@@ -123,10 +125,10 @@ def run_local(spec: CheckSpec, *, timeout_s: float, run_id: str) -> CheckResult:
 def _stop_group(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM (the check stops its children in order), SIGKILL after a grace period."""
     if proc.poll() is None:
-        procgroups.kill_group(proc.pid, signal.SIGTERM)
+        childprocs.kill_group(proc.pid, signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(STOP_GRACE_S)
-    procgroups.kill_group(proc.pid)
+    childprocs.kill_group(proc.pid)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(STOP_GRACE_S)
 
@@ -141,8 +143,8 @@ def _read(path: Path) -> str:
 
 def run_container(spec: CheckSpec, *, timeout_s: float, run_id: str) -> CheckResult:
     image_ref = check_image.ensure()
-    docker_client = containers.client()
-    containers.reap_orphans(docker_client)
+    docker_client = engine.client()
+    engine.reap_orphans(docker_client)
     inside, mounts = _container_spec(spec)
     with tempfile.TemporaryDirectory(prefix="argo-patcher-check-") as scratch:
         spec_path = Path(scratch, "spec.json")
@@ -154,13 +156,13 @@ def run_container(spec: CheckSpec, *, timeout_s: float, run_id: str) -> CheckRes
         token = None
         started = time.monotonic()
         try:
-            with containers.errors_as_infra("creating the cluster check container"):
+            with engine.errors_as_infra("creating the cluster check container"):
                 container = docker_client.containers.create(
                     image_ref,
                     entrypoint=[python, "-m", "patcher.cluster.check", f"{CONTAINER_ROOT}/spec.json"],
                     command=[],
                     name=f"argo-patcher-{_slug(run_id)}-cluster-{os.getpid()}-{threading.get_ident() % 10000}",
-                    labels=containers.labels("cluster", run_id),
+                    labels=engine.labels("cluster", run_id),
                     user=f"{images.USER_UID}:{images.USER_UID}",
                     environment={"ARGO_PATCHER_CACHE": "/tmp/argo-patcher-cache", "HOME": "/tmp", "TMPDIR": "/tmp"},
                     mounts=mounts,
@@ -172,13 +174,13 @@ def run_container(spec: CheckSpec, *, timeout_s: float, run_id: str) -> CheckRes
                 )
             container_id = str(container.id)
             token = register(lambda: _remove(container_id))
-            with containers.errors_as_infra("starting the cluster check container"):
+            with engine.errors_as_infra("starting the cluster check container"):
                 container.start()
             timed_out = supervise(lambda t: _container_ended(container, t), started + timeout_s)
             if timed_out:
-                with contextlib.suppress(*containers.DockerError):
+                with contextlib.suppress(*engine.DockerError):
                     container.stop(timeout=int(STOP_GRACE_S))
-            with containers.errors_as_infra("reading the cluster check's output"):
+            with engine.errors_as_infra("reading the cluster check's output"):
                 code = int(container.wait(timeout=STOP_GRACE_S + 5).get("StatusCode", -1))
                 stdout = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
                 stderr = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
@@ -212,14 +214,14 @@ def _container_spec(spec: CheckSpec) -> tuple[CheckSpec, list[Mount]]:
 def _container_ended(container: Any, timeout: float) -> bool:
     try:
         container.wait(timeout=max(timeout, 0.05))
-    except containers.DockerError:
+    except engine.DockerError:
         return False  # the wait's own timeout: still running
     return True
 
 
 def _stop_then_remove(container: Any) -> None:
     """A check still running (interrupted) gets SIGTERM first, so that it stops its children in order."""
-    with contextlib.suppress(*containers.DockerError):
+    with contextlib.suppress(*engine.DockerError):
         container.reload()
         if container.status == "running":
             container.stop(timeout=int(STOP_GRACE_S))
@@ -227,8 +229,8 @@ def _stop_then_remove(container: Any) -> None:
 
 
 def _remove(container_id: str) -> None:
-    with contextlib.suppress(*containers.DockerError, InfraError):
-        containers.client().api.remove_container(container_id, force=True)
+    with contextlib.suppress(*engine.DockerError, InfraError):
+        engine.client().api.remove_container(container_id, force=True)
 
 
 def _slug(text: str) -> str:

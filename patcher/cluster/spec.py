@@ -13,9 +13,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from patcher.contract import CASE_IDS
 from patcher.errors import InputError
-from patcher.results import RunResult, RunStatus, Status, TestResult
+from patcher.harness.contract import CASE_IDS
+from patcher.runners.testresults import RunResult, RunStatus, Status, TestResult
 
 ROLES = ("baseline", "patched")
 DEFAULT_CONTROL_PLANE_TIMEOUT_S = 90.0

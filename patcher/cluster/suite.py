@@ -31,10 +31,10 @@ from patcher.cluster import cases as case_defs
 from patcher.cluster.cases import Case, Kind
 from patcher.cluster.controlplane import ControlPlane
 from patcher.cluster.kubeapi import ApiError, KubeClient
-from patcher.cluster.processes import Process
-from patcher.contract import HARNESS_TEST
 from patcher.errors import InfraError
-from patcher.results import RunResult, RunStatus, Status, TestResult
+from patcher.harness.contract import HARNESS_TEST
+from patcher.runners.childprocs import Process
+from patcher.runners.testresults import RunResult, RunStatus, Status, TestResult
 
 CONFIGMAP = "workflow-controller-configmap"
 POLL_S = 0.1

@@ -15,7 +15,7 @@ from patcher import ui
 from patcher.errors import InputError
 from patcher.options import ReportOptions
 from patcher.reports import jsonfile, junit, markdown, pr, releases, terminal
-from patcher.results import ErrorKind, ReleaseResult
+from patcher.run.results import ErrorKind, ReleaseResult
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 FORMATS = ("table", "json", "junit", "markdown", "pr", "releases")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from patcher.contract import CASE_IDS
-from patcher.results import ReleaseResult, RunResult, RunStatus, Status, TestResult, Verdict
+from patcher.harness.contract import CASE_IDS
+from patcher.run.results import ReleaseResult, Verdict
+from patcher.runners.testresults import RunResult, RunStatus, Status, TestResult
 
 SYMBOLS = {Status.PASS: "✓", Status.FAIL: "✗", Status.SKIP: "○", Status.ERROR: "!", Status.FLAKY: "⟳"}
 NOT_RUN = "–"

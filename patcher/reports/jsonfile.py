@@ -10,7 +10,7 @@ from typing import Any
 from patcher import __version__
 from patcher.errors import InputError
 from patcher.reports import cells
-from patcher.results import ReleaseResult
+from patcher.run.results import ReleaseResult
 
 
 def document(results: list[ReleaseResult], *, spec: str | None = None) -> dict[str, Any]:

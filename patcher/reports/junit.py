@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from patcher.contract import HARNESS_TEST
+from patcher.harness.contract import HARNESS_TEST
 from patcher.reports import cells
-from patcher.results import ErrorKind, ReleaseResult, RunResult, Status
+from patcher.run.results import ErrorKind, ReleaseResult
+from patcher.runners.testresults import RunResult, Status
 
 _ANSI = cells.ANSI
 # Characters XML 1.0 cannot carry at all, not even escaped (Go test output may hold any byte).

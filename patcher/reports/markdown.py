@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 
 from patcher import __version__
-from patcher.contract import CASE_IDS
+from patcher.harness.contract import CASE_IDS
 from patcher.reports import cells
-from patcher.results import ReleaseResult, RunResult, Status, Verdict
+from patcher.run.results import ReleaseResult, Verdict
+from patcher.runners.testresults import RunResult, Status
 
 EMOJI = {Status.PASS: "✅", Status.FAIL: "❌", Status.SKIP: "⏭️", Status.ERROR: "⚠️", Status.FLAKY: "🔁"}
 NOT_RUN = "➖"

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import shlex
 
-from patcher import delivery, store
-from patcher.contract import CASE_DESCRIPTIONS, CASE_IDS
+from patcher.delivery import handover
+from patcher.harness.contract import CASE_DESCRIPTIONS, CASE_IDS
 from patcher.reports import cells
 from patcher.reports.markdown import EMOJI, NOT_RUN, cell, verdict_mark
-from patcher.results import ReleaseResult, RunResult, Verdict
+from patcher.run.results import ReleaseResult, Verdict
+from patcher.runners.testresults import RunResult
+from patcher.source import mirrors
 
 ISSUE = "https://github.com/argoproj/argo-workflows/issues/12945"
 
@@ -18,7 +20,7 @@ ISSUE = "https://github.com/argoproj/argo-workflows/issues/12945"
 def render(results: list[ReleaseResult]) -> str:
     names = ", ".join(f"`{r.version}`" for r in results)
     parts = [f"### fix: apply (Cluster)WorkflowTemplate podMetadata to templateRef pods ({names})", "", f"Fixes #12945 ({ISSUE}).", ""]
-    parts += ["#### What this change does", "", delivery.change_description(), ""]
+    parts += ["#### What this change does", "", handover.change_description(), ""]
     for result in results:
         parts += _release(result)
     return "\n".join(parts).rstrip() + "\n"
@@ -43,7 +45,7 @@ def _portable(command: str) -> tuple[str, bool]:
     """The command without a ``--repo`` that names a path on the machine that ran it, which means
     nothing to a reviewer; a URL stays. Returns it and whether a path was dropped."""
     args = shlex.split(command)
-    if len(args) > 2 and args[1] == "--repo" and not store.is_url(args[2]):
+    if len(args) > 2 and args[1] == "--repo" and not mirrors.is_url(args[2]):
         return shlex.join(args[:1] + args[3:]), True
     return command, False
 

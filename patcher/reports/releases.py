@@ -8,10 +8,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from patcher.contract import CASE_IDS
+from patcher.harness.contract import CASE_IDS
 from patcher.reports import cells
 from patcher.reports.markdown import cell
-from patcher.results import ReleaseResult
+from patcher.run.results import ReleaseResult
 
 UPSTREAM = "https://github.com/argoproj/argo-workflows"
 

@@ -8,9 +8,10 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from patcher.contract import CASE_IDS
+from patcher.harness.contract import CASE_IDS
 from patcher.reports import cells
-from patcher.results import ReleaseResult, RunResult, Status
+from patcher.run.results import ReleaseResult
+from patcher.runners.testresults import RunResult, Status
 
 REGRESSION_HEADER = "reg"
 CLUSTER_HEADER = "cluster"

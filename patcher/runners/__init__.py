@@ -15,13 +15,15 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from patcher import containers, gomod, hostgo, images, ui
+from patcher import ui
 from patcher.errors import DockerUnavailable, InfraError, InputError, ToolchainUnavailable
 from patcher.options import DEFAULT_TIMEOUT_S, RUNNERS
-from patcher.results import RunResult
+from patcher.patching import gomod
+from patcher.runners import engine, hostgo, images
 from patcher.runners.base import RunInterrupted, Runner, abort_all, reset_abort
 from patcher.runners.container import DockerRunner
 from patcher.runners.local import LocalRunner
+from patcher.runners.testresults import RunResult
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
@@ -77,12 +79,12 @@ def resolve_kind(runner: str, image: str = "auto") -> str:
             raise ToolchainUnavailable("no Go on PATH for --runner local; install Go (go.dev/dl) or use --runner docker")
         return "local"
     if runner == "docker" or image != "auto":
-        ok, why = containers.available()
+        ok, why = engine.available()
         if not ok:
             raise DockerUnavailable(why)
         return "docker"
     with _choice_lock:
-        ok, why = containers.available()
+        ok, why = engine.available()
         if ok:
             return "docker"
         if hostgo.find() is None:

@@ -20,10 +20,11 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from patcher import gocache, ui
+from patcher import ui
 from patcher.errors import ExitCode, InfraError, PatcherError
+from patcher.gocaches import gocache
 from patcher.options import DEFAULT_TIMEOUT_S
-from patcher.results import RunResult, RunStatus
+from patcher.runners.testresults import RunResult, RunStatus
 
 POLL_S = 0.2
 

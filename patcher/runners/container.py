@@ -15,7 +15,7 @@ docker-init as PID 1. The module cache and build cache are named volumes shared 
 and runs (Go's caches are safe for concurrent use). The build cache volume also keeps the last
 test binaries of each slot (a release line's baseline or patched run): linking Argo's controller
 tests is most of a warm run, and Go skips it when the kept binary is what it would link.
-Containers carry argo-patcher's labels (``containers.labels``) and are removed when the run
+Containers carry argo-patcher's labels (``engine.labels``) and are removed when the run
 ends, on errors and on interruption; those of killed runs are reaped when the next run starts.
 """
 
@@ -36,11 +36,13 @@ import docker.errors
 import filelock
 from docker.types import LogConfig, Mount
 
-from patcher import containers, gocache, gotest, hostgo, images, locks, settings, ui
+from patcher import locks, settings, ui
 from patcher.errors import InfraError
+from patcher.gocaches import gocache
 from patcher.options import DEFAULT_TIMEOUT_S
-from patcher.results import RunResult, RunStatus
+from patcher.runners import engine, gotest, hostgo, images
 from patcher.runners.base import BuildFailed, Runner, check_not_aborting, register, supervise, unregister
+from patcher.runners.testresults import RunResult, RunStatus
 
 
 def cache_volumes() -> dict[str, str]:
@@ -95,8 +97,8 @@ class DockerRunner(Runner):
     def cache_identity(self) -> str:
         volume = build_cache_volume()
         try:
-            attrs = containers.client().volumes.get(volume).attrs
-        except containers.DockerError:
+            attrs = engine.client().volumes.get(volume).attrs
+        except engine.DockerError:
             return ""
         # The volume's own id, given when argo-patcher made it: Docker's CreatedAt for a local
         # volume is its directory's modification time, which moves as the cache fills.
@@ -126,8 +128,8 @@ class DockerRunner(Runner):
     ) -> RunResult:
         started = time.monotonic()
         deadline = started + timeout_s
-        docker_client = containers.client()
-        containers.reap_orphans(docker_client)
+        docker_client = engine.client()
+        engine.reap_orphans(docker_client)
         self._prepare_volumes(docker_client)
         if self.serves_cache:
             self._prepare_cache_program(docker_client, run_id, deadline)
@@ -183,8 +185,8 @@ class DockerRunner(Runner):
         output_dir.chmod(0o777)  # the container's user (uid 1000) writes the binary there
         name = package.rstrip("/").rsplit("/", 1)[-1]
         deadline = time.monotonic() + timeout_s
-        docker_client = containers.client()
-        containers.reap_orphans(docker_client)
+        docker_client = engine.client()
+        engine.reap_orphans(docker_client)
         self._prepare_volumes(docker_client)
         if self.serves_cache:
             self._prepare_cache_program(docker_client, run_id, deadline)
@@ -206,7 +208,7 @@ class DockerRunner(Runner):
     def trim_cache(self, limit: int) -> gocache.TrimReport:
         """Bring the Go caches under ``limit`` bytes in a short container (no network)."""
         check_not_aborting()
-        docker_client = containers.client()
+        docker_client = engine.client()
         self._prepare_volumes(docker_client)
         deadline = time.monotonic() + TRIM_TIMEOUT_S
         self._prepare_cache_program(docker_client, "cache", deadline)
@@ -267,12 +269,12 @@ class DockerRunner(Runner):
         container = None
         token = None
         try:
-            with containers.errors_as_infra(f"creating the {role} container"):
+            with engine.errors_as_infra(f"creating the {role} container"):
                 container = docker_client.containers.create(
                     self.image.ref,
                     command=command,
                     name=container_name(run_id, role),
-                    labels=containers.labels(role, run_id, **{containers.LABEL_TREE: str(tree)}),
+                    labels=engine.labels(role, run_id, **{engine.LABEL_TREE: str(tree)}),
                     user=f"{images.USER_UID}:{images.USER_UID}",
                     working_dir=images.WORKDIR,
                     environment=self._environment(network, serve=serve),
@@ -290,13 +292,13 @@ class DockerRunner(Runner):
             container_id = container.id
             token = register(lambda: _remove(container_id))
             ui.debug(f"[{run_id}] {role}: {' '.join(command)} in {container.name}")
-            with containers.errors_as_infra(f"starting the {role} container"):
+            with engine.errors_as_infra(f"starting the {role} container"):
                 container.start()
             reader = threading.Thread(target=_pump, args=(container, on_stdout), name=f"logs-{container.name}", daemon=True)
             reader.start()
             outcome.timed_out = supervise(lambda t: _joined(reader, t), deadline)
             if outcome.timed_out:
-                with contextlib.suppress(*containers.DockerError):
+                with contextlib.suppress(*engine.DockerError):
                     container.kill()
             reader.join(LOG_DRAIN_S)
             self._collect(container, outcome)
@@ -318,8 +320,8 @@ class DockerRunner(Runner):
         except docker.errors.NotFound:
             outcome.lost = outcome.lost or "the test container was removed from outside"
             return
-        except containers.DockerError as exc:
-            outcome.lost = outcome.lost or f"lost the test container ({containers.reason(exc)})"
+        except engine.DockerError as exc:
+            outcome.lost = outcome.lost or f"lost the test container ({engine.reason(exc)})"
             return
         state = container.attrs.get("State", {})
         if state.get("OOMKilled"):
@@ -335,12 +337,12 @@ class DockerRunner(Runner):
         those directories, so a new volume would belong to root: a one-off container of the
         same image, as root with only CAP_CHOWN and no network, hands the volumes to uid 1000."""
         volumes = cache_volumes()
-        with _volumes_lock, containers.errors_as_infra("preparing the cache volumes"):
+        with _volumes_lock, engine.errors_as_infra("preparing the cache volumes"):
             for volume in volumes:
                 try:
                     docker_client.volumes.get(volume)
                 except docker.errors.NotFound:
-                    docker_client.volumes.create(volume, labels={containers.LABEL: "cache", VOLUME_ID_LABEL: secrets.token_hex(8)})
+                    docker_client.volumes.create(volume, labels={engine.LABEL: "cache", VOLUME_ID_LABEL: secrets.token_hex(8)})
             if self.image.built or all((v, self.image.id) in _volumes_ready for v in volumes):
                 return
             init = docker_client.containers.create(
@@ -348,7 +350,7 @@ class DockerRunner(Runner):
                 entrypoint=["chown", f"{images.USER_UID}:{images.USER_UID}", *volumes.values()],
                 command=[],
                 name=container_name("volumes", "init"),
-                labels=containers.labels("init", "volumes"),
+                labels=engine.labels("init", "volumes"),
                 user="0:0",
                 mounts=[Mount(path, volume, type="volume") for volume, path in volumes.items()],
                 network_mode="none",
@@ -360,8 +362,8 @@ class DockerRunner(Runner):
                 init.start()
                 code = int(init.wait(timeout=120).get("StatusCode", -1))
                 why = "" if code == 0 else f"exit code {code}: {init.logs().decode(errors='replace').strip()}"
-            except containers.DockerError as exc:
-                why = containers.reason(exc)
+            except engine.DockerError as exc:
+                why = engine.reason(exc)
             finally:
                 _remove(init.id, docker_client)
             if why:
@@ -466,10 +468,10 @@ def _lacks_modules(result: RunResult) -> bool:
 
 def _remove(container_id: str, docker_client: Any | None = None) -> None:
     try:
-        (docker_client or containers.client()).api.remove_container(container_id, force=True)
+        (docker_client or engine.client()).api.remove_container(container_id, force=True)
     except docker.errors.NotFound:
         pass
-    except (*containers.DockerError, InfraError) as exc:
+    except (*engine.DockerError, InfraError) as exc:
         ui.debug(f"could not remove container {container_id[:12]}: {exc}")
 
 

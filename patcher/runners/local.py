@@ -28,11 +28,13 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from patcher import gocache, gotest, hostgo, locks, procgroups, settings, ui
+from patcher import locks, settings, ui
 from patcher.errors import InfraError
+from patcher.gocaches import gocache
 from patcher.options import DEFAULT_TIMEOUT_S
-from patcher.results import RunResult, RunStatus
+from patcher.runners import childprocs, gotest, hostgo
 from patcher.runners.base import BuildFailed, Runner, check_not_aborting, register, supervise, unregister
+from patcher.runners.testresults import RunResult, RunStatus
 
 MAX_STDERR_BYTES = 4 << 20
 
@@ -46,7 +48,7 @@ def tools_dir() -> Path:
 
 
 def runs_dir() -> Path:
-    return procgroups.runs_dir()
+    return childprocs.runs_dir()
 
 
 class LocalRunner(Runner):
@@ -196,7 +198,7 @@ class LocalRunner(Runner):
             )  # fmt: skip
         except OSError as exc:
             raise InfraError(f"cannot run {self.host.go}: {exc}") from None
-        record = procgroups.record(proc.pid, run_id, kind="local")
+        record = childprocs.record(proc.pid, run_id, kind="local")
         stderr = bytearray()
         readers = [threading.Thread(target=_pump, args=(proc.stderr, lambda b: _append(stderr, b)), daemon=True)]
         if on_stdout is not None:
@@ -205,10 +207,10 @@ class LocalRunner(Runner):
             reader.start()
         token = None
         try:
-            token = register(lambda: procgroups.kill_group(proc.pid))
-            timed_out = supervise(lambda t: procgroups.waited(proc, t), time.monotonic() + timeout_s)
+            token = register(lambda: childprocs.kill_group(proc.pid))
+            timed_out = supervise(lambda t: childprocs.waited(proc, t), time.monotonic() + timeout_s)
         finally:
-            procgroups.kill_group(proc.pid)  # the test binaries too, whatever happened
+            childprocs.kill_group(proc.pid)  # the test binaries too, whatever happened
             if token is not None:
                 unregister(token)
             proc.wait()
@@ -246,4 +248,4 @@ def _append(buffer: bytearray, chunk: bytes) -> None:
 
 def reap_orphans() -> list[int]:
     """Kill the process groups of local runs whose owner process is gone; return their ids."""
-    return procgroups.reap_orphans("local", "go test")
+    return childprocs.reap_orphans("local", "go test")

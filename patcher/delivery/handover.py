@@ -1,0 +1,143 @@
+"""Handing a patched tree over: as a diff, as a ``git am``-able mbox, or as a branch commit."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import git
+
+from patcher.errors import InputError
+from patcher.session import Session
+from patcher.source import gitcmd
+from patcher.source.versions import Release
+
+FALLBACK_AUTHOR = ("argo-patcher", "argo-patcher@users.noreply.github.com")
+# Argo's cherry-pick automation names its branches so; a maintainer's backport fits in.
+BRANCH_NAMING = "cherry-pick-<PR>-to-release-<X.Y>"
+
+
+CHANGE = """Pods created for a template reached through templateRef ignored the podMetadata
+of the WorkflowTemplate or ClusterWorkflowTemplate that defines the template,
+and releases that copied it into the template's own metadata let it outrank the
+workflow's podMetadata. The controller now applies, lowest first:
+
+1. the podMetadata of the template's holder (the innermost WorkflowTemplate or
+   ClusterWorkflowTemplate defining it; none for the Workflow's own templates),
+2. the workflow's podMetadata (the Workflow's own over its workflowTemplateRef
+   target's, over the controller's workflowDefaults),
+3. the template's own metadata.
+
+The holder is found from the node being created; templates held in the
+informer caches are no longer modified."""
+
+
+def change_description() -> str:
+    """What the patch changes, as the commit message and a pull request's body say it."""
+    return CHANGE
+
+
+def commit_message(release: Release, *, with_harness: bool) -> str:
+    harness = (
+        "\nThe commit also adds argo-patcher's precedence harness\n"
+        "(workflow/controller/zz_argo_patcher_precedence_test.go), one subtest per case.\n"
+        if with_harness
+        else ""
+    )
+    return f"""fix: apply (Cluster)WorkflowTemplate podMetadata to templateRef pods ({release.name} backport)
+
+{CHANGE}
+{harness}
+Fixes #12945
+"""
+
+
+def stage_all(tree: Path) -> None:
+    """Stage every change, new files included, so diffs and commits see them."""
+    with gitcmd.failures_as(f"staging the patch in {tree}"):
+        gitcmd.command(tree).add("--all")
+
+
+def diff(tree: Path) -> str:
+    """The tree's changes against its checkout, as a git-style diff ``git apply`` accepts."""
+    stage_all(tree)
+    with gitcmd.failures_as("writing the diff"):
+        text = gitcmd.command(tree).diff("--cached", "--no-color", "--no-ext-diff", "--full-index", stdout_as_string=True)
+    return text + "\n" if text and not text.endswith("\n") else text
+
+
+def commit(tree: Path, message: str, *, signoff: bool = False) -> str:
+    """Record the tree's changes as a commit on its detached HEAD; return the commit id.
+
+    ``signoff`` adds the ``Signed-off-by:`` trailer of the user's git identity (Argo requires the
+    DCO sign-off); without one configured it is refused, since only a person can sign off."""
+    stage_all(tree)
+    runner = gitcmd.command(tree)
+    identity = _identity(runner)
+    if identity is None:
+        if signoff:
+            raise InputError("--signoff needs your git identity: set it with `git config --global user.name NAME` and `git config --global user.email EMAIL`")
+        identity = FALLBACK_AUTHOR
+    runner.update_environment(
+        GIT_AUTHOR_NAME=identity[0], GIT_AUTHOR_EMAIL=identity[1], GIT_COMMITTER_NAME=identity[0], GIT_COMMITTER_EMAIL=identity[1]
+    )
+    with gitcmd.failures_as("committing the patch"):
+        runner.commit("--quiet", "--no-verify", *(["--signoff"] if signoff else []), "-m", message)
+        return str(runner.rev_parse("HEAD"))
+
+
+def check_signoff(session: Session) -> None:
+    """Refuse ``--signoff`` before any work when there is no git identity to sign off with."""
+    runner = gitcmd.command(git_dir=session.mirror.path)
+    if _identity(runner) is None:
+        raise InputError("--signoff needs your git identity: set it with `git config --global user.name NAME` and `git config --global user.email EMAIL`")
+
+
+def mbox(tree: Path, message: str, *, signoff: bool = False) -> str:
+    """The tree's changes as one ``git format-patch`` commit, ready for ``git am``."""
+    commit(tree, message, signoff=signoff)
+    with gitcmd.failures_as("formatting the patch"):
+        text = gitcmd.command(tree).format_patch("-1", "--stdout", "--no-color", "HEAD", stdout_as_string=True)
+    return text if text.endswith("\n") else text + "\n"
+
+
+def check_new_branch(session: Session, branch: str) -> None:
+    """Refuse, before any work, a ``--commit-to`` that could not be honoured: a remote --repo, a
+    name git does not accept as a branch, a branch that exists (it is never moved)."""
+    source = session.mirror.source
+    if source.local_git_dir is None:
+        raise InputError("--commit-to needs --repo to be a local repository")
+    target = gitcmd.command(git_dir=source.local_git_dir)
+    try:
+        target.check_ref_format("--branch", branch)
+    except git.GitCommandError:
+        raise InputError(f"--commit-to {branch!r} is not a valid branch name") from None
+    try:
+        target.rev_parse("--verify", "--quiet", f"refs/heads/{branch}")
+    except git.GitCommandError:
+        return
+    raise InputError(f"branch {branch} already exists in {source.location}; choose another --commit-to name")
+
+
+def commit_to_branch(session: Session, tree: Path, branch: str, message: str, *, signoff: bool = False) -> str:
+    """Commit the tree and create ``branch`` at it in the user's local repository.
+
+    The user's work tree and index are not touched: the commit arrives by a fetch into a new
+    ref. An existing branch is refused rather than moved.
+    """
+    check_new_branch(session, branch)
+    source = session.mirror.source
+    assert source.local_git_dir is not None  # check_new_branch refuses a remote --repo
+    target = gitcmd.command(git_dir=source.local_git_dir)
+    sha = commit(tree, message, signoff=signoff)
+    with gitcmd.failures_as(f"recording the patch as branch {branch} in {source.location}"):
+        target.fetch("--quiet", "--no-tags", os.fspath(tree), f"{sha}:refs/heads/{branch}")
+    return sha
+
+
+def _identity(runner: git.Git) -> tuple[str, str] | None:
+    """The user's git identity (user.name, user.email), or None when it is not configured."""
+    try:
+        return str(runner.config("user.name")), str(runner.config("user.email"))
+    except git.GitCommandError:
+        return None

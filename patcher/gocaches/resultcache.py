@@ -1,0 +1,74 @@
+"""The results of runs whose every input is known, kept so that the same run need not go again.
+
+``go test`` keeps a passing package's result and replays it while nothing the test depends on
+changes; but it never keeps a failing one, and a baseline fails by design (it is what a release
+does unpatched), so a matrix run again with nothing changed would still link and run every
+baseline. Here a run's result is kept under a key made of everything its outcome depends on: the
+commit, the files the patch writes, the harness, the packages and test selection, the timeout and
+reruns, the Go toolchain (an image's id, or a local Go's version and place), and argo-patcher's
+version. Only runs that got as far as their tests are kept. A result from here says so
+(``RunResult.cached``) in every report; ``--fresh`` runs everything again, as ``go test -count=1``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from patcher import __version__, settings
+from patcher.runners import gotest
+from patcher.runners.testresults import RunResult, RunStatus
+
+FORMAT = 1  # bump when what a key covers or how a result is stored changes
+
+
+def key(
+    *,
+    commit: str,
+    files: Mapping[str, bytes],
+    harness: str,
+    packages: Sequence[str],
+    run_regex: str | None,
+    timeout_s: float,
+    rerun_fails: int,
+    toolchain: str,
+) -> str:
+    """The key of a run of the tree ``commit`` with ``files`` written over it (the patch's, and the
+    harness at its place)."""
+    digest = hashlib.sha256()
+    for part in (f"format {FORMAT}", f"argo-patcher {__version__}", f"commit {commit}", f"toolchain {toolchain}",
+                 f"flags {' '.join(gotest.COMPILE_FLAGS)}", f"packages {' '.join(packages)}", f"run {run_regex or ''}",
+                 f"timeout {timeout_s:g}", f"reruns {rerun_fails}"):  # fmt: skip
+        digest.update(part.encode() + b"\0")
+    for name in sorted(files):
+        digest.update(f"file {name} {hashlib.sha256(files[name]).hexdigest()}".encode() + b"\0")
+    digest.update(hashlib.sha256(harness.encode()).hexdigest().encode())
+    return digest.hexdigest()
+
+
+def _path(run_key: str) -> Path:
+    return settings.cache_root() / "results" / run_key[:2] / f"{run_key}.json"
+
+
+def load(run_key: str) -> RunResult | None:
+    """The kept result of the run ``run_key`` names, marked cached; None when there is none."""
+    try:
+        result = RunResult.from_json(json.loads(_path(run_key).read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    result.cached = True
+    return result
+
+
+def store(run_key: str, result: RunResult) -> None:
+    """Keep ``result`` for the run ``run_key`` names, if it got as far as its tests."""
+    if result.status is not RunStatus.OK or result.cached:
+        return
+    path = _path(run_key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staged = path.with_name(f"{path.name}.{os.getpid()}")
+    staged.write_text(json.dumps(result.to_json()), encoding="utf-8")
+    staged.replace(path)

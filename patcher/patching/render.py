@@ -1,0 +1,38 @@
+"""Rendering the Go templates: Jinja with ``StrictUndefined``, so a missing variable is an error."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any, NoReturn
+
+import jinja2
+
+from patcher.errors import InputError
+from patcher.patching import resources
+
+
+def _fail(message: str) -> NoReturn:
+    raise InputError(f"cannot render the Go code: {message}")
+
+
+@functools.cache
+def environment(directory: str) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(resources.data_dir(directory)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.globals["fail"] = _fail
+    return env
+
+
+def render(directory: str, name: str, variables: Mapping[str, Any]) -> str:
+    """Render template ``name`` of ``directory`` (resources.TEMPLATES or resources.GO_FIXTURES)."""
+    try:
+        return environment(directory).get_template(name).render(**variables)
+    except jinja2.UndefinedError as exc:
+        raise InputError(f"cannot render {name}: {exc.message}") from None
+    except jinja2.TemplateError as exc:
+        raise InputError(f"cannot render {name}: {exc}") from None

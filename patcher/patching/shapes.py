@@ -1,0 +1,251 @@
+"""What a checkout's code looks like where the patch and the harness go: the template variables.
+
+Every value comes from a Go declaration (templates/VARIABLES.md says which), never from the
+version string. Code that matches no known shape is refused with an ``InputError`` naming what
+was not found.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from patcher.errors import InputError
+from patcher.patching import gomod
+from patcher.patching.gosyntax import FuncDecl, GoFile
+
+WORKFLOWPOD = "workflow/controller/workflowpod.go"
+OPERATOR = "workflow/controller/operator.go"
+CONTROLLER = "workflow/controller/controller.go"
+RESOLUTION = "workflow/templateresolution/context.go"
+CONTROLLER_TEST = "workflow/controller/controller_test.go"
+MARSHALL = "pkg/apis/workflow/v1alpha1/marshall.go"
+LOGGING_DIR = "util/logging"
+
+HOLDER_HELPER = "templateHolderPodMetadata"
+MERGE_HELPER = "addPodMetadata"
+CONTEXT = "context.Context"
+WOC = "wfOperationCtx"
+
+LOGGERS = {"*log.Entry": "logrus", "logging.Logger": "structured"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ControllerShape:
+    """Variables of templates/controller_add_metadata.go.j2."""
+
+    pod_meta_expr: str
+    metadata_copy: str
+    template_context_takes_ctx: bool
+    with_template_holder_takes_ctx: bool
+    controller_logger: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolutionShape:
+    """Variables of templates/resolution_*.go.j2, for releases whose resolution merges podMetadata."""
+
+    resolution_receiver: str
+    resolution_receiver_type: str
+    resolution_takes_ctx: bool
+    resolution_logger: str
+
+
+@dataclasses.dataclass(frozen=True)
+class PatchShape:
+    controller: ControllerShape | None  # None: already patched
+    resolution: ResolutionShape | None  # None: template resolution does not merge podMetadata
+
+    @property
+    def already_patched(self) -> bool:
+        return self.controller is None
+
+    @property
+    def name(self) -> str:
+        c = self.controller
+        if c is None:
+            return "already patched"
+        parts = [
+            f"addMetadata {c.metadata_copy} into {c.pod_meta_expr}",
+            "ctx-first template context" if c.template_context_takes_ctx else "template context without ctx",
+            f"{c.controller_logger} logger",
+            "resolution merges podMetadata" if self.resolution else "resolution does not merge podMetadata",
+        ]
+        return ", ".join(parts)
+
+
+@dataclasses.dataclass(frozen=True)
+class HarnessShape:
+    """Variables of go-fixtures/zz_argo_patcher_precedence_test.go.j2."""
+
+    module_path: str
+    new_controller_takes_ctx: bool
+    new_woc_takes_ctx: bool
+    list_pods_takes_ctx: bool
+    logging_test_context: bool
+
+
+def patch_shape(tree: Path) -> PatchShape:
+    pod_file = _read(tree, WORKFLOWPOD)
+    add_metadata = _require(pod_file.method(WOC, "addMetadata"), f"func (woc *{WOC}) addMetadata in {WORKFLOWPOD}")
+    if [p.type for p in add_metadata.params] != ["*apiv1.Pod", "*wfv1.Template"]:
+        raise InputError(f"{WORKFLOWPOD}: addMetadata(pod *apiv1.Pod, tmpl *wfv1.Template) not found (it takes {_sig(add_metadata)})")
+    resolution_file = _read(tree, RESOLUTION)
+    helper = pod_file.method(WOC, HOLDER_HELPER)
+    if helper is not None:
+        if f"woc.{HOLDER_HELPER}" not in pod_file.calls(add_metadata) or resolution_file.methods_named(MERGE_HELPER):
+            raise InputError(f"{WORKFLOWPOD} has {HOLDER_HELPER} but the tree is not patched as argo-patcher patches it")
+        return PatchShape(None, None)
+    return PatchShape(_controller_shape(tree, pod_file, add_metadata), _resolution_shape(resolution_file))
+
+
+def _controller_shape(tree: Path, pod_file: GoFile, add_metadata: FuncDecl) -> ControllerShape:
+    calls = pod_file.calls(add_metadata)
+    targets = set(pod_file.index_assignment_targets(add_metadata))
+    if "maps.Copy" in calls:
+        if "maps" not in pod_file.imports():
+            raise InputError(f"{WORKFLOWPOD}: addMetadata calls maps.Copy but the file does not import maps")
+        metadata_copy, pod_meta_expr = "maps_copy", "pod"
+    elif targets == {"pod.ObjectMeta.Annotations", "pod.ObjectMeta.Labels"}:
+        metadata_copy, pod_meta_expr = "range", "pod.ObjectMeta"
+    elif targets == {"pod.Annotations", "pod.Labels"}:
+        metadata_copy, pod_meta_expr = "range", "pod"
+    else:
+        raise InputError(
+            f"{WORKFLOWPOD}: addMetadata copies metadata in an unknown way "
+            "(neither maps.Copy nor range loops into pod.ObjectMeta.* or pod.*)"
+        )
+    return _controller_context(tree, pod_file, metadata_copy, pod_meta_expr)
+
+
+def _controller_context(tree: Path, pod_file: GoFile, metadata_copy: str, pod_meta_expr: str) -> ControllerShape:
+    imports = pod_file.imports()
+    for suffix, name in (("/workflow/common", "common"), ("/pkg/apis/workflow/v1alpha1", "wfv1")):
+        if not any(path.endswith(suffix) and used == name for path, used in imports.items()):
+            raise InputError(f"{WORKFLOWPOD}: the import of …{suffix} as {name} was not found")
+    if "common.AnnotationKeyNodeID" not in pod_file.source.decode():
+        raise InputError(f"{WORKFLOWPOD}: pods are not annotated with common.AnnotationKeyNodeID")
+    operator = _read(tree, OPERATOR)
+    create = _require(operator.method(WOC, "createTemplateContext"), f"func (woc *{WOC}) createTemplateContext in {OPERATOR}")
+    template_context_takes_ctx = _takes_ctx(create, ["wfv1.ResourceScope", "string"], OPERATOR)
+    resolution = _read(tree, RESOLUTION)
+    with_holder = _one_method(resolution, "WithTemplateHolder")
+    with_template_holder_takes_ctx = _takes_ctx(with_holder, ["wfv1.TemplateReferenceHolder"], RESOLUTION)
+    _one_method(resolution, "GetCurrentTemplateBase")
+    logger = _logger(operator, WOC, OPERATOR)
+    if logger == "structured":
+        _require_background_context(tree)
+    elif template_context_takes_ctx or with_template_holder_takes_ctx:
+        raise InputError(f"{OPERATOR}: the template context needs a context.Context but the {WOC} logger cannot make one")
+    return ControllerShape(pod_meta_expr, metadata_copy, template_context_takes_ctx, with_template_holder_takes_ctx, logger)
+
+
+def _resolution_shape(resolution: GoFile) -> ResolutionShape | None:
+    by_name = _one_method(resolution, "GetTemplateByName")
+    from_ref = _one_method(resolution, "GetTemplateFromRef")
+    receiver = by_name.receiver_name
+    merge_call = f"{receiver}.{MERGE_HELPER}"
+    if merge_call not in resolution.calls(by_name) + resolution.calls(from_ref):
+        return None
+    if resolution.method(by_name.receiver_type, MERGE_HELPER) is None:
+        raise InputError(f"{RESOLUTION}: {merge_call} is called but not declared on {by_name.receiver_type}")
+    takes_ctx = _takes_ctx(from_ref, ["*wfv1.TemplateRef"], RESOLUTION)
+    getter = _one_method(resolution, "GetTemplateGetterFromRef")
+    if {takes_ctx, _takes_ctx(by_name, ["string"], RESOLUTION), _takes_ctx(getter, ["*wfv1.TemplateRef"], RESOLUTION)} != {takes_ctx}:
+        raise InputError(f"{RESOLUTION}: GetTemplateByName, GetTemplateFromRef and GetTemplateGetterFromRef disagree on a context.Context parameter")
+    return ResolutionShape(receiver, by_name.receiver_type, takes_ctx, _logger(resolution, by_name.receiver_type, RESOLUTION))
+
+
+def harness_shape(tree: Path) -> HarnessShape:
+    controller_tests = _read(tree, CONTROLLER_TEST)
+    new_controller = _require(controller_tests.function("newController"), f"func newController in {CONTROLLER_TEST}")
+    if not new_controller.params or not new_controller.params[-1].type.startswith("..."):
+        raise InputError(f"{CONTROLLER_TEST}: newController(…, options ...) not found (it takes {_sig(new_controller)})")
+    list_pods = _require(controller_tests.function("listPods"), f"func listPods in {CONTROLLER_TEST}")
+    make_pods_phase = _require(controller_tests.function("makePodsPhase"), f"func makePodsPhase in {CONTROLLER_TEST}")
+    if [p.type for p in make_pods_phase.params[:3]] != [CONTEXT, f"*{WOC}", "apiv1.PodPhase"]:
+        raise InputError(f"{CONTROLLER_TEST}: makePodsPhase(ctx, woc, phase, …) not found (it takes {_sig(make_pods_phase)})")
+    operator = _read(tree, OPERATOR)
+    new_woc = _require(operator.function("newWorkflowOperationCtx"), f"func newWorkflowOperationCtx in {OPERATOR}")
+    operate = _require(operator.method(WOC, "operate"), f"func (woc *{WOC}) operate in {OPERATOR}")
+    if [p.type for p in operate.params] != [CONTEXT]:
+        raise InputError(f"{OPERATOR}: operate(ctx context.Context) not found (it takes {_sig(operate)})")
+    if _read(tree, MARSHALL).function("MustUnmarshal") is None:
+        raise InputError(f"{MARSHALL}: func MustUnmarshal not found")
+    fields = _read(tree, CONTROLLER).struct_fields("WorkflowController") or {}
+    if not fields.get("cwftmplInformer", "").endswith("ClusterWorkflowTemplateInformer"):
+        raise InputError(f"{CONTROLLER}: WorkflowController.cwftmplInformer (a ClusterWorkflowTemplateInformer) not found")
+    mod = gomod.read(tree)
+    if "github.com/stretchr/testify" not in mod.path.read_text(encoding="utf-8"):
+        raise InputError(f"{mod.path}: github.com/stretchr/testify is not required")
+    return HarnessShape(
+        module_path=mod.module,
+        new_controller_takes_ctx=new_controller.first_param_type() == CONTEXT,
+        new_woc_takes_ctx=_takes_ctx(new_woc, ["*wfv1.Workflow", "*WorkflowController"], OPERATOR),
+        list_pods_takes_ctx=_takes_ctx(list_pods, [f"*{WOC}"], CONTROLLER_TEST),
+        logging_test_context=_has_logging_test_context(tree),
+    )
+
+
+def _has_logging_test_context(tree: Path) -> bool:
+    for path in sorted((tree / LOGGING_DIR).glob("*.go")):
+        if path.name.endswith("_test.go"):
+            continue
+        func = GoFile.read(path).function("TestContext")
+        if func is not None and [p.type for p in func.params] == [CONTEXT]:
+            return True
+    return False
+
+
+def _require_background_context(tree: Path) -> None:
+    for path in sorted((tree / LOGGING_DIR).glob("*.go")):
+        if not path.name.endswith("_test.go"):
+            methods = GoFile.read(path).interface_methods("Logger")
+            if methods is not None:
+                if "NewBackgroundContext" in methods and "Warn" in methods:
+                    return
+                break
+    raise InputError(f"{LOGGING_DIR}: the Logger interface with NewBackgroundContext and Warn was not found")
+
+
+def _takes_ctx(func: FuncDecl, rest: list[str], path: str) -> bool:
+    """Whether ``func`` takes a context.Context before the parameters ``rest``; refuse any other list."""
+    types = [p.type for p in func.params]
+    if types == rest:
+        return False
+    if types == [CONTEXT, *rest]:
+        return True
+    raise InputError(f"{path}: {func.name}({', '.join(rest)}), with or without a leading context.Context, not found (it takes {_sig(func)})")
+
+
+def _logger(file: GoFile, struct: str, path: str) -> str:
+    fields = file.struct_fields(struct)
+    if fields is None or "log" not in fields:
+        raise InputError(f"{path}: the log field of {struct} was not found")
+    if fields["log"] not in LOGGERS:
+        raise InputError(f"{path}: {struct}.log has an unknown logger type {fields['log']}")
+    return LOGGERS[fields["log"]]
+
+
+def _one_method(file: GoFile, name: str) -> FuncDecl:
+    found = file.methods_named(name)
+    if len(found) != 1:
+        raise InputError(f"{file.path}: {'no' if not found else 'more than one'} method {name} found")
+    return found[0]
+
+
+def _read(tree: Path, relative: str) -> GoFile:
+    path = tree / relative
+    if not path.is_file():
+        raise InputError(f"{relative} not found in {tree}; is it an Argo Workflows checkout?")
+    return GoFile.read(path)
+
+
+def _require(decl: FuncDecl | None, what: str) -> FuncDecl:
+    if decl is None:
+        raise InputError(f"{what} not found")
+    return decl
+
+
+def _sig(func: FuncDecl) -> str:
+    return "(" + ", ".join(f"{p.name} {p.type}".strip() for p in func.params) + ")"

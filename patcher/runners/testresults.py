@@ -1,0 +1,114 @@
+"""What one run of Go tests produced: each test's and case's status, and the run's own.
+
+A ``RunResult`` is one ``go test`` run of a tree (the baseline, unpatched tree, or the patched
+tree); another proof of the same tree (its controller against a real API server) is kept beside
+it as a ``RunResult`` of its own. ``run.results`` pairs a release's two runs and judges them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Any
+
+from patcher.harness.contract import CASE_IDS, HARNESS_TEST, case_of
+
+
+class Status(str, enum.Enum):
+    """The outcome of one test or case."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    SKIP = "skip"
+    ERROR = "error"
+    FLAKY = "flaky"  # failed, then passed when run again (--rerun-fails)
+
+    @property
+    def passed(self) -> bool:
+        return self in (Status.PASS, Status.FLAKY)
+
+    @property
+    def failed(self) -> bool:
+        return self in (Status.FAIL, Status.ERROR)
+
+
+class RunStatus(str, enum.Enum):
+    """Whether a run got as far as running tests."""
+
+    OK = "ok"
+    BUILD_ERROR = "build-error"
+    INFRA_ERROR = "infra-error"
+    TIMEOUT = "timeout"
+
+
+@dataclasses.dataclass
+class TestResult:
+    __test__ = False  # not a pytest class, despite its name
+
+    name: str
+    status: Status
+    duration_s: float = 0.0
+    output: str = ""
+    package: str = ""  # the import path, where known (it is not kept in reports)
+
+
+@dataclasses.dataclass
+class RunResult:
+    status: RunStatus
+    tests: dict[str, TestResult] = dataclasses.field(default_factory=dict)
+    duration_s: float = 0.0
+    message: str = ""
+    cached: bool = False  # replayed from an earlier run of exactly the same inputs (resultcache)
+    # The same tree's controller binary against a real API server (--cluster): its cases as tests.
+    cluster: RunResult | None = None
+
+    @property
+    def cases(self) -> dict[str, Status]:
+        """Every contract case's status; a case that did not run is an error."""
+        found = {case_of(name): result.status for name, result in self.tests.items()}
+        return {case: found.get(case, Status.ERROR) for case in CASE_IDS}
+
+    @property
+    def other_tests(self) -> dict[str, TestResult]:
+        """Tests other than the harness and its cases: the upstream regression tests."""
+        return {n: r for n, r in self.tests.items() if n != HARNESS_TEST and not n.startswith(HARNESS_TEST + "/")}
+
+    @property
+    def failures(self) -> list[TestResult]:
+        return [r for r in self.tests.values() if r.status.failed]
+
+    @property
+    def cases_pass(self) -> bool:
+        """Ran, and every case of the contract passed."""
+        return self.status is RunStatus.OK and all(status.passed for status in self.cases.values())
+
+    @property
+    def all_pass(self) -> bool:
+        """Ran, every case passed, and no other test failed."""
+        return self.cases_pass and not any(r.status.failed for r in self.other_tests.values())
+
+    def failed_other_tests(self) -> list[str]:
+        return sorted(name for name, r in self.other_tests.items() if r.status.failed)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status.value,
+            "cases": {case: status.value for case, status in self.cases.items()},
+            "tests": {name: r.status.value for name, r in sorted(self.other_tests.items())},
+            "duration_s": round(self.duration_s, 3),
+            "message": self.message,
+            "cached": self.cached,
+            **({"cluster": self.cluster.to_json()} if self.cluster is not None else {}),
+            "failures": {r.name: r.output for r in self.failures if r.output},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunResult:
+        failures = data.get("failures", {})
+        tests = {
+            f"{HARNESS_TEST}/{case}": TestResult(f"{HARNESS_TEST}/{case}", Status(s), output=failures.get(f"{HARNESS_TEST}/{case}", ""))
+            for case, s in data.get("cases", {}).items()
+        }
+        tests.update({n: TestResult(n, Status(s), output=failures.get(n, "")) for n, s in data.get("tests", {}).items()})
+        cluster = cls.from_json(data["cluster"]) if data.get("cluster") else None
+        return cls(RunStatus(data["status"]), tests, data.get("duration_s", 0.0), data.get("message", ""), bool(data.get("cached", False)), cluster)

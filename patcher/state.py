@@ -1,0 +1,192 @@
+"""What argo-patcher keeps between runs, how big it is, and cleaning it.
+
+* mirrors: the git mirrors of Argo's repository, under ``<cache root>/mirrors`` (see ``store``);
+* Go caches of the docker runner: the named volumes for the module and build caches;
+* Go caches of the local runner: ``<cache root>/go`` (module cache, build cache);
+* the cluster proof's etcd and kube-apiserver, built once: ``<cache root>/cluster``.
+
+Images are not caches: ``patcher image list`` shows them and ``docker rmi`` removes them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import shutil
+import stat
+import sys
+from pathlib import Path
+from typing import Any
+
+import docker.errors
+import filelock
+
+from patcher import ui
+from patcher.cluster import assets as cluster_assets
+from patcher.errors import InfraError, InputError
+from patcher.runners import container as container_runner
+from patcher.runners import engine
+from patcher.runners import local as local_runner
+from patcher.source import checkout
+from patcher.source.mirrors import Store
+
+MIRROR_LOCK_TIMEOUT_S = 5
+
+
+@dataclasses.dataclass
+class CacheEntry:
+    kind: str  # "mirrors", "go-volume", "go-local", "cluster"
+    name: str  # a path or a volume name
+    size: int | None  # bytes; None when unknown
+    note: str = ""
+
+
+def info(store: Store | None = None) -> list[CacheEntry]:
+    store = store or Store()
+    mirrors = store.mirrors()
+    entries = [
+        CacheEntry("mirrors", str(store.mirrors_dir), _size(store.mirrors_dir), f"{len(mirrors)} mirror(s)"),
+        CacheEntry("go-local", str(local_runner.go_cache_dir()), _size(local_runner.go_cache_dir()), "local runner"),
+        *(CacheEntry("cluster", str(built.path), built.size, built.note) for built in cluster_assets.cached_builds()),
+    ]
+    ok, why = engine.available()
+    if not ok:
+        entries += [CacheEntry("go-volume", name, None, "Docker not reachable") for name in container_runner.cache_volumes()]
+        return entries
+    sizes = _volume_sizes()
+    for name in container_runner.cache_volumes():
+        entries.append(CacheEntry("go-volume", name, sizes.get(name, 0), "" if name in sizes else "not created yet"))
+    return entries
+
+
+def _volume_sizes() -> dict[str, int]:
+    with engine.errors_as_infra("measuring the cache volumes"):
+        usage = engine.client(300).df()
+    return {
+        v["Name"]: max(0, int((v.get("UsageData") or {}).get("Size", 0)))
+        for v in usage.get("Volumes") or []
+        if v.get("Name") in container_runner.cache_volumes()
+    }
+
+
+def clean(*, go: bool, mirrors: bool, cluster: bool = False, store: Store | None = None) -> list[CacheEntry]:
+    """Remove the Go caches, the mirrors and/or the cluster binaries; return what was removed."""
+    if not (go or mirrors or cluster):
+        raise InputError("say what to clean: --go, --mirrors, --cluster or --all")
+    store = store or Store()
+    removed: list[CacheEntry] = []
+    if go:
+        removed += _clean_go()
+    if mirrors:
+        removed += _clean_mirrors(store)
+    if cluster:
+        removed += _clean_cluster()
+    return removed
+
+
+def _clean_cluster() -> list[CacheEntry]:
+    """The etcd and kube-apiserver argo-patcher built (not those of KUBEBUILDER_ASSETS or PATH)."""
+    removed = []
+    for built in cluster_assets.cached_builds():
+        remove_tree(built.path)
+        removed.append(CacheEntry("cluster", str(built.path), built.size, built.note))
+    return removed
+
+
+def _clean_go() -> list[CacheEntry]:
+    removed = []
+    local = local_runner.go_cache_dir()
+    if local.exists():
+        size = _size(local)
+        remove_tree(local)
+        removed.append(CacheEntry("go-local", str(local), size))
+    ok, why = engine.available()
+    if not ok:
+        ui.warn(f"{why.split(';')[0]}; the Go cache volumes were left alone")
+        return removed
+    docker_client = engine.client()
+    sizes = _volume_sizes()
+    in_use = []
+    for name in container_runner.cache_volumes():
+        if name not in sizes:
+            continue
+        with engine.errors_as_infra(f"removing the volume {name}"):
+            try:
+                docker_client.volumes.get(name).remove()
+            except docker.errors.NotFound:
+                continue
+            except docker.errors.APIError as exc:
+                if exc.status_code == 409:  # in use
+                    in_use.append(name)
+                    continue
+                raise
+        removed.append(CacheEntry("go-volume", name, sizes[name]))
+    if in_use:
+        raise InfraError(f"the volume(s) {', '.join(in_use)} are in use by a test run; try again when it has ended")
+    return removed
+
+
+def _clean_mirrors(store: Store) -> list[CacheEntry]:
+    removed = []
+    for path in store.mirrors():
+        busy = _worktrees(path)
+        if busy:
+            ui.warn(f"kept the mirror {path.name}: its worktree(s) {', '.join(busy)} are in use or kept (--keep); remove them first")
+            continue
+        try:
+            with store.lock(path.name).acquire(timeout=MIRROR_LOCK_TIMEOUT_S):
+                size = _size(path)
+                remove_tree(path)
+        except filelock.Timeout:
+            ui.warn(f"kept the mirror {path.name}: another argo-patcher is using it")
+            continue
+        removed.append(CacheEntry("mirrors", str(path), size))
+    return removed
+
+
+def _worktrees(mirror: Path) -> list[str]:
+    """The worktrees of ``mirror`` still on disk: in use by a run, or kept."""
+    return [str(tree.path) for tree in checkout.worktrees(mirror) if tree.path.exists()]
+
+
+def remove_tree(path: Path) -> None:
+    """``shutil.rmtree`` that also removes Go's read-only module cache directories."""
+
+    def make_writable(function: Any, failed: str, _exc: Any) -> None:
+        parent = os.path.dirname(failed)
+        for target in (parent, failed):
+            with contextlib.suppress(OSError):
+                os.chmod(target, os.stat(target).st_mode | stat.S_IWUSR | stat.S_IRUSR | stat.S_IXUSR)
+        function(failed)
+
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=make_writable)
+    else:
+        shutil.rmtree(path, onerror=make_writable)
+
+
+def _size(path: Path) -> int:
+    """Bytes used by the files under ``path`` (hard links counted once)."""
+    total, seen = 0, set()
+    for dirpath, _dirnames, filenames in os.walk(path):
+        for name in filenames:
+            with contextlib.suppress(OSError):
+                st = os.lstat(os.path.join(dirpath, name))
+                if st.st_nlink > 1:
+                    if (st.st_dev, st.st_ino) in seen:
+                        continue
+                    seen.add((st.st_dev, st.st_ino))
+                total += st.st_size
+    return total
+
+
+def human(size: int | None) -> str:
+    if size is None:
+        return "?"
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} TB"  # pragma: no cover
