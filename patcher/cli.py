@@ -7,19 +7,19 @@ import inspect
 import signal
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
-from patcher import __version__, reports, runners, settings, ui
+from patcher import __version__, cluster, reports, runners, settings, ui
 from patcher.cluster.cli import cluster as cluster_commands
 from patcher.delivery import handover
 from patcher.errors import DockerUnavailable, ExitCode, InputError, PatcherError
 from patcher.gocaches import gocache
 from patcher.options import DEFAULT_TIMEOUT_S, RUNNERS, SUITES, SUITES_HELP, DeliverOptions, ProveOptions, ReportOptions, RunOptions
-from patcher.run import matrix
+from patcher.run import matrix, pipeline
 from patcher.run.results import ErrorKind, ReleaseResult, exit_code
 from patcher.runners import engine
 from patcher.session import Session
@@ -353,15 +353,13 @@ def diff(session: Session, version: str, fmt: str, with_harness: bool, signoff: 
     Prints nothing (and exits 0) when the release already carries the fix. Refuses a patch it
     can show to be broken (an unused or missing import, invalid Go) with exit 1.
     """
-    from patcher.run import pipeline
-
     settings.check()
     if signoff and fmt != "mbox":
         raise InputError("--signoff signs a commit: add --format mbox")
     release = session.resolve_one(version, pre=pre, refresh=refresh)
     if signoff:
         handover.check_signoff(session)
-    text = pipeline.patch_text(session, release, fmt=fmt, with_harness=with_harness, signoff=signoff)
+    text = handover.patch_text(session, release, fmt=fmt, with_harness=with_harness, signoff=signoff)
     if text:
         ui.out(text)
 
@@ -401,7 +399,7 @@ def apply_command(session: Session, version: str, output: Path | None, keep: boo
 
     def proving() -> int:
         release = session.resolve_one(version, pre=pre, refresh=refresh)
-        return matrix.prove_and_report(session, [release], options, jobs=1, spec=release.name)
+        return matrix.prove_and_report(session, [release], options, jobs=1, spec=release.name, later=later_stages(options))
 
     return judged_later(version, exit_zero, options.reports, proving)
 
@@ -494,7 +492,7 @@ def matrix_command(session: Session, spec: str, jobs: int | None, emit_format: s
 
     def proving() -> int:
         releases = session.resolve(spec, pre=pre, refresh=refresh)
-        return matrix.prove_and_report(session, releases, options, jobs=jobs or matrix.default_jobs(), spec=spec)
+        return matrix.prove_and_report(session, releases, options, jobs=jobs or matrix.default_jobs(), spec=spec, later=later_stages(options))
 
     return judged_later(spec, exit_zero, options.reports, proving)
 
@@ -503,6 +501,17 @@ matrix_command.help = f"{inspect.cleandoc(matrix_command.help or '')}\n\n{SPEC_H
 
 
 cli.add_command(cluster_commands)
+
+
+def later_stages(options: RunOptions) -> pipeline.LaterStages:
+    """What a run hands to the stages after its own, which it may not import: the further proofs
+    asked for, the hand-over of the tree, the reports."""
+    proofs = (cluster.ControllerProof(),) if options.prove is not None and options.prove.cluster else ()
+    return pipeline.LaterStages(proofs=proofs, hand_over=handover.TreeHandOver(), report=_present)
+
+
+def _present(results: Sequence[ReleaseResult], files: ReportOptions, spec: str) -> None:
+    reports.present(list(results), files, spec=spec)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,15 +12,10 @@ import dataclasses
 from pathlib import Path
 
 from patcher.errors import InputError
-from patcher.harness.contract import HARNESS_TEST
 
 DEFAULT_TIMEOUT_S = 30 * 60
 RUNNERS = ("auto", "docker", "local")
-SUITES: dict[str, str | None] = {
-    "precedence": f"^{HARNESS_TEST}$",
-    "regression": rf"^({HARNESS_TEST}|Test.*(PodMetadata|Metadata|TemplateRef).*)$",
-    "full": None,
-}
+SUITES = ("precedence", "regression", "full")  # which tests: patcher.harness.contract.SUITE_PATTERNS
 SUITES_HELP = (
     "precedence: the harness only; regression: the harness and the upstream tests of the patched "
     "packages whose names mention PodMetadata, Metadata or TemplateRef; full: every test of the "
@@ -56,10 +51,6 @@ class ProveOptions:
             raise InputError(f"--rerun-fails {self.rerun_fails}: expected 0 or more")
         if self.cache_limit < 0:
             raise InputError(f"--cache-limit {self.cache_limit}: expected a size, or 0 for no limit")
-
-    @property
-    def run_regex(self) -> str | None:
-        return SUITES[self.suite]
 
     def command_line(self) -> list[str]:
         """The options of ``patcher apply`` that say how this proof ran (where it ran aside)."""

@@ -81,8 +81,8 @@ def patched_untested() -> ReleaseResult:
 def with_cluster(after: RunResult | None = None) -> ReleaseResult:
     """Proved with --cluster too: the real controller fails the holder cases unpatched."""
     before, patched = run(["holder-cluster"]), run()
-    before.cluster = run(["holder-cluster", "holder-namespaced"], duration_s=9.0)
-    patched.cluster = after if after is not None else run(duration_s=9.0)
+    before.proofs["cluster"] = run(["holder-cluster", "holder-namespaced"], duration_s=9.0)
+    patched.proofs["cluster"] = after if after is not None else run(duration_s=9.0)
     return ReleaseResult("v3.5.6", "6" * 40, "1.21", before, patched, extra={"cluster": {"mode": "container", "seconds": {"check_s": 21.0}}})
 
 

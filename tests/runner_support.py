@@ -90,7 +90,7 @@ from pathlib import Path
 from patcher import runners
 
 mode, runner, run_id, tree = sys.argv[1:5]
-run = lambda: runners.run_go_tests(Path(tree), ["./hang/"], runner=runner, timeout_s=300, run_id=run_id)
+run = lambda: runners.prepare(Path(tree), runner=runner).run(Path(tree), ["./hang/"], timeout_s=300, run_id=run_id)
 if mode == "main":
     run()
 else:

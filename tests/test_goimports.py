@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from patcher.patching import goimports, patch
+from patcher.patching import goimports
 from patcher.patching.gostd import STD_PACKAGES
+from patcher.runners import gofmt
 
 APIERR = "k8s.io/apimachinery/pkg/api/errors"
 ARGO_ERRORS = "github.com/argoproj/argo-workflows/v3/errors"
@@ -23,7 +24,7 @@ def reconciled(source: str, candidates: dict[str, str] = CANDIDATES) -> str:
 
 
 def assert_gofmt_clean(source: str) -> None:
-    binary = patch.gofmt_binary()
+    binary = gofmt.binary()
     if binary is not None:
         formatted = subprocess.run([binary], input=source, capture_output=True, text=True, check=True).stdout
         assert formatted == source

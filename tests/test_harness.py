@@ -13,6 +13,7 @@ from patcher.harness import fixture
 from patcher.harness.contract import CASE_IDS, HARNESS_FILE, HARNESS_TEST
 from patcher.patching import shapes
 from patcher.patching.shapes import HarnessShape
+from patcher.runners import gofmt
 from tests import goshapes
 
 GOFMT = shutil.which("gofmt")
@@ -32,7 +33,7 @@ def test_the_helper_api_is_detected(tmp_path, shape, expected):
 @pytest.mark.parametrize("shape", ["v3.5", "v4"])
 def test_the_harness_has_one_subtest_per_case_and_uses_the_checkouts_helpers(tmp_path, shape):
     tree = goshapes.make_tree(tmp_path, shape)
-    text = fixture.render_for(tree)
+    text = fixture.render_for(tree, gofmt.check)
     module = shapes.harness_shape(tree).module_path
     assert re.findall(r"^func (Test\w+)", text, re.M) == [HARNESS_TEST]
     assert tuple(re.findall(r'argoPatcherCase\(t, "([\w-]+)"', text)) == CASE_IDS
@@ -50,15 +51,16 @@ def test_the_harness_has_one_subtest_per_case_and_uses_the_checkouts_helpers(tmp
 @pytest.mark.skipif(GOFMT is None, reason="no gofmt on PATH")
 @pytest.mark.parametrize("shape", ["v3.5", "v4"])
 def test_the_rendered_harness_is_gofmt_clean(tmp_path, shape):
-    path = fixture.write(goshapes.make_tree(tmp_path, shape))
+    tree = goshapes.make_tree(tmp_path, shape)
+    path = fixture.write(tree, fixture.render_for(tree, gofmt.check))
     assert subprocess.run([GOFMT, "-l", str(path)], capture_output=True, text=True).stdout == ""
 
 
 def test_write_and_remove(tmp_path):
     tree = goshapes.make_tree(tmp_path, "v3.7")
-    path = fixture.write(tree)
+    path = fixture.write(tree, fixture.render_for(tree, gofmt.check))
     assert path == tree / "workflow/controller" / HARNESS_FILE and path.is_file()
-    fixture.write(tree)
+    fixture.write(tree, fixture.render_for(tree, gofmt.check))
     fixture.remove(tree)
     assert not path.exists()
     fixture.remove(tree)
@@ -69,4 +71,4 @@ def test_unknown_test_helpers_are_refused(tmp_path):
     helpers = tree / shapes.CONTROLLER_TEST
     helpers.write_text(helpers.read_text().replace("func listPods(", "func listAllPods("))
     with pytest.raises(InputError, match="func listPods in workflow/controller/controller_test.go not found"):
-        fixture.render_for(tree)
+        fixture.render_for(tree, gofmt.check)

@@ -8,7 +8,7 @@ import pytest
 
 from patcher.errors import DockerUnavailable, ExitCode, InfraError, InputError
 from patcher.options import RunOptions
-from patcher.run import matrix
+from patcher.run import matrix, pipeline
 from patcher.run.progress import PlainProgress
 from patcher.run.results import ReleaseResult, Verdict, exit_code
 from patcher.source.versions import parse_tag
@@ -161,8 +161,8 @@ def test_prove_all_shares_one_workspace_and_cleans_it_up(argo_repo, tmp_path):
     releases = session.resolve("v3.4,v3.5,v3.6")
     seen = []
 
-    def prove_release(session_, workspace, release, options, on_stage):
-        assert session_ is session and options is run_options
+    def prove_release(session_, workspace, release, options, on_stage, later):
+        assert session_ is session and options is run_options and later is pipeline.NOTHING_LATER
         on_stage(release, "checkout")
         checkout = workspace.checkout(release)
         assert (checkout.path / "RELEASE").read_text() == f"{release.name}\n"

@@ -10,6 +10,7 @@ import jsonschema
 import pytest
 import yaml
 
+from patcher.delivery import selfimage
 from patcher.options import ProveOptions
 from patcher.reports import emit
 from patcher.source.versions import parse_tag
@@ -54,7 +55,7 @@ def test_workflow_fans_out_one_pod_per_release_and_gathers():
     assert gather["container"]["args"][:4] == ["report", emit.GATHERED_PATH, "--expect", "v3.6.19,v3.7.18,v4.1.2"]
     assert prove["container"]["resources"]["requests"] and gather["container"]["resources"]["requests"]
     params = {p["name"]: p["value"] for p in wf["spec"]["arguments"]["parameters"]}
-    assert params == {"image": emit.DEFAULT_SELF_IMAGE, "repo": "https://example.invalid/argo.git"}
+    assert params == {"image": selfimage.DEFAULT_TAG, "repo": "https://example.invalid/argo.git"}
 
 
 def test_deadlines_let_every_wave_of_pods_run_to_its_own():

@@ -13,6 +13,7 @@ from patcher.errors import InputError, PatchError
 from patcher.patching import patch, render, resources, shapes
 from patcher.patching.gosyntax import GoFile
 from patcher.patching.shapes import ControllerShape, ResolutionShape
+from patcher.runners import gofmt
 from tests import goshapes
 
 GO = shutil.which("go")
@@ -54,7 +55,7 @@ def test_each_shape_is_detected_from_its_code(tree, shape):
 def test_an_unknown_shape_is_refused_naming_what_was_not_found(tmp_path):
     tree = goshapes.make_tree(tmp_path / "unknown", "unknown")
     with pytest.raises(InputError, match="addMetadata copies metadata in an unknown way"):
-        patch.plan(tree)
+        patch.plan(tree, gofmt.check)
 
 
 def test_a_missing_declaration_is_named(tmp_path):
@@ -62,17 +63,17 @@ def test_a_missing_declaration_is_named(tmp_path):
     path = tree / shapes.OPERATOR
     path.write_text(path.read_text().replace("createTemplateContext(", "makeTemplateContext("))
     with pytest.raises(InputError, match=r"func \(woc \*wfOperationCtx\) createTemplateContext in workflow/controller/operator.go not found"):
-        patch.plan(tree)
+        patch.plan(tree, gofmt.check)
 
 
 def test_a_tree_that_is_not_argo_is_refused(tmp_path):
     with pytest.raises(InputError, match="workflow/controller/workflowpod.go not found"):
-        patch.plan(tmp_path)
+        patch.plan(tmp_path, gofmt.check)
 
 
 def test_plan_writes_nothing_and_apply_changes_only_the_rewritten_declarations(tree, shape):
     before = {path: path.read_bytes() for path in tree.rglob("*.go")}
-    plan = patch.plan(tree)
+    plan = patch.plan(tree, gofmt.check)
     assert {path: path.read_bytes() for path in tree.rglob("*.go")} == before
 
     expected_files = ["workflow/controller/workflowpod.go"] + (["workflow/templateresolution/context.go"] if EXPECTED[shape][1] else [])
@@ -93,7 +94,7 @@ def test_plan_writes_nothing_and_apply_changes_only_the_rewritten_declarations(t
 
 def test_the_merge_in_template_resolution_is_removed(tmp_path):
     tree = goshapes.make_tree(tmp_path / "v4", "v4")
-    patch.plan(tree).apply()
+    patch.plan(tree, gofmt.check).apply()
     text = (tree / shapes.RESOLUTION).read_text()
     assert "addPodMetadata" not in text
     assert "// addPodMetadata" not in text
@@ -108,7 +109,7 @@ def test_an_import_used_only_by_the_deleted_merge_is_removed(tmp_path):
     tree = goshapes.make_tree(tmp_path / "v4.0", "v4.0")
     before = (tree / shapes.RESOLUTION).read_text()
     assert '\t"maps"\n' in before
-    after = patch.plan(tree).contents[shapes.RESOLUTION].decode()
+    after = patch.plan(tree, gofmt.check).contents[shapes.RESOLUTION].decode()
     assert '"maps"' not in after and "maps." not in after
     imports = after[after.index("import (") : after.index(")\n") + 2]
     assert imports == before[before.index("import (") : before.index(")\n") + 2].replace('\t"maps"\n', "")
@@ -118,7 +119,7 @@ def test_an_import_the_rendered_code_needs_comes_from_another_file_of_the_packag
     tree = goshapes.make_tree(tmp_path / "t", "v3.7-apierr-sibling")
     before = (tree / shapes.RESOLUTION).read_text()
     assert "apierr" not in before
-    after = patch.plan(tree).contents[shapes.RESOLUTION].decode()
+    after = patch.plan(tree, gofmt.check).contents[shapes.RESOLUTION].decode()
     added = '\tapierr "example.com/argo-workflows/v3/internal/k8s/api/errors"\n'
     assert after.count(added) == 1 and "apierr.IsNotFound(err)" in after
     assert after.index('"example.com/argo-workflows/v3/errors"') < after.index(added) < after.index("internal/logrus")
@@ -128,7 +129,7 @@ def test_a_patch_no_import_can_make_compile_is_refused_in_one_line(tmp_path):
     tree = goshapes.make_tree(tmp_path / "t", "v3.7-apierr-nowhere")
     before = {path: path.read_bytes() for path in tree.rglob("*.go")}
     with pytest.raises(PatchError) as refused:
-        patch.plan(tree)
+        patch.plan(tree, gofmt.check)
     message = str(refused.value)
     assert message.startswith("the patched workflow/templateresolution/context.go would not compile: undefined: apierr")
     assert message.endswith("report this release's code shape") and "\n" not in message
@@ -137,9 +138,9 @@ def test_a_patch_no_import_can_make_compile_is_refused_in_one_line(tmp_path):
 
 
 def test_a_patched_tree_is_recognised_and_left_alone(tree):
-    patch.plan(tree).apply()
+    patch.plan(tree, gofmt.check).apply()
     after = {path: path.read_bytes() for path in tree.rglob("*.go")}
-    again = patch.plan(tree)
+    again = patch.plan(tree, gofmt.check)
     assert again.already_patched and again.contents == {} and again.changed_files == []
     assert again.shape_name == "already patched"
     assert again.apply() == []
@@ -149,10 +150,10 @@ def test_a_patched_tree_is_recognised_and_left_alone(tree):
 def test_a_half_patched_tree_is_refused(tmp_path):
     tree = goshapes.make_tree(tmp_path / "v3.7", "v3.7")
     pristine_resolution = (tree / shapes.RESOLUTION).read_bytes()
-    patch.plan(tree).apply()
+    patch.plan(tree, gofmt.check).apply()
     (tree / shapes.RESOLUTION).write_bytes(pristine_resolution)
     with pytest.raises(InputError, match="not patched as argo-patcher patches it"):
-        patch.plan(tree)
+        patch.plan(tree, gofmt.check)
 
 
 def test_a_missing_template_variable_is_an_error_not_an_empty_string():
@@ -189,9 +190,9 @@ def test_patched_code_is_gofmt_clean_vets_and_keeps_the_precedence(tree, tmp_pat
     before = subprocess.run([GO, "test", "-count=1", "./workflow/controller/"], cwd=tree, env=env, capture_output=True, text=True)
     assert before.returncode != 0 and "templateRef pod labels" in before.stdout, before.stdout + before.stderr
 
-    patch.plan(tree).apply()
-    gofmt = Path(GO).parent / "gofmt"
-    assert subprocess.run([gofmt, "-l", "."], cwd=tree, capture_output=True, text=True).stdout == ""
+    patch.plan(tree, gofmt.check).apply()
+    gofmt_binary = Path(GO).parent / "gofmt"
+    assert subprocess.run([gofmt_binary, "-l", "."], cwd=tree, capture_output=True, text=True).stdout == ""
     vet = subprocess.run([GO, "vet", "./..."], cwd=tree, env=env, capture_output=True, text=True)
     assert vet.returncode == 0, vet.stderr
     after = subprocess.run([GO, "test", "-count=1", "./workflow/controller/"], cwd=tree, env=env, capture_output=True, text=True)

@@ -271,7 +271,7 @@ def test_the_verdict_counts_the_real_controllers_proof():
     assert samples.with_cluster(samples.run(status=RunStatus.INFRA_ERROR, message="etcd did not come up")).verdict is Verdict.INFRA_ERROR
     assert samples.with_cluster(samples.run(status=RunStatus.BUILD_ERROR, message="undefined: x")).verdict is Verdict.BUILD_ERROR
     already = samples.already_correct()
-    already.baseline.cluster, already.patched.cluster = samples.run(["defaults"]), samples.run()
+    already.baseline.proofs["cluster"], already.patched.proofs["cluster"] = samples.run(["defaults"]), samples.run()
     assert already.verdict is Verdict.FIXED  # the real controller failed a case unpatched
     timed_out = samples.with_cluster(samples.run(status=RunStatus.TIMEOUT, message="the cases timed out"))
     assert timed_out.verdict is Verdict.STILL_FAILING  # its baseline's proof finished: a failure on its merits

@@ -1,15 +1,18 @@
-"""Proving the patched controller against a real Kubernetes API server (etcd + kube-apiserver, no kubelet).
+"""Stage 9, cluster: the patched controller proved against a real Kubernetes API server
+(etcd + kube-apiserver, no kubelet).
 
-``prove`` is what the pipeline calls for one release: it builds the release's
+``ControllerProof`` is the further proof the pipeline runs with ``--cluster`` (the CLI wires it
+in); its ``prove`` builds the release's
 ``workflow-controller`` from the baseline tree (if any) and the patched tree with the runner's Go
 and caches, starts one control plane in a network of its own, checks both controllers one after
 the other, and returns a ``RunResult`` per controller whose tests are the contract's cases
 (``HARNESS_TEST/<case id>``), so ``RunResult.cases`` reads them like the Go harness's.
+Imports the top of ``patcher`` and every earlier stage.
 
 The parts: ``assets`` (etcd and kube-apiserver, found or built), ``certs`` and ``kubeconfig``,
 ``controlplane`` (the two as child processes), ``cases`` (the contract as objects),
 ``suite`` (one controller's check), ``check`` (the entry point that runs in the private
-network), ``isolation`` (where it runs), ``controller`` (building the controller), ``cli``.
+network), ``isolation`` (where it runs), ``cli``; the controller is built by ``delivery.controller``.
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ from patcher.cluster.spec import CheckSpec, ControllerSpec
 from patcher.delivery import controller
 from patcher.errors import InfraError, PatcherError
 from patcher.harness.contract import CASE_IDS
+from patcher.run.pipeline import ProofRuns
 from patcher.runners.base import BuildFailed, Runner
 from patcher.runners.testresults import RunResult, RunStatus
+from patcher.source.versions import Release
 
 CRD_DIR = Path("manifests", "base", "crds", "minimal")
 DEFAULT_TIMEOUT_S = 30 * 60
@@ -43,6 +48,25 @@ class ClusterProof:
     patched: RunResult
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
     mode: str = ""
+
+
+class ControllerProof:
+    """``--cluster``: each tree's own workflow-controller against a real API server (``pipeline.Proof``)."""
+
+    name = "cluster"
+
+    def preflight(self, runner_kind: str) -> None:
+        preflight(mode_for(runner_kind))
+
+    def prove(self, release: Release, baseline: Path | None, patched: Path, *, runner: Runner, timeout_s: float) -> ProofRuns:
+        proof = prove_release(baseline, patched, runner=runner, release_tag=release.name, timeout_s=timeout_s, mode=mode_for(runner.kind))
+        details = {"mode": proof.mode, "seconds": {name: round(s, 1) for name, s in proof.timings.items()}}
+        return ProofRuns(proof.baseline, proof.patched, details)
+
+
+def mode_for(runner_kind: str) -> str:
+    """Where the check runs for a run whose tests run with ``runner_kind``: beside Docker's, in a container."""
+    return "container" if runner_kind == "docker" else "local"
 
 
 def prove(

@@ -1,4 +1,8 @@
-"""Handing a patched tree over: as a diff, as a ``git am``-able mbox, or as a branch commit."""
+"""Handing a patched tree over: as a diff, as a ``git am``-able mbox, or as a branch commit.
+
+``TreeHandOver`` is what the pipeline calls, once a release's proof is known, for ``--output``,
+``--keep`` and ``--commit-to``; ``patch_text`` is ``patcher diff``.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,12 @@ from pathlib import Path
 
 import git
 
+from patcher import ui
 from patcher.errors import InputError
+from patcher.harness import fixture
+from patcher.options import DeliverOptions
+from patcher.run import pipeline
+from patcher.runners import gofmt
 from patcher.session import Session
 from patcher.source import gitcmd
 from patcher.source.versions import Release
@@ -141,3 +150,49 @@ def _identity(runner: git.Git) -> tuple[str, str] | None:
         return str(runner.config("user.name")), str(runner.config("user.email"))
     except git.GitCommandError:
         return None
+
+
+class TreeHandOver:
+    """The patched tree as asked: kept with the harness only if asked for, and recorded on a
+    branch only once its proof passed and when there is something to record."""
+
+    def check(self, session: Session, options: DeliverOptions) -> None:
+        if options.commit_to:
+            check_new_branch(session, options.commit_to)
+        if options.signoff:
+            check_signoff(session)
+
+    def hand_over(self, session: Session, release: Release, tree: Path, options: DeliverOptions, *, proven: bool, already_patched: bool) -> None:
+        if not options.with_harness:
+            fixture.remove(tree)
+        elif not fixture.path(tree).exists():
+            fixture.write(tree, fixture.render_for(tree, gofmt.check))
+        if not options.commit_to:
+            return
+        if not proven:
+            ui.warn(f"{release} did not pass its proof; branch {options.commit_to} was not created")
+            return
+        if already_patched and not options.with_harness:
+            ui.info(f"{release} already carries the fix: nothing to commit, branch {options.commit_to} was not created")
+            return
+        message = commit_message(release, with_harness=options.with_harness)
+        sha = commit_to_branch(session, tree, options.commit_to, message, signoff=options.signoff)
+        ui.info(f"recorded the patched {release} as branch {options.commit_to} ({sha[:12]}) in {session.mirror.source.location}")
+
+
+def patch_text(session: Session, release: Release, *, fmt: str, with_harness: bool, signoff: bool = False) -> str:
+    """``patcher diff``: the patch for ``release`` as a diff or an mbox, from the same plan a
+    proof applies; empty when the release already carries the fix (and no harness is asked for)."""
+    with session.workspace() as workspace:
+        prepared = pipeline.prepare(workspace, release)
+        tree = prepared.checkout.path
+        if prepared.plan.already_patched:
+            ui.info(f"{release} already carries the precedence fix; there is nothing to patch")
+            if not with_harness:
+                return ""
+        prepared.plan.apply()
+        if with_harness:
+            fixture.write(tree, fixture.render_for(tree, gofmt.check))
+        if fmt == "mbox":
+            return mbox(tree, commit_message(release, with_harness=with_harness), signoff=signoff)
+        return diff(tree)

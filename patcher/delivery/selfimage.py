@@ -31,10 +31,9 @@ from packaging.requirements import Requirement
 import patcher
 from patcher import __version__, ui
 from patcher.errors import InfraError
-from patcher.reports.emit import DEFAULT_SELF_IMAGE
 from patcher.runners import engine, images
 
-DEFAULT_TAG = DEFAULT_SELF_IMAGE  # what emitted Workflows run unless told otherwise
+DEFAULT_TAG = f"argo-patcher:{__version__}"  # what emitted Workflows run unless told otherwise
 PYTHON_HOME = "/opt/python"
 LAUNCHER = "/usr/local/bin/patcher"
 DISTRIBUTION = "argo-patcher"

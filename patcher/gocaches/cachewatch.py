@@ -18,14 +18,22 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterator
+from typing import Protocol
 
 from patcher import ui
 from patcher.gocaches import gocache
-from patcher.runners import Runner
 
 INTERVAL_S = 60.0
 WATCH_AT = 0.9  # of the limit: the trim goes on down (the program's low-water mark)
 GROWTH_PER_S = 1e9 / 60
+
+
+
+class Trimmer(Protocol):
+    """What trims the caches: a runner (``runners.Runner``), in the place its Go runs."""
+
+    def trim_cache(self, limit: int) -> gocache.TrimReport: ...
+
 
 _lock = threading.Lock()
 _last_check = float("-inf")  # time.monotonic() of the last check or trim, by any release
@@ -33,7 +41,7 @@ _last_total: int | None = None  # what the caches took then, in bytes
 
 
 @contextlib.contextmanager
-def kept_under(runner: Runner, limit: int, what: str) -> Iterator[None]:
+def kept_under(runner: Trimmer, limit: int, what: str) -> Iterator[None]:
     """Within the block, trim ``runner``'s caches whenever they pass ``WATCH_AT`` of ``limit``
     (0: no limit, nothing watched). ``what`` names the release in messages."""
     if not limit:
@@ -56,7 +64,7 @@ def record(report: gocache.TrimReport) -> None:
         _last_check, _last_total = time.monotonic(), report.total
 
 
-def _watch(runner: Runner, threshold: int, what: str, stop: threading.Event) -> None:
+def _watch(runner: Trimmer, threshold: int, what: str, stop: threading.Event) -> None:
     while not stop.wait(INTERVAL_S / 2):
         if not _take_turn(threshold):
             continue

@@ -17,10 +17,9 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from patcher import __version__, settings
-from patcher.runners import gotest
-from patcher.runners.testresults import RunResult, RunStatus
 
 FORMAT = 1  # bump when what a key covers or how a result is stored changes
 
@@ -35,12 +34,13 @@ def key(
     timeout_s: float,
     rerun_fails: int,
     toolchain: str,
+    flags: Sequence[str],
 ) -> str:
     """The key of a run of the tree ``commit`` with ``files`` written over it (the patch's, and the
-    harness at its place)."""
+    harness at its place); ``flags`` are the go command's own (``gotest.COMPILE_FLAGS``)."""
     digest = hashlib.sha256()
     for part in (f"format {FORMAT}", f"argo-patcher {__version__}", f"commit {commit}", f"toolchain {toolchain}",
-                 f"flags {' '.join(gotest.COMPILE_FLAGS)}", f"packages {' '.join(packages)}", f"run {run_regex or ''}",
+                 f"flags {' '.join(flags)}", f"packages {' '.join(packages)}", f"run {run_regex or ''}",
                  f"timeout {timeout_s:g}", f"reruns {rerun_fails}"):  # fmt: skip
         digest.update(part.encode() + b"\0")
     for name in sorted(files):
@@ -53,22 +53,19 @@ def _path(run_key: str) -> Path:
     return settings.cache_root() / "results" / run_key[:2] / f"{run_key}.json"
 
 
-def load(run_key: str) -> RunResult | None:
-    """The kept result of the run ``run_key`` names, marked cached; None when there is none."""
+def load(run_key: str) -> dict[str, Any] | None:
+    """The kept result of the run ``run_key`` names, as it was stored; None when there is none."""
     try:
-        result = RunResult.from_json(json.loads(_path(run_key).read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError):
+        data = json.loads(_path(run_key).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return None
-    result.cached = True
-    return result
+    return data if isinstance(data, dict) else None
 
 
-def store(run_key: str, result: RunResult) -> None:
-    """Keep ``result`` for the run ``run_key`` names, if it got as far as its tests."""
-    if result.status is not RunStatus.OK or result.cached:
-        return
+def store(run_key: str, result: Mapping[str, Any]) -> None:
+    """Keep ``result`` (a run's JSON) for the run ``run_key`` names."""
     path = _path(run_key)
     path.parent.mkdir(parents=True, exist_ok=True)
     staged = path.with_name(f"{path.name}.{os.getpid()}")
-    staged.write_text(json.dumps(result.to_json()), encoding="utf-8")
+    staged.write_text(json.dumps(result), encoding="utf-8")
     staged.replace(path)

@@ -5,6 +5,13 @@ from __future__ import annotations
 HARNESS_TEST = "TestPodMetadataPrecedence"
 HARNESS_FILE = "zz_argo_patcher_precedence_test.go"
 
+# The ``go test -run`` pattern of each suite a proof runs (``--suite``; None: every test).
+SUITE_PATTERNS: dict[str, str | None] = {
+    "precedence": f"^{HARNESS_TEST}$",
+    "regression": rf"^({HARNESS_TEST}|Test.*(PodMetadata|Metadata|TemplateRef).*)$",
+    "full": None,
+}
+
 CASE_IDS: tuple[str, ...] = (
     "holder-cluster",
     "holder-namespaced",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from patcher.harness.contract import HARNESS_FILE
 from patcher.patching import render, resources, shapes
-from patcher.patching.patch import check_gofmt
+from patcher.patching.patch import FormatCheck
 
 TEMPLATE = "zz_argo_patcher_precedence_test.go.j2"
 DIRECTORY = "workflow/controller"
@@ -17,17 +17,17 @@ def path(tree: Path) -> Path:
     return tree / DIRECTORY / HARNESS_FILE
 
 
-def render_for(tree: Path) -> str:
+def render_for(tree: Path, gofmt: FormatCheck) -> str:
     """The harness source for ``tree``; ``InputError`` when its test helpers have an unknown shape."""
     text = render.render(resources.GO_FIXTURES, TEMPLATE, dataclasses.asdict(shapes.harness_shape(tree)))
-    check_gofmt(text.encode(), f"{DIRECTORY}/{HARNESS_FILE}")
+    gofmt(text.encode(), f"{DIRECTORY}/{HARNESS_FILE}")
     return text
 
 
-def write(tree: Path, text: str | None = None) -> Path:
-    """Write the harness (``text``, or rendered for ``tree``) into ``tree``; return its path."""
+def write(tree: Path, text: str) -> Path:
+    """Write the harness ``text`` (``render_for`` the tree) into ``tree``; return its path."""
     target = path(tree)
-    target.write_text(render_for(tree) if text is None else text, encoding="utf-8")
+    target.write_text(text, encoding="utf-8")
     return target
 
 

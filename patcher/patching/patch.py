@@ -9,15 +9,16 @@ import and gofmt checks) before ``PatchPlan.apply`` writes anything.
 from __future__ import annotations
 
 import dataclasses
-import os
-import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from patcher.errors import PatchError
 from patcher.patching import goimports, render, resources, shapes
 from patcher.patching.gosyntax import FuncDecl, GoFile, replace_ranges
 from patcher.patching.shapes import PatchShape
-from patcher.runners import gotest, hostgo
+
+# Raises PatchError when gofmt would change the code (or finds it invalid): (content, its path).
+FormatCheck = Callable[[bytes, str], None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,8 +54,9 @@ class PatchPlan:
         return written
 
 
-def plan(tree: Path) -> PatchPlan:
-    """Detect the shape of ``tree``'s code and render the patched files, without writing them."""
+def plan(tree: Path, gofmt: FormatCheck) -> PatchPlan:
+    """Detect the shape of ``tree``'s code and render the patched files, without writing them;
+    ``gofmt`` refuses a rendered file gofmt would change (``runners.gofmt.check``)."""
     shape = shapes.patch_shape(tree)
     if shape.controller is None:
         return PatchPlan(tree, shape, {})
@@ -63,7 +65,7 @@ def plan(tree: Path) -> PatchPlan:
         contents[shapes.RESOLUTION] = _patched_resolution(tree, shape)
     contents = {relative: _with_imports_reconciled(tree, relative, content) for relative, content in contents.items()}
     for relative, content in contents.items():
-        check_gofmt(content, relative)
+        gofmt(content, relative)
     return PatchPlan(tree, shape, contents)
 
 
@@ -117,24 +119,3 @@ def _delete_with_doc(source: bytes, decl: FuncDecl) -> tuple[int, int, bytes]:
     while end < len(source) and source[end : end + 1] in (b"\n", b" ", b"\t"):
         end += 1
     return start, end, b"\n\n" if end < len(source) else b"\n"
-
-
-def gofmt_binary() -> Path | None:
-    host = hostgo.find()
-    if host is None:
-        return None
-    binary = host.goroot / "bin" / "gofmt"
-    return binary if binary.is_file() else None
-
-
-def check_gofmt(content: bytes, name: str) -> None:
-    """Refuse Go code that gofmt would change; a no-op where Go is not installed."""
-    binary = gofmt_binary()
-    if binary is None:
-        return
-    proc = subprocess.run([os.fspath(binary)], input=content, capture_output=True, timeout=60)
-    # Argo-patcher rendered this code: a fault in it is the patch's own, not the release's.
-    if proc.returncode != 0:
-        raise PatchError(f"the patched {name} is not valid Go: {gotest.message_lines(proc.stderr.decode(errors='replace'))}")
-    if proc.stdout != content:
-        raise PatchError(f"the patched {name} is not gofmt-clean")

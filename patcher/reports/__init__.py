@@ -1,6 +1,8 @@
-"""Reports of releases' results: a terminal table, JSON, JUnit XML and Markdown.
+"""Stage 8, reports: releases' results as a terminal table, JSON, JUnit XML, Markdown, a pull
+request's body and the releases page; and the matrix emitted for other machines (``emit``).
 
 Every renderer is a pure function of a list of ``ReleaseResult``; ``write`` puts them in files.
+Imports the top of ``patcher`` and the earlier stages.
 """
 
 from __future__ import annotations

@@ -16,17 +16,6 @@ LEGEND = "✓ pass  ✗ fail  ○ skip  ! error (did not run or did not finish) 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 OK_VERDICTS = tuple(verdict for verdict in Verdict if verdict.ok)
-VERDICT_STYLES = {
-    Verdict.FIXED: "bold green",
-    Verdict.ALREADY_CORRECT: "green",
-    Verdict.PASSED: "green",
-    Verdict.PATCHED: "green",
-    Verdict.STILL_FAILING: "bold red",
-    Verdict.BUILD_ERROR: "bold red",
-    Verdict.PATCH_ERROR: "bold magenta",
-    Verdict.INPUT_ERROR: "bold magenta",
-    Verdict.INFRA_ERROR: "bold yellow",
-}
 
 
 def abbreviations(cases: Iterable[str] = CASE_IDS) -> dict[str, str]:
@@ -128,14 +117,6 @@ def run_problem(run: RunResult | None) -> str:
     if run is None or run.status is RunStatus.OK:
         return ""
     return f"{run.status.value}: {first_line(run.message)}" if run.message.strip() else run.status.value
-
-
-def elapsed(seconds: float) -> str:
-    """``0:12``, ``3:05``, ``1:02:03``."""
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def release_seconds(result: ReleaseResult) -> float:

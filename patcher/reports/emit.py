@@ -24,14 +24,14 @@ from typing import Any
 
 import yaml
 
-from patcher import __version__, ui
+from patcher import ui
+from patcher.delivery import selfimage
 from patcher.errors import InputError
 from patcher.options import ProveOptions
 from patcher.source.mirrors import UPSTREAM_URL, RepoSource
 from patcher.source.versions import Release
 
 FORMATS = ("github-matrix", "argo-workflow")
-DEFAULT_SELF_IMAGE = f"argo-patcher:{__version__}"
 REPORT_PATH = "/tmp/out/report.json"
 GATHERED_PATH = "/tmp/in/reports.json"
 # What one pod needs for `go test` of Argo's controller package (see matrix.JOB_MEMORY_BYTES).
@@ -89,7 +89,7 @@ def argo_workflow(
     *,
     repo: str,
     apply_args: Sequence[str] = (),
-    image: str = DEFAULT_SELF_IMAGE,
+    image: str = selfimage.DEFAULT_TAG,
     parallelism: int,
     pod_deadline_s: int = POD_SETUP_S,
 ) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import re
 from patcher import __version__
 from patcher.harness.contract import CASE_IDS
 from patcher.reports import cells
+from patcher.run.progress import elapsed
 from patcher.run.results import ReleaseResult, Verdict
 from patcher.runners.testresults import RunResult, Status
 
@@ -56,7 +57,7 @@ def summary_table(results: list[ReleaseResult]) -> str:
         on_cluster = f" {cells.cluster_counts(r)} |" if cluster else ""
         rows.append(
             f"| {release} | {verdict_mark(r.verdict)} {r.verdict.value} | {cells.passing_cases(r.baseline)} "
-            f"| {cells.passing_cases(r.patched)} | {regression} |{on_cluster} {cells.elapsed(cells.release_seconds(r))} |"
+            f"| {cells.passing_cases(r.patched)} | {regression} |{on_cluster} {elapsed(cells.release_seconds(r))} |"
         )
     return "\n".join(rows)
 

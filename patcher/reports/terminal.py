@@ -10,6 +10,7 @@ from rich.text import Text
 
 from patcher.harness.contract import CASE_IDS
 from patcher.reports import cells
+from patcher.run.progress import VERDICT_STYLES, elapsed
 from patcher.run.results import ReleaseResult
 from patcher.runners.testresults import RunResult, Status
 
@@ -18,7 +19,7 @@ CLUSTER_HEADER = "cluster"
 
 
 def verdict_text(result: ReleaseResult) -> Text:
-    return Text(result.verdict.value, style=cells.VERDICT_STYLES[result.verdict])
+    return Text(result.verdict.value, style=VERDICT_STYLES[result.verdict])
 
 
 def _cell(text: str) -> Text:
@@ -186,7 +187,7 @@ def summary_lines(results: list[ReleaseResult]) -> list[Text]:
                 (result.version.ljust(width), "bold"),
                 "  ",
                 verdict_text(result),
-                f" in {cells.elapsed(cells.release_seconds(result))}",
+                f" in {elapsed(cells.release_seconds(result))}",
                 (f"  {cells.reason(result)}", "dim"),
             )
         )

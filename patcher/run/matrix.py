@@ -26,10 +26,11 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from patcher import cluster, reports, runners, settings, ui
-from patcher.delivery import handover
+from patcher import runners, settings, ui
 from patcher.errors import ExitCode, InputError, PatcherError
 from patcher.options import RunOptions
+from patcher.run import pipeline
+from patcher.run.pipeline import NOTHING_LATER, LaterStages
 from patcher.run.progress import Progress, for_console
 from patcher.run.results import ErrorKind, ReleaseResult, exit_code
 from patcher.session import Session
@@ -86,21 +87,19 @@ def default_jobs(cpus: int | None = None, memory: int | None = None) -> int:
     return jobs
 
 
-def preflight(session: Session, releases: Sequence[Release], options: RunOptions) -> RunOptions:
+def preflight(session: Session, releases: Sequence[Release], options: RunOptions, later: LaterStages = NOTHING_LATER) -> RunOptions:
     """Check what is the whole run's, once, before any release starts; return the options with
     the runner decided ("auto" becomes "docker" or "local"). Raises the run's one error."""
     settings.check()
     options.check()
     if options.deliver.any and len(releases) != 1:
         raise InputError("--output, --keep and --commit-to hand over one release's tree; name one release")
-    if options.deliver.commit_to:
-        handover.check_new_branch(session, options.deliver.commit_to)
-    if options.deliver.signoff:
-        handover.check_signoff(session)
+    if options.deliver.any and later.hand_over is not None:
+        later.hand_over.check(session, options.deliver)
     if options.prove is not None:
         kind = runners.resolve_kind(options.prove.runner, options.prove.image)
-        if options.prove.cluster:
-            cluster.preflight("container" if kind == "docker" else "local")
+        for proof in later.proofs:
+            proof.preflight(kind)
         options = dataclasses.replace(options, prove=dataclasses.replace(options.prove, runner=kind))
     return options
 
@@ -229,20 +228,18 @@ def prove_all(
     options: RunOptions,
     *,
     jobs: int,
-    prove_release: Callable[..., ReleaseResult] | None = None,
+    prove_release: Callable[..., ReleaseResult] = pipeline.prove_release,
     on_interrupt: Callable[[], None] | None = None,
+    later: LaterStages = NOTHING_LATER,
 ) -> Outcome:
     """Prove ``releases`` in one workspace (one mirror, one run directory), showing progress."""
-    from patcher.run import pipeline
-
-    prove_one = prove_release or pipeline.prove_release
     workers = max(1, min(jobs, len(releases)))
     if len(releases) > 1:
         ui.info(f"proving {len(releases)} releases, {workers} at a time")
     with session.workspace(keep=options.deliver.keep) as workspace, for_console(releases) as view:
 
         def prove(release: Release, on_stage: StageCallback) -> ReleaseResult:
-            result = prove_one(session, workspace, release, options, on_stage=on_stage)
+            result = prove_release(session, workspace, release, options, on_stage=on_stage, later=later)
             result.extra.setdefault("reproduce", reproduce_command(session.repo, release, options))
             return result
 
@@ -259,11 +256,13 @@ def reproduce_command(repo: str, release: Release, options: RunOptions) -> str:
     return shlex.join(args)
 
 
-def prove_and_report(session: Session, releases: Sequence[Release], options: RunOptions, *, jobs: int, spec: str) -> ExitCode:
+def prove_and_report(
+    session: Session, releases: Sequence[Release], options: RunOptions, *, jobs: int, spec: str, later: LaterStages = NOTHING_LATER
+) -> ExitCode:
     """``patcher apply`` and ``patcher matrix``: check, prove, report; the verdicts give the exit code."""
-    options = preflight(session, releases, options)
-    outcome = prove_all(session, releases, options, jobs=jobs)
+    options = preflight(session, releases, options, later)
+    outcome = prove_all(session, releases, options, jobs=jobs, later=later)
     if outcome.run_wide is not None:
         raise outcome.run_wide
-    reports.present(outcome.results, options.reports, spec=spec)
+    later.report(outcome.results, options.reports, spec)
     return outcome.exit_code

@@ -1,11 +1,16 @@
-"""One release end to end: checkout, patch, baseline run, patched run, hand-over.
+"""One release end to end: checkout, patch, baseline run, patched run, more proofs, hand-over.
 
 ``prepare`` is what every command shares (``diff`` stops there): a clean tree of the release and
 the patch planned for its code. ``prove_release`` goes on: it applies the patch, runs the tests on
-the unpatched tree (the baseline) and on the patched one, and hands the patched tree over when
-asked to (kept, committed to a branch). A release's own failures end in its ``ReleaseResult``
-with their kind (``ErrorKind``); only an interruption and a run-wide error (``run_wide``: no
-Docker daemon) leave as exceptions, since they are the whole run's.
+the unpatched tree (the baseline) and on the patched one, runs the further proofs asked for (the
+real controller against a real API server), and hands the patched tree over when asked to (kept,
+committed to a branch). A release's own failures end in its ``ReleaseResult`` with their kind
+(``ErrorKind``); only an interruption and a run-wide error (``run_wide``: no Docker daemon) leave
+as exceptions, since they are the whole run's.
+
+The further proofs and the hand-over belong to later stages (``patcher.cluster``,
+``patcher.delivery``), which this one may not import: they come in as a ``LaterStages``, which the
+CLI wires, each behind the small protocol below that says what the pipeline asks of it.
 """
 
 from __future__ import annotations
@@ -15,18 +20,19 @@ import dataclasses
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, Protocol
 
-from patcher import cluster, runners, ui
-from patcher.delivery import handover
+from patcher import runners, ui
 from patcher.errors import PatcherError
 from patcher.gocaches import buildmarks, cachewatch, gocache, resultcache
 from patcher.harness import fixture
-from patcher.options import DeliverOptions, ProveOptions, RunOptions
+from patcher.harness.contract import SUITE_PATTERNS
+from patcher.options import DeliverOptions, ProveOptions, ReportOptions, RunOptions
 from patcher.patching import gomod, patch
 from patcher.run.results import ErrorKind, ReleaseResult
-from patcher.runners import RunInterrupted, gotest
+from patcher.runners import RunInterrupted, gofmt, gotest
 from patcher.runners.testresults import RunResult, RunStatus, Status
 from patcher.session import Session
 from patcher.source.checkout import Checkout, Workspace
@@ -35,6 +41,56 @@ from patcher.source.versions import Release
 HARNESS_PACKAGE = "./workflow/controller/"
 
 StageCallback = Callable[[Release, str], None]
+
+
+@dataclasses.dataclass
+class ProofRuns:
+    """What a further proof found in each tree, as runs whose tests are the contract's cases."""
+
+    baseline: RunResult | None
+    patched: RunResult
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)  # where it ran, its timings: in the report as is
+
+
+class Proof(Protocol):
+    """A proof of a release's trees beyond their Go tests (``patcher.cluster``: the real controller)."""
+
+    name: str  # its key in every report ("cluster")
+
+    def preflight(self, runner_kind: str) -> None:
+        """What the proof needs before any release starts; raises the run's one (run-wide) error."""
+
+    def prove(self, release: Release, baseline: Path | None, patched: Path, *, runner: runners.Runner, timeout_s: float) -> ProofRuns:
+        """Prove ``patched`` (and ``baseline``, when there is one) with the runner's Go and caches."""
+
+
+class HandOver(Protocol):
+    """Where a proven tree goes (``patcher.delivery.handover``): kept, committed to a branch."""
+
+    def check(self, session: Session, options: DeliverOptions) -> None:
+        """What the hand-over needs before any release starts (a new branch, a git identity)."""
+
+    def hand_over(self, session: Session, release: Release, tree: Path, options: DeliverOptions, *, proven: bool, already_patched: bool) -> None:
+        """Hand ``tree``, patched, over as ``options`` ask, once its proof is known."""
+
+
+Report = Callable[[Sequence[ReleaseResult], ReportOptions, str], None]
+
+
+def _no_report(results: Sequence[ReleaseResult], files: ReportOptions, spec: str) -> None:
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class LaterStages:
+    """What a run hands to the stages after this one: its further proofs, its hand-over, its reports."""
+
+    proofs: Sequence[Proof] = ()
+    hand_over: HandOver | None = None
+    report: Report = _no_report  # shows and writes the reports (``patcher.reports.present``)
+
+
+NOTHING_LATER = LaterStages()  # the Go tests only, and nothing handed over or reported
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,7 +105,7 @@ def prepare(workspace: Workspace, release: Release, *, into: Path | None = None)
     """Check ``release`` out (at ``into`` to keep it) and plan the patch for its code; raises
     ``InputError`` for a code shape it does not know and ``PatchError`` for a broken patch."""
     checkout = workspace.checkout(release, into=into)
-    return Prepared(checkout, patch.plan(checkout.path))
+    return Prepared(checkout, patch.plan(checkout.path, gofmt.check))
 
 
 def prove_release(
@@ -58,6 +114,7 @@ def prove_release(
     release: Release,
     options: RunOptions,
     on_stage: StageCallback = lambda release, stage: None,
+    later: LaterStages = NOTHING_LATER,
 ) -> ReleaseResult:
     """Patch ``release``, prove the patch unless told not to, and hand the tree over as asked."""
     result = ReleaseResult(version=release.name, extra={"ref": release.kind.value})
@@ -68,16 +125,18 @@ def prove_release(
         result.commit, result.tree = checkout.commit, checkout.path
         result.go = str(gomod.read(checkout.path).go)
         on_stage(release, "patch")
-        plan = patch.plan(checkout.path)
+        plan = patch.plan(checkout.path, gofmt.check)
         result.extra["shape"] = plan.shape_name
         if options.prove is not None:
-            _prove(workspace, release, checkout, plan, options.prove, result, on_stage)
+            _prove(workspace, release, checkout, plan, options.prove, result, on_stage, later.proofs)
         else:
             plan.apply()
             _say_patched(release, plan, handed_over=options.deliver.any)
         if options.deliver.any and result.error is None:
+            if later.hand_over is None:
+                raise AssertionError("a hand-over was asked for, and none was wired in")
             on_stage(release, "deliver")
-            _deliver(session, release, checkout, options.deliver, proven=result.ok, already_patched=plan.already_patched)
+            later.hand_over.hand_over(session, release, checkout.path, options.deliver, proven=result.ok, already_patched=plan.already_patched)
     except RunInterrupted:
         raise
     except PatcherError as exc:
@@ -98,13 +157,14 @@ def _prove(
     options: ProveOptions,
     result: ReleaseResult,
     on_stage: StageCallback,
+    proofs: Sequence[Proof],
 ) -> None:
-    test = fixture.render_for(checkout.path)
+    test = fixture.render_for(checkout.path, gofmt.check)
     runner = runners.prepare(checkout.path, runner=options.runner, image=options.image, offline=options.offline, context=release.name)
     result.extra["runner"] = runner.describe()
     packages = sorted({HARNESS_PACKAGE, *plan.packages})
     keys = _result_keys(checkout.commit, plan, test, packages, options, runner)
-    cached = {which: resultcache.load(key) for which, key in keys.items()} if not options.fresh else {}
+    cached = {which: _replayed(key) for which, key in keys.items()} if not options.fresh else {}
     baseline = None
     if options.baseline and cached.get("baseline") is None:
         baseline = workspace.checkout(release, name=f"{release.name}-baseline")
@@ -114,7 +174,7 @@ def _prove(
 
     def run(tree: Checkout, which: str) -> RunResult:
         fresh = _run(runner, tree, packages, options, which)
-        resultcache.store(keys[which], fresh)
+        _keep(keys[which], fresh)
         return fresh
 
     result.baseline, result.patched = cached.get("baseline"), cached.get("patched")
@@ -136,30 +196,25 @@ def _prove(
         ran = [r for r in (result.baseline, result.patched) if r is not None and not r.cached]
         if ran and all(r.status is RunStatus.OK for r in ran):
             buildmarks.remember(runner.cache_identity(), checkout.commit)
-        if options.cluster:
-            on_stage(release, "cluster")
-            if options.baseline and baseline is None:  # its Go tests were replayed: its controller still has to be built
+        for proof in proofs:
+            on_stage(release, proof.name)
+            if options.baseline and baseline is None:  # its Go tests were replayed: the proof still needs its tree
                 baseline = workspace.checkout(release, name=f"{release.name}-baseline")
-            _prove_on_a_cluster(release, checkout, baseline, runner, options, result)
-    if options.cache_limit and (ran or options.cluster):
+            _prove_further(proof, release, checkout, baseline, runner, options, result)
+    if options.cache_limit and (ran or proofs):
         _trim_caches(runner, options.cache_limit, release)
 
 
-def _prove_on_a_cluster(
-    release: Release, checkout: Checkout, baseline: Checkout | None, runner: runners.Runner, options: ProveOptions, result: ReleaseResult
+def _prove_further(
+    proof: Proof, release: Release, checkout: Checkout, baseline: Checkout | None, runner: runners.Runner, options: ProveOptions, result: ReleaseResult
 ) -> None:
-    """The release's own workflow-controller, built from each tree, against a real API server;
-    each controller's cases go with its tree's run."""
-    mode = "container" if runner.kind == "docker" else "local"
-    proof = cluster.prove_release(
-        baseline.path if baseline is not None else None, checkout.path, runner=runner, release_tag=release.name,
-        timeout_s=options.timeout_s, mode=mode,
-    )  # fmt: skip
+    """One further proof of each tree; its runs go with the tree's Go run, its details in the report."""
+    found = proof.prove(release, baseline.path if baseline is not None else None, checkout.path, runner=runner, timeout_s=options.timeout_s)
     assert result.patched is not None  # the Go runs came first
-    result.patched.cluster = proof.patched
-    if result.baseline is not None:
-        result.baseline.cluster = proof.baseline
-    result.extra["cluster"] = {"mode": proof.mode, "seconds": {name: round(s, 1) for name, s in proof.timings.items()}}
+    result.patched.proofs[proof.name] = found.patched
+    if result.baseline is not None and found.baseline is not None:
+        result.baseline.proofs[proof.name] = found.baseline
+    result.extra[proof.name] = found.details
 
 
 def _result_keys(
@@ -170,11 +225,30 @@ def _result_keys(
 
     def key_of(files: dict[str, bytes]) -> str:
         return resultcache.key(
-            commit=commit, files=files, harness=test, packages=packages, run_regex=options.run_regex,
-            timeout_s=options.timeout_s, rerun_fails=options.rerun_fails, toolchain=runner.toolchain,
+            commit=commit, files=files, harness=test, packages=packages, run_regex=SUITE_PATTERNS[options.suite],
+            timeout_s=options.timeout_s, rerun_fails=options.rerun_fails, toolchain=runner.toolchain, flags=gotest.COMPILE_FLAGS,
         )  # fmt: skip
 
     return {"baseline": key_of({}), "patched": key_of(plan.contents)}
+
+
+def _replayed(run_key: str) -> RunResult | None:
+    """The kept result of the run ``run_key`` names, marked cached; None when there is none."""
+    data = resultcache.load(run_key)
+    if data is None:
+        return None
+    try:
+        result = RunResult.from_json(data)
+    except (ValueError, KeyError, TypeError):
+        return None
+    result.cached = True
+    return result
+
+
+def _keep(run_key: str, result: RunResult) -> None:
+    """Keep ``result`` for the same run again, if it got as far as its tests."""
+    if result.status is RunStatus.OK and not result.cached:
+        resultcache.store(run_key, result.to_json())
 
 
 def _trim_caches(runner: runners.Runner, limit: int, release: Release) -> None:
@@ -207,7 +281,7 @@ def _run(runner: runners.Runner, checkout: Checkout, packages: list[str], option
     line = checkout.release.line
     slot = f"v{line[0]}.{line[1]}-{which}" if line else f"{checkout.release.name}-{which}"
     run_id = f"{checkout.release.name}-{which}-{os.getpid()}"
-    run = runner.run(checkout.path, packages, options.run_regex, timeout_s=options.timeout_s, run_id=run_id, binary_slot=slot)
+    run = runner.run(checkout.path, packages, SUITE_PATTERNS[options.suite], timeout_s=options.timeout_s, run_id=run_id, binary_slot=slot)
     for attempt in range(1, options.rerun_fails + 1):
         again = _rerun_plan(run)
         if again is None:
@@ -257,40 +331,3 @@ def _say_patched(release: Release, plan: patch.PatchPlan, *, handed_over: bool) 
         say(f"{release} already carries the precedence fix; its tree is left as it is")
     else:
         say(f"patched {release} ({plan.shape_name}): {', '.join(plan.changed_files)}")
-
-
-def _deliver(session: Session, release: Release, checkout: Checkout, options: DeliverOptions, *, proven: bool, already_patched: bool) -> None:
-    """The patched tree as asked: kept with the harness only if asked for, and recorded on a
-    branch only once its proof passed and when there is something to record."""
-    if not options.with_harness:
-        fixture.remove(checkout.path)
-    elif not fixture.path(checkout.path).exists():
-        fixture.write(checkout.path)
-    if options.commit_to:
-        if not proven:
-            ui.warn(f"{release} did not pass its proof; branch {options.commit_to} was not created")
-            return
-        if already_patched and not options.with_harness:
-            ui.info(f"{release} already carries the fix: nothing to commit, branch {options.commit_to} was not created")
-            return
-        message = handover.commit_message(release, with_harness=options.with_harness)
-        sha = handover.commit_to_branch(session, checkout.path, options.commit_to, message, signoff=options.signoff)
-        ui.info(f"recorded the patched {release} as branch {options.commit_to} ({sha[:12]}) in {session.mirror.source.location}")
-
-
-def patch_text(session: Session, release: Release, *, fmt: str, with_harness: bool, signoff: bool = False) -> str:
-    """``patcher diff``: the patch for ``release`` as a diff or an mbox, from the same plan a
-    proof applies; empty when the release already carries the fix (and no harness is asked for)."""
-    with session.workspace() as workspace:
-        prepared = prepare(workspace, release)
-        tree = prepared.checkout.path
-        if prepared.plan.already_patched:
-            ui.info(f"{release} already carries the precedence fix; there is nothing to patch")
-            if not with_harness:
-                return ""
-        prepared.plan.apply()
-        if with_harness:
-            fixture.write(tree)
-        if fmt == "mbox":
-            return handover.mbox(tree, handover.commit_message(release, with_harness=with_harness), signoff=signoff)
-        return handover.diff(tree)

@@ -21,8 +21,27 @@ from rich.table import Table
 from rich.text import Text
 
 from patcher import ui
-from patcher.reports.cells import VERDICT_STYLES, elapsed
-from patcher.run.results import ReleaseResult
+from patcher.run.results import ReleaseResult, Verdict
+
+VERDICT_STYLES = {
+    Verdict.FIXED: "bold green",
+    Verdict.ALREADY_CORRECT: "green",
+    Verdict.PASSED: "green",
+    Verdict.PATCHED: "green",
+    Verdict.STILL_FAILING: "bold red",
+    Verdict.BUILD_ERROR: "bold red",
+    Verdict.PATCH_ERROR: "bold magenta",
+    Verdict.INPUT_ERROR: "bold magenta",
+    Verdict.INFRA_ERROR: "bold yellow",
+}
+
+
+def elapsed(seconds: float) -> str:
+    """``0:12``, ``3:05``, ``1:02:03``."""
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 STAGES = ["checkout", "patch", "baseline", "patched"]
 DONE = "done"

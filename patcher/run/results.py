@@ -164,8 +164,8 @@ def judge(baseline: RunResult | None, patched: RunResult | None, *, error: Error
     if patched is None:
         return Verdict.INFRA_ERROR
     proofs = [(baseline, patched)]
-    if patched.cluster is not None:
-        proofs.append((baseline.cluster if baseline is not None else None, patched.cluster))
+    for name, proof in patched.proofs.items():
+        proofs.append((baseline.proofs.get(name) if baseline is not None else None, proof))
     verdicts = [_judge_proof(before, after) for before, after in proofs]
     for worst in (Verdict.INFRA_ERROR, Verdict.BUILD_ERROR, Verdict.STILL_FAILING, Verdict.PASSED, Verdict.FIXED):
         if worst in verdicts:

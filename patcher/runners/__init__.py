@@ -1,18 +1,21 @@
-"""Running Argo's Go tests: in a container of the Docker engine, or with the local Go.
+"""Stage 5, runners: where Go runs, in a container of the Docker engine or with the local Go.
 
 A run decides where tests run once (``resolve_kind``: a run-wide choice, made before any
 release starts), then the pipeline calls ``prepare`` once per release (the image suits the
-release's go.mod) and ``Runner.run`` for the baseline and the patched tree; ``run_go_tests`` does
-all three for one tree. All are thread-safe: releases may run in parallel threads.
-On Ctrl-C with runs in other threads, call ``abort_all()`` (it also runs by itself when the
-interpreter exits while runs are going on).
+release's go.mod) and ``Runner.run`` for the baseline and the patched tree. All are
+thread-safe: releases may run in parallel threads. On Ctrl-C with runs in other threads, call
+``abort_all()`` (it also runs by itself when the interpreter exits while runs are going on).
+
+Owns the Docker engine (``engine``: the client, argo-patcher's labels, the reaper of what killed
+runs left), the Go images (``images``), the host's Go (``hostgo``) and gofmt (``gofmt``), child
+processes in groups of their own (``childprocs``), ``go test``'s output (``gotest``) and what a
+run of tests produced (``testresults``). Imports the top of ``patcher`` and the earlier stages.
 """
 
 from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Sequence
 from pathlib import Path
 
 from patcher import ui
@@ -23,7 +26,6 @@ from patcher.runners import engine, hostgo, images
 from patcher.runners.base import RunInterrupted, Runner, abort_all, reset_abort
 from patcher.runners.container import DockerRunner
 from patcher.runners.local import LocalRunner
-from patcher.runners.testresults import RunResult
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
@@ -36,7 +38,6 @@ __all__ = [
     "prepare",
     "resolve_kind",
     "reset_abort",
-    "run_go_tests",
 ]
 
 _choice_lock = threading.Lock()
@@ -96,20 +97,3 @@ def resolve_kind(runner: str, image: str = "auto") -> str:
 @functools.cache
 def _say_once(message: str) -> None:
     ui.info(message)
-
-
-def run_go_tests(
-    tree: Path,
-    packages: Sequence[str],
-    run_regex: str | None = None,
-    *,
-    runner: str = "auto",
-    image: str = "auto",
-    offline: bool = False,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
-    run_id: str,
-) -> RunResult:
-    """Run ``go test -json -count=1 [-run run_regex] packages`` on ``tree``; see ``prepare`` and
-    ``Runner.run``. ``run_id`` labels the run's containers (make it unique per run, e.g.
-    "v3.5.5-baseline-<pid>")."""
-    return prepare(tree, runner=runner, image=image, offline=offline).run(tree, packages, run_regex, timeout_s=timeout_s, run_id=run_id)

@@ -41,6 +41,10 @@ class RunStatus(str, enum.Enum):
     TIMEOUT = "timeout"
 
 
+# The further proofs a run may carry, by their key in the report (report.schema.json).
+PROOF_NAMES = ("cluster",)
+
+
 @dataclasses.dataclass
 class TestResult:
     __test__ = False  # not a pytest class, despite its name
@@ -59,8 +63,13 @@ class RunResult:
     duration_s: float = 0.0
     message: str = ""
     cached: bool = False  # replayed from an earlier run of exactly the same inputs (resultcache)
-    # The same tree's controller binary against a real API server (--cluster): its cases as tests.
-    cluster: RunResult | None = None
+    # Further proofs of the same tree, by name: its controller binary against a real API server
+    # ("cluster", --cluster), its cases as tests.
+    proofs: dict[str, RunResult] = dataclasses.field(default_factory=dict)
+
+    @property
+    def cluster(self) -> RunResult | None:
+        return self.proofs.get("cluster")
 
     @property
     def cases(self) -> dict[str, Status]:
@@ -98,7 +107,7 @@ class RunResult:
             "duration_s": round(self.duration_s, 3),
             "message": self.message,
             "cached": self.cached,
-            **({"cluster": self.cluster.to_json()} if self.cluster is not None else {}),
+            **{name: proof.to_json() for name, proof in self.proofs.items()},
             "failures": {r.name: r.output for r in self.failures if r.output},
         }
 
@@ -110,5 +119,5 @@ class RunResult:
             for case, s in data.get("cases", {}).items()
         }
         tests.update({n: TestResult(n, Status(s), output=failures.get(n, "")) for n, s in data.get("tests", {}).items()})
-        cluster = cls.from_json(data["cluster"]) if data.get("cluster") else None
-        return cls(RunStatus(data["status"]), tests, data.get("duration_s", 0.0), data.get("message", ""), bool(data.get("cached", False)), cluster)
+        proofs = {name: cls.from_json(data[name]) for name in PROOF_NAMES if data.get(name)}
+        return cls(RunStatus(data["status"]), tests, data.get("duration_s", 0.0), data.get("message", ""), bool(data.get("cached", False)), proofs)
