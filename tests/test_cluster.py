@@ -25,6 +25,7 @@ from patcher.cluster.controlplane import ControlPlane, free_ports
 from patcher.cluster.spec import CheckResult, CheckSpec, ControllerSpec
 from patcher.delivery import controller
 from patcher.errors import InfraError, InputError
+from patcher.harness import cases as contract_cases
 from patcher.harness.contract import CASE_IDS, HARNESS_TEST
 from patcher.patching.gomod import GoVersion
 from patcher.runners import childprocs, hostgo
@@ -265,7 +266,7 @@ def test_the_cases_are_the_contract_with_unique_names() -> None:
     assert len(clusterwide) == sum(len(c.cluster_workflow_templates) for c in [*built, *other])
 
 
-def test_case_objects_match_the_go_harness() -> None:
+def test_the_cluster_renames_each_case_for_its_run() -> None:
     by_id = {c.id: c for c in cases.build(CASE_IDS, namespace="ns", cluster_prefix="p")}
     all_three = by_id["all-three"]
     holder = all_three.cluster_workflow_templates[0]
@@ -274,7 +275,7 @@ def test_case_objects_match_the_go_harness() -> None:
     step = all_three.workflows[0]["spec"]["templates"][0]["steps"][0][0]
     assert step["templateRef"] == {"name": holder["metadata"]["name"], "template": "main", "clusterScope": True}
     innermost = by_id["nested-innermost"]
-    assert innermost.pods[0].labels == {"tier": "b", "only-a": cases.ABSENT}
+    assert innermost.pods[0].labels == {"tier": "b", "only-a": contract_cases.ABSENT}
     assert innermost.cluster_workflow_templates[0]["spec"]["templates"][1]["steps"][0][0]["templateRef"] == {"name": "nested-innermost-b", "template": "main"}
     assert by_id["defaults"].workflow_defaults == {"spec": {"podMetadata": {"labels": {"team": "default", "cost": "shared"}, "annotations": {"note": "default", "contact": "ops"}}}}
     assert by_id["workflow-template-ref"].workflows[0]["spec"]["workflowTemplateRef"] == {"name": "workflow-template-ref-wft"}
@@ -289,7 +290,7 @@ def _pod(labels: dict[str, str], annotations: dict[str, str]) -> dict[str, objec
 
 
 def test_judge_pod_says_what_was_expected_and_what_the_pod_had() -> None:
-    expected = cases.PodExpectation("wf", {"tier": "b", "only-a": cases.ABSENT}, {"note": "b"})
+    expected = contract_cases.PodExpectation("wf", {"tier": "b", "only-a": contract_cases.ABSENT}, {"note": "b"})
     assert cases.judge_pod(_pod({"tier": "b"}, {"note": "b"}), expected) == []
     problems = cases.judge_pod(_pod({"tier": "a", "only-a": "a"}, {}), expected)
     assert problems == [

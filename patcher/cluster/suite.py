@@ -28,10 +28,10 @@ from typing import Any
 import yaml
 
 from patcher.cluster import cases as case_defs
-from patcher.cluster.cases import Case, Kind
 from patcher.cluster.controlplane import ControlPlane
 from patcher.cluster.kubeapi import ApiError, KubeClient
 from patcher.errors import InfraError
+from patcher.harness.cases import Case, Kind, PodExpectation
 from patcher.harness.contract import HARNESS_TEST
 from patcher.runners.childprocs import Process
 from patcher.runners.testresults import RunResult, RunStatus, Status, TestResult
@@ -88,8 +88,8 @@ class CaseRun:
         handlers: dict[Kind, Callable[[Snapshot], Verdict | None]] = {
             Kind.POD: self._pods,
             Kind.CONTROLLER_ONLY: self._pods,
-            Kind.MISSING_TEMPLATE: self._missing_template,
-            Kind.NO_MUTATION: self._no_mutation,
+            Kind.NOT_FOUND: self._missing_template,
+            Kind.HOLDERS_UNCHANGED: self._no_mutation,
         }
         return handlers[self.case.kind](snapshot)
 
@@ -164,7 +164,7 @@ def _one_pod(snapshot: Snapshot, name: str) -> list[str]:
     return [] if count == 1 else [f"workflow {name} has {count} pods, want 1"]
 
 
-def _judged(pod: Object, expected: case_defs.PodExpectation) -> list[str]:
+def _judged(pod: Object, expected: PodExpectation) -> list[str]:
     """What is wrong with the pod, then what it has, for the message; nothing when it is right."""
     problems = [f"pod of {expected.workflow}: {problem}" for problem in case_defs.judge_pod(pod, expected)]
     if problems:

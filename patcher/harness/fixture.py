@@ -1,10 +1,12 @@
-"""The precedence harness: go-fixtures/ rendered for a checkout's test helpers, in its tree."""
+"""The precedence harness: go-fixtures/ rendered for a checkout's test helpers, in its tree, with
+the contract's cases (``harness.cases``) embedded as the data it interprets."""
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
 
+from patcher.harness import cases
 from patcher.harness.contract import HARNESS_FILE
 from patcher.patching import render, resources, shapes
 from patcher.patching.patch import FormatCheck
@@ -19,7 +21,11 @@ def path(tree: Path) -> Path:
 
 def render_for(tree: Path, gofmt: FormatCheck) -> str:
     """The harness source for ``tree``; ``InputError`` when its test helpers have an unknown shape."""
-    text = render.render(resources.GO_FIXTURES, TEMPLATE, dataclasses.asdict(shapes.harness_shape(tree)))
+    contract = cases.as_json()
+    if "`" in contract:
+        raise AssertionError("a case holds a backquote, which the harness's Go raw string cannot")
+    variables = {**dataclasses.asdict(shapes.harness_shape(tree)), "contract_json": contract}
+    text = render.render(resources.GO_FIXTURES, TEMPLATE, variables)
     gofmt(text.encode(), f"{DIRECTORY}/{HARNESS_FILE}")
     return text
 
