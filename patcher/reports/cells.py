@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from patcher.harness.contract import CASE_IDS
 from patcher.run.results import ReleaseResult, Verdict
-from patcher.runners.testresults import RunResult, RunStatus, Status, TestResult
+from patcher.runners.testresults import PROOF_LEVELS, ProofLevel, RunResult, RunStatus, Status, TestResult
 
 SYMBOLS = {Status.PASS: "✓", Status.FAIL: "✗", Status.SKIP: "○", Status.ERROR: "!", Status.FLAKY: "⟳"}
 NOT_RUN = "–"
@@ -26,16 +26,18 @@ def abbreviations(cases: Iterable[str] = CASE_IDS) -> dict[str, str]:
     return short
 
 
-PROOFS = ("go", "cluster")  # Argo's Go test fakes; the real controller against a real API server
+GO = "go"  # the proof by Argo's own Go tests and the harness; the further ones are PROOF_LEVELS
 
 
-def proof_run(run: RunResult | None, proof: str = "go") -> RunResult | None:
-    """A tree's run as one proof saw it: its Go tests, or its controller's (``cluster``)."""
-    return run if proof == "go" or run is None else run.cluster
+def proof_run(run: RunResult | None, proof: str = GO) -> RunResult | None:
+    """A tree's run as one proof saw it: its Go tests, or a further proof's (``cluster``)."""
+    return run if proof == GO or run is None else run.proofs.get(proof)
 
 
-def has_cluster(results: Iterable[ReleaseResult]) -> bool:
-    return any(r.patched is not None and r.patched.cluster is not None for r in results)
+def proof_levels(results: Iterable[ReleaseResult]) -> list[ProofLevel]:
+    """The further proofs some release's patched run has, in their order."""
+    results = list(results)
+    return [level for level in PROOF_LEVELS if any(r.patched is not None and level.name in r.patched.proofs for r in results)]
 
 
 def symbol(run: RunResult | None, case: str) -> str:
@@ -47,8 +49,8 @@ def case_cell(result: ReleaseResult, case: str, proof: str = "go") -> str:
     return f"{symbol(proof_run(result.baseline, proof), case)}→{symbol(proof_run(result.patched, proof), case)}"
 
 
-def cluster_symbol(run: RunResult | None) -> str:
-    """One mark for a real controller's cases: ✓, ✗ with the number failing, ! or –."""
+def proof_symbol(run: RunResult | None) -> str:
+    """One mark for a further proof's cases: ✓, ✗ with the number failing, ! or –."""
     if run is None:
         return NOT_RUN
     if run.status is not RunStatus.OK:
@@ -57,14 +59,14 @@ def cluster_symbol(run: RunResult | None) -> str:
     return f"✗{failed}" if failed else "✓"
 
 
-def cluster_cell(result: ReleaseResult) -> str:
-    """``✗2→✓``: the real controller's cases before and after the patch."""
-    return f"{cluster_symbol(proof_run(result.baseline, 'cluster'))}→{cluster_symbol(proof_run(result.patched, 'cluster'))}"
+def proof_cell(result: ReleaseResult, proof: str) -> str:
+    """``✗2→✓``: a further proof's cases before and after the patch."""
+    return f"{proof_symbol(proof_run(result.baseline, proof))}→{proof_symbol(proof_run(result.patched, proof))}"
 
 
-def cluster_counts(result: ReleaseResult) -> str:
-    """``13/15 → 15/15``: the real controller's cases passing before and after the patch."""
-    return f"{passing_cases(proof_run(result.baseline, 'cluster'))} → {passing_cases(proof_run(result.patched, 'cluster'))}"
+def proof_counts(result: ReleaseResult, proof: str) -> str:
+    """``13/15 → 15/15``: a further proof's cases passing before and after the patch."""
+    return f"{passing_cases(proof_run(result.baseline, proof))} → {passing_cases(proof_run(result.patched, proof))}"
 
 
 def passing_cases(run: RunResult | None) -> str:
@@ -178,8 +180,8 @@ def reason(result: ReleaseResult) -> str:
     """One line on why the release got its verdict."""
     verdict, base, patched = result.verdict, result.baseline, result.patched
     if verdict is Verdict.FIXED:
-        cluster = f"; on a real API server {cluster_counts(result).replace(' → ', ' before, ')} after" if has_cluster([result]) else ""
-        return f"cases passing {passing_cases(base)} before, {passing_cases(patched)} after" + cluster + _notes(result)
+        further = "".join(f"; {level.where} {proof_counts(result, level.name).replace(' → ', ' before, ')} after" for level in proof_levels([result]))
+        return f"cases passing {passing_cases(base)} before, {passing_cases(patched)} after" + further + _notes(result)
     if verdict is Verdict.ALREADY_CORRECT:
         return f"cases passing {passing_cases(patched)} before and after" + _notes(result)
     if verdict is Verdict.PASSED:
@@ -194,11 +196,13 @@ def reason(result: ReleaseResult) -> str:
             parts.append("cases " + ", ".join(failed_cases(patched)))
         if result.regressions:
             parts.append("tests " + ", ".join(result.regressions))
-        on_cluster = failed_cases(proof_run(patched, "cluster"))
-        if on_cluster:
-            parts.append("on a real API server, cases " + ", ".join(on_cluster))
+        for level in PROOF_LEVELS:
+            failing = failed_cases(proof_run(patched, level.name))
+            if failing:
+                parts.append(f"{level.where}, cases " + ", ".join(failing))
         return "after the patch: fail " + "; ".join(parts)
-    runs = (("baseline", base), ("patched", patched), ("baseline on a real API server", proof_run(base, "cluster")),
-            ("patched on a real API server", proof_run(patched, "cluster")))  # fmt: skip
+    runs = [("baseline", base), ("patched", patched)]
+    for level in PROOF_LEVELS:
+        runs += [(f"baseline {level.where}", proof_run(base, level.name)), (f"patched {level.where}", proof_run(patched, level.name))]
     problems = [f"{name}: {run_problem(run)}" for name, run in runs if run_problem(run)]
     return first_line(result.message) or "; ".join(problems) or ("no patched run" if patched is None else verdict.value)

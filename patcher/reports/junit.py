@@ -107,8 +107,8 @@ def document(results: list[ReleaseResult]) -> ET.Element:
         else:
             _suite_without_run(root, result, "patched")
         for run_name, run in (("baseline", result.baseline), ("patched", result.patched)):
-            if run is not None and run.cluster is not None:
-                _suite_for_run(root, result, f"cluster {run_name}", run.cluster)
+            for proof_name, proof in (run.proofs.items() if run is not None else ()):
+                _suite_for_run(root, result, f"{proof_name} {run_name}", proof)
     _count(root)
     root.set("time", f"{sum(float(s.get('time', '0')) for s in root.iter('testsuite')):.3f}")
     return root

@@ -47,14 +47,14 @@ def _regression_mark(run: RunResult | None) -> str:
 
 
 def summary_table(results: list[ReleaseResult]) -> str:
-    cluster = cells.has_cluster(results)
-    rows = ["| Release | Verdict | Cases before | Cases after | Regression tests |" + (" Real API server |" if cluster else "") + " Time |",
-            "|---|---|---|---|---|" + ("---|" if cluster else "") + "---|"]  # fmt: skip
+    further = cells.proof_levels(results)
+    rows = ["| Release | Verdict | Cases before | Cases after | Regression tests |" + "".join(f" {level.heading} |" for level in further) + " Time |",
+            "|---|---|---|---|---|" + "---|" * len(further) + "---|"]  # fmt: skip
     for r in results:
         about = ", ".join(part for part in (f"`{r.commit[:12]}`" if r.commit else "", f"Go {r.go}" if r.go else "") if part)
         release = f"**{cell(r.version)}**" + (f" ({about})" if about else "")
         regression = f"{_regression_mark(r.baseline)} → {_regression_mark(r.patched)}"
-        on_cluster = f" {cells.cluster_counts(r)} |" if cluster else ""
+        on_cluster = "".join(f" {cells.proof_counts(r, level.name)} |" for level in further)
         rows.append(
             f"| {release} | {verdict_mark(r.verdict)} {r.verdict.value} | {cells.passing_cases(r.baseline)} "
             f"| {cells.passing_cases(r.patched)} | {regression} |{on_cluster} {elapsed(cells.release_seconds(r))} |"
@@ -62,7 +62,7 @@ def summary_table(results: list[ReleaseResult]) -> str:
     return "\n".join(rows)
 
 
-def case_table(results: list[ReleaseResult], proof: str = "go") -> str:
+def case_table(results: list[ReleaseResult], proof: str = cells.GO) -> str:
     """A row per case, a column per release (releases are fewer than cases)."""
     rows = ["| Case | " + " | ".join(cell(r.version) for r in results) + " |", "|---|" + "---|" * len(results)]
     for case in CASE_IDS:
@@ -114,8 +114,8 @@ def render(results: list[ReleaseResult], *, spec: str | None = None) -> str:
         parts += ["<details><summary>Per case: baseline → patched</summary>", "", case_table(results), "",
                   f"{EMOJI[Status.PASS]} pass · {EMOJI[Status.FAIL]} fail · {EMOJI[Status.SKIP]} skip · "
                   f"{EMOJI[Status.ERROR]} error · {NOT_RUN} not run", "", "</details>", ""]
-        if cells.has_cluster(results):
-            parts += ["<details><summary>Per case, the real workflow-controller against a real API server: baseline → patched</summary>",
-                      "", case_table(results, "cluster"), "", "</details>", ""]
+        for level in cells.proof_levels(results):
+            parts += [f"<details><summary>Per case, {level.lower_title}: baseline → patched</summary>",
+                      "", case_table(results, level.name), "", "</details>", ""]  # fmt: skip
         parts += [details(r) + "\n" for r in results if not r.ok or r.pre_existing or r.flaky]
     return "\n".join(parts).rstrip() + "\n"

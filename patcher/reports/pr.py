@@ -64,17 +64,17 @@ def _what_was_wrong(result: ReleaseResult) -> list[str]:
 
 
 def _case_table(result: ReleaseResult) -> list[str]:
-    cluster = cells.has_cluster([result])
-    rows = ["| Case | Before | After |" + (" Real controller before | Real controller after |" if cluster else ""),
-            "|---|---|---|" + ("---|---|" if cluster else "")]  # fmt: skip
+    further = cells.proof_levels([result])
+    rows = ["| Case | Before | After |" + "".join(f" {level.subject} before | {level.subject} after |" for level in further),
+            "|---|---|---|" + "---|---|" * len(further)]  # fmt: skip
     for case in CASE_IDS:
         row = f"| `{case}` | {_mark(result.baseline, case)} | {_mark(result.patched, case)} |"
-        if cluster:
-            row += f" {_mark(cells.proof_run(result.baseline, 'cluster'), case)} | {_mark(cells.proof_run(result.patched, 'cluster'), case)} |"
+        for level in further:
+            row += f" {_mark(cells.proof_run(result.baseline, level.name), case)} | {_mark(cells.proof_run(result.patched, level.name), case)} |"
         rows.append(row)
-    if cluster:
-        rows += ["", "Before/After: Argo's own test controller (Go unit tests). Real controller: the release's "
-                 "`workflow-controller` binary against a real API server, the cases checked on the Pods it created."]
+    if further:
+        rows += ["", "Before/After: Argo's own test controller (Go unit tests). "
+                 + " ".join(f"{level.subject}: {level.described}." for level in further)]  # fmt: skip
     return rows
 
 

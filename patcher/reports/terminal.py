@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.measure import Measurement
@@ -12,10 +14,9 @@ from patcher.harness.contract import CASE_IDS
 from patcher.reports import cells
 from patcher.run.progress import VERDICT_STYLES, elapsed
 from patcher.run.results import ReleaseResult
-from patcher.runners.testresults import RunResult, Status
+from patcher.runners.testresults import PROOF_LEVELS, ProofLevel, RunResult, Status
 
 REGRESSION_HEADER = "reg"
-CLUSTER_HEADER = "cluster"
 
 
 def verdict_text(result: ReleaseResult) -> Text:
@@ -28,30 +29,31 @@ def _cell(text: str) -> Text:
     return Text(text, style=style)
 
 
-def wide_table(results: list[ReleaseResult], proof: str = "go") -> Table:
+def wide_table(results: list[ReleaseResult], proof: str = cells.GO) -> Table:
     """A row per release, a column per case (headed by its initials), then the regression tests
-    (with --cluster, the real controller's cases passing before→after); or, for the cluster
-    proof, its cases alone."""
+    and each further proof's cases (--cluster: the real controller's) before→after; or, for a
+    further proof, its cases alone."""
     short = cells.abbreviations()
     table = Table(box=box.SIMPLE_HEAD, padding=0, show_edge=False)
     table.add_column("release", no_wrap=True)
     for case in CASE_IDS:
         table.add_column(short[case], justify="center", no_wrap=True)
-    go, with_cluster = proof == "go", proof == "go" and cells.has_cluster(results)
+    go = proof == cells.GO
+    further = cells.proof_levels(results) if go else []
     if go:
         table.add_column(REGRESSION_HEADER, justify="center", no_wrap=True)
-    if with_cluster:
-        table.add_column(CLUSTER_HEADER, justify="center", no_wrap=True)
+    for level in further:
+        table.add_column(level.column, justify="center", no_wrap=True)
     table.add_column("verdict", no_wrap=True)
     for result in results:
         row = [_cell(cells.case_cell(result, case, proof)) for case in CASE_IDS]
         row += [_cell(cells.regression_cell(result))] if go else []
-        row += [_cell(cells.cluster_cell(result))] if with_cluster else []
+        row += [_cell(cells.proof_cell(result, level.name)) for level in further]
         table.add_row(result.version, *row, verdict_text(result))
     return table
 
 
-def tall_table(results: list[ReleaseResult], proof: str = "go") -> Table:
+def tall_table(results: list[ReleaseResult], proof: str = cells.GO) -> Table:
     """The same, transposed (a row per case, a column per release) for narrow terminals."""
     table = Table(box=box.SIMPLE_HEAD, padding=0, show_edge=False)
     table.add_column("case", no_wrap=True)
@@ -59,21 +61,21 @@ def tall_table(results: list[ReleaseResult], proof: str = "go") -> Table:
         table.add_column(result.version, justify="center", no_wrap=True)
     for case in CASE_IDS:
         table.add_row(case, *(_cell(cells.case_cell(r, case, proof)) for r in results))
-    if proof == "go":
+    if proof == cells.GO:
         table.add_row("regression tests", *(_cell(cells.regression_cell(r)) for r in results))
-        if cells.has_cluster(results):
-            table.add_row("real API server", *(_cell(cells.cluster_cell(r)) for r in results))
+        for level in cells.proof_levels(results):
+            table.add_row(level.heading.lower(), *(_cell(cells.proof_cell(r, level.name)) for r in results))
     table.add_row("verdict", *(verdict_text(r) for r in results))
     return table
 
 
-def legend(wide: bool, *, cluster: bool = False) -> Text:
+def legend(wide: bool, *, further: Sequence[ProofLevel] = ()) -> Text:
     text = Text(cells.LEGEND, style="dim")
     if wide:
         pairs = "  ".join(f"{short}={case}" for case, short in cells.abbreviations().items())
         text.append(f"\n{pairs}  {REGRESSION_HEADER}=upstream regression tests (✗n: n failed)", style="dim")
-        if cluster:
-            text.append(f"  {CLUSTER_HEADER}=the real controller's cases against a real API server (✗n: n failed)", style="dim")
+        for level in further:
+            text.append(f"  {level.column}=the cases {level.where} (✗n: n failed)", style="dim")
     return text
 
 
@@ -146,8 +148,9 @@ def details(results: list[ReleaseResult], *, baseline_output: bool = False) -> R
             block.append(Text(_indent(result.message, 2)))
         block += _run_details(result, "patched", result.patched, with_output=True)
         block += _run_details(result, "baseline", result.baseline, with_output=baseline_output)
-        block += _run_details(result, "patched on a real API server", cells.proof_run(result.patched, "cluster"), with_output=True)
-        block += _run_details(result, "baseline on a real API server", cells.proof_run(result.baseline, "cluster"), with_output=baseline_output)
+        for level in PROOF_LEVELS:
+            block += _run_details(result, f"patched {level.where}", cells.proof_run(result.patched, level.name), with_output=True)
+            block += _run_details(result, f"baseline {level.where}", cells.proof_run(result.baseline, level.name), with_output=baseline_output)
         blocks.append(Group(*block))
     if not blocks:
         return None
@@ -163,11 +166,12 @@ def print_report(results: list[ReleaseResult], console: Console, *, baseline_out
         if n:
             console.print()
         console.print(table)
-    console.print(legend(wide, cluster=cells.has_cluster(results)))
-    if cells.has_cluster(results):
+    further = cells.proof_levels(results)
+    console.print(legend(wide, further=further))
+    for level in further:
         console.print()
-        console.print(Text("The real workflow-controller against a real API server (--cluster), per case", style="bold underline"))
-        for table in results_tables(results, console, "cluster")[0]:
+        console.print(Text(f"{level.title}, per case", style="bold underline"))
+        for table in results_tables(results, console, level.name)[0]:
             console.print(table)
     for section in (regression_failures(results), details(results, baseline_output=baseline_output)):
         if section is not None:

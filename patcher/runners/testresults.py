@@ -41,8 +41,30 @@ class RunStatus(str, enum.Enum):
     TIMEOUT = "timeout"
 
 
-# The further proofs a run may carry, by their key in the report (report.schema.json).
-PROOF_NAMES = ("cluster",)
+@dataclasses.dataclass(frozen=True)
+class ProofLevel:
+    """A further proof of a tree whose run holds the contract's cases, as the reports name it."""
+
+    name: str  # its key in the report (report.schema.json) and in ``RunResult.proofs``
+    where: str  # in a sentence: "on a real API server"
+    column: str  # the terminal table's column
+    heading: str  # a Markdown column
+    title: str  # its own table's title
+    subject: str  # what ran, in a pull request's table: "Real controller"
+    described: str  # what that is, in a sentence
+
+    @property
+    def lower_title(self) -> str:
+        return self.title[:1].lower() + self.title[1:]
+
+
+PROOF_LEVELS = (
+    ProofLevel(
+        "cluster", "on a real API server", "cluster", "Real API server", "The real workflow-controller against a real API server (--cluster)",
+        "Real controller", "the release's `workflow-controller` binary against a real API server, the cases checked on the Pods it created",
+    ),
+)  # fmt: skip
+PROOF_NAMES = tuple(level.name for level in PROOF_LEVELS)
 
 
 @dataclasses.dataclass
@@ -66,10 +88,6 @@ class RunResult:
     # Further proofs of the same tree, by name: its controller binary against a real API server
     # ("cluster", --cluster), its cases as tests.
     proofs: dict[str, RunResult] = dataclasses.field(default_factory=dict)
-
-    @property
-    def cluster(self) -> RunResult | None:
-        return self.proofs.get("cluster")
 
     @property
     def cases(self) -> dict[str, Status]:
