@@ -10,15 +10,15 @@ bodies of each release line's shape, for detection and rendering, and for ``go v
   the module path ends in ``/v4``.
 - ``unknown``: ``v3.5`` whose addMetadata delegates to a helper: no known shape.
 
-Variants that exercise the imports of the patched files (patcher/goimports.py):
+Variants that exercise the imports of the patched files (patcher/patching/goimports.py):
 
 - ``v4.0``: ``v4`` whose context.go imports ``maps`` only for addPodMetadata, which the patch
   deletes: the import must go.
 - ``v3.7-apierr-sibling``: ``v3.7`` whose GetTemplateFromRef does not call ``apierr.IsNotFound``
   and whose context.go does not import apierr, but another file of the package does: the
-  rendered GetTemplateFromRef needs that import added.
+  rendered GetTemplateFromRef uses apierr, which the patch never adds, so it is refused.
 - ``v3.7-apierr-nowhere``: the same without that other file (only a test file imports apierr):
-  no import can provide ``apierr``, so the patch is refused.
+  refused too.
 """
 
 from __future__ import annotations

@@ -1,25 +1,26 @@
-"""Imports reconciled with the code from the syntax tree alone (patcher/goimports.py)."""
+"""The imports of the files the patch changes (patcher/patching/goimports.py), from the syntax tree alone."""
 
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 
 import pytest
 
+from patcher.errors import PatchError
 from patcher.patching import goimports
-from patcher.patching.gostd import STD_PACKAGES
+from patcher.patching.gosyntax import GoFile
 from patcher.runners import gofmt
 
 APIERR = "k8s.io/apimachinery/pkg/api/errors"
-ARGO_ERRORS = "github.com/argoproj/argo-workflows/v3/errors"
-CANDIDATES = {"apierr": APIERR, "errors": ARGO_ERRORS, "fmt": "fmt", "maps": "maps", "strings": "strings"}
 
 
-def reconciled(source: str, candidates: dict[str, str] = CANDIDATES) -> str:
-    out = goimports.reconcile(source.encode(), candidates).decode()
+def dropped(original: str, patched: str, touched: tuple[str, ...] = ("f",)) -> str:
+    """``patched`` as the patch leaves it, where it rewrote or deleted the functions ``touched`` of ``original``."""
+    before = GoFile(original.encode())
+    nodes = [decl.node for decl in before.functions() if decl.name in touched]
+    assert len(nodes) == len(touched)
+    out = goimports.drop_left_unused(before, patched.encode(), nodes).decode()
     assert_gofmt_clean(out)
-    assert goimports.reconcile(out.encode(), candidates).decode() == out  # nothing left to do
     return out
 
 
@@ -30,40 +31,34 @@ def assert_gofmt_clean(source: str) -> None:
         assert formatted == source
 
 
-def write(root: Path, files: dict[str, str]) -> Path:
-    for relative, text in files.items():
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
-
-
-# Package names from import paths
+def without_f(source: str) -> str:
+    """``source`` with ``func f`` deleted as the patch deletes a declaration."""
+    start = source.index("func f(")
+    end = source.index("\n}\n", start) + 3
+    return source[:start].rstrip("\n") + "\n\n" + source[end:].lstrip("\n") if source[end:].strip() else source[:start].rstrip("\n") + "\n"
 
 
 @pytest.mark.parametrize(
-    ("path", "names"),
+    ("path", "alias", "names"),
     [
-        ("maps", {"maps"}),
-        (APIERR, {"errors"}),
-        ("gopkg.in/yaml.v3", {"yaml"}),
-        ("k8s.io/api/core/v1", {"v1", "core"}),  # a major version or a package named v1: either
-        ("github.com/evanphx/json-patch", set()),  # its package is jsonpatch: the path does not say
-        ("github.com/go-jose/go-jose/v4", set()),
+        ("maps", None, {"maps"}),
+        (APIERR, None, {"errors"}),
+        (APIERR, "apierr", {"apierr"}),
+        ("gopkg.in/yaml.v3", None, {"yaml"}),
+        ("k8s.io/api/core/v1", None, {"v1", "core"}),  # a major version or a package named v1: either
+        ("embed", "_", set()),
+        ("strings", ".", set()),
     ],
 )
-def test_the_names_an_import_path_may_be_used_by(path, names):
-    assert goimports.path_names(path) == names
+def test_the_names_an_import_may_be_used_by(path, alias, names):
+    assert goimports.Import(path, alias, 0, 0).names == names
 
 
-# Removing
-
-
-def test_the_last_spec_of_a_group_goes_with_its_group():
-    source = """package x
+V4_CONTEXT = """package templateresolution
 
 import (
 	"context"
+	"fmt"
 	"maps"
 
 	apierr "k8s.io/apimachinery/pkg/api/errors"
@@ -71,11 +66,56 @@ import (
 	"github.com/argoproj/argo-workflows/v3/errors"
 )
 
-func f(ctx context.Context, err error) error {
-	return errors.Wrap(err)
+func g(ctx context.Context) error {
+	return errors.New(fmt.Sprint(apierr.IsNotFound(nil)))
+}
+
+func f(a, b map[string]string) {
+	maps.Copy(a, b)
 }
 """
-    assert reconciled(source) == """package x
+
+
+def test_an_import_only_the_deleted_code_used_goes_with_its_line():
+    assert dropped(V4_CONTEXT, without_f(V4_CONTEXT)) == V4_CONTEXT.replace('\t"maps"\n', "").replace(
+        "\nfunc f(a, b map[string]string) {\n\tmaps.Copy(a, b)\n}\n", ""
+    )
+
+
+def test_an_import_the_rest_of_the_file_still_uses_stays():
+    source = V4_CONTEXT.replace("return errors.New(", "maps.Clone(map[string]string{})\n\treturn errors.New(")
+    assert '"maps"' in dropped(source, without_f(source))
+
+
+def test_an_import_the_replaced_code_uses_again_stays():
+    patched = V4_CONTEXT.replace("maps.Copy(a, b)", "maps.Copy(b, a)")
+    assert dropped(V4_CONTEXT, patched) == patched
+
+
+def test_an_unused_import_the_patch_did_not_leave_behind_is_left_as_it_is():
+    source = V4_CONTEXT.replace('\t"maps"\n', '\t"maps"\n\t"strings"\n')
+    out = dropped(source, without_f(source))
+    assert '"strings"' in out and '"maps"' not in out
+
+
+def test_the_last_spec_of_a_group_goes_with_its_blank_line():
+    source = """package x
+
+import (
+	"context"
+
+	"maps"
+
+	"github.com/argoproj/argo-workflows/v3/errors"
+)
+
+func g(ctx context.Context) error { return errors.New("") }
+
+func f(a, b map[string]string) {
+	maps.Copy(a, b)
+}
+"""
+    assert dropped(source, without_f(source)) == """package x
 
 import (
 	"context"
@@ -83,9 +123,7 @@ import (
 	"github.com/argoproj/argo-workflows/v3/errors"
 )
 
-func f(ctx context.Context, err error) error {
-	return errors.Wrap(err)
-}
+func g(ctx context.Context) error { return errors.New("") }
 """
 
 
@@ -94,50 +132,33 @@ def test_a_single_import_declaration_goes_with_its_blank_line():
 
 import "maps"
 
-// f does nothing.
-func f() {}
-"""
-    assert reconciled(source) == """package x
+// g does nothing.
+func g() {}
 
-// f does nothing.
-func f() {}
+func f(a, b map[string]string) {
+	maps.Copy(a, b)
+}
 """
+    assert dropped(source, without_f(source)) == "package x\n\n// g does nothing.\nfunc g() {}\n"
 
 
 def test_an_emptied_import_block_goes_entirely():
     source = """package x
 
 import (
-	"fmt"
 	"maps"
 )
 
 var answer = 42
+
+func f(a, b map[string]string) {
+	maps.Copy(a, b)
+}
 """
-    assert reconciled(source) == "package x\n\nvar answer = 42\n"
+    assert dropped(source, without_f(source)) == "package x\n\nvar answer = 42\n"
 
 
-def test_an_unused_alias_goes_and_a_used_one_stays_whatever_its_path_says():
-    source = """package x
-
-import (
-	apierr "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-)
-
-var options metav1.GetOptions
-"""
-    assert reconciled(source) == """package x
-
-import (
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-)
-
-var options metav1.GetOptions
-"""
-
-
-def test_blank_dot_cgo_and_unknown_imports_are_never_removed():
+def test_blank_dot_and_cgo_imports_are_never_removed():
     source = """package x
 
 // #include <stdio.h>
@@ -146,295 +167,48 @@ import "C"
 import (
 	_ "embed"
 	. "strings"
-
-	jsonpatch "github.com/evanphx/json-patch"
-	"github.com/evanphx/json-patch/v5"
-	"github.com/go-openapi/go-jsonpointer"
-)
-"""
-    out = reconciled(source)
-    assert out.replace('\tjsonpatch "github.com/evanphx/json-patch"\n', "") == source.replace(
-        '\tjsonpatch "github.com/evanphx/json-patch"\n', ""
-    )
-    assert "jsonpatch" not in out  # aliased, so its name is known, and unused
-
-
-def test_a_local_variable_named_like_a_package_is_not_that_package():
-    source = """package x
-
-import (
-	"fmt"
-	"log"
 )
 
-type logger struct{}
-
-func (logger) Print(string) {}
-
-func f(log logger) {
-	log.Print("from the parameter")
-}
-
-func g() {
-	fmt.Println("the package, before the variable")
-	fmt := "shadowed"
-	_ = fmt
-	for _, log := range []logger{} {
-		log.Print("from the loop variable")
-	}
-	if log := (logger{}); true {
-		log.Print("from the if initializer")
-	}
+func f() {
+	C.puts(nil)
+	_ = ToUpper("x")
 }
 """
-    out = reconciled(source)
-    assert '"log"' not in out and '"fmt"' in out
+    assert dropped(source, without_f(source)).startswith(source[: source.index("func f(")].rstrip("\n"))
 
 
-def test_a_variable_of_a_var_block_is_seen_by_the_specs_after_it():
-    source = """package x
-
-import "net/url"
-
-func f(s string) string {
-	var (
-		_   = url.PathEscape(s)
-		url = struct{ Host string }{}
-		h   = url.Host
-	)
-	return h
-}
-"""
-    assert goimports.GoCode(source.encode()).qualifiers == {"url"}
-    assert reconciled(source) == source
-    assert '"net/url"' not in reconciled(source.replace("\t\t_   = url.PathEscape(s)\n", ""))
-
-
-def test_a_package_used_where_no_local_shadows_it_is_kept():
+def test_a_declaration_the_grammar_cannot_parse_keeps_the_imports_its_text_may_use():
+    # tree-sitter-go 0.25 does not know Go 1.26's new(expr): every ``x.`` of a broken declaration counts.
     source = """package x
 
 import "strings"
 
-func f(s string) string {
-	{
-		strings := []string{s}
-		_ = strings
-	}
-	return strings.ToUpper(s)
-}
-"""
-    assert reconciled(source) == source
-
-
-def test_a_declaration_the_grammar_cannot_parse_keeps_its_imports_and_adds_none():
-    # tree-sitter-go 0.25 does not know Go 1.26's new(expr); its error recovery reads the
-    # string's text as the selector workflow.parameters (v4.1's workflowpod_test.go).
-    source = b"""package x
-
-import "strings"
-
-func f() *string {
+func g() *string {
 	return new("{{workflow.parameters.gpu}}" + strings.ToUpper("x"))
 }
-"""
-    assert goimports.GoCode(source).broken_declarations()
-    assert goimports.reconcile(source, {**CANDIDATES, "workflow": "example.com/pkg/apis/workflow"}) is source
 
-
-def test_a_file_whose_imports_match_its_code_is_returned_as_it_is():
-    source = b'package x\n\nimport (\n\t"fmt"\n)\n\nfunc f() { fmt.Println() }\n'
-    assert goimports.reconcile(source, CANDIDATES) is source
-
-
-# Adding
-
-
-def test_an_import_is_added_to_the_group_sharing_the_longest_path_prefix_with_its_alias():
-    source = """package x
-
-import (
-	"context"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/argoproj/argo-workflows/v3/errors"
-)
-
-func f(ctx context.Context, err error) (metav1.Time, error) {
-	if apierr.IsNotFound(err) {
-		return metav1.Time{}, errors.New(errors.CodeNotFound, "gone")
-	}
-	return metav1.Time{}, nil
+func f() string {
+	return strings.ToLower("X")
 }
 """
-    assert reconciled(source) == source.replace(
-        '\tmetav1 "k8s.io/apimachinery/pkg/apis/meta/v1"\n',
-        '\tapierr "k8s.io/apimachinery/pkg/api/errors"\n\tmetav1 "k8s.io/apimachinery/pkg/apis/meta/v1"\n',
-    )
+    assert GoFile(source.encode()).functions(), "the file still parses into declarations"
+    assert '"strings"' in goimports.drop_left_unused(
+        GoFile(source.encode()), without_f(source).encode(), [d.node for d in GoFile(source.encode()).functions() if d.name == "f"]
+    ).decode()
 
 
-def test_a_standard_import_is_added_to_the_standard_group_in_order():
-    source = """package x
-
-import (
-	"context"
-	"strings"
-
-	"github.com/argoproj/argo-workflows/v3/errors"
-)
-
-func f(ctx context.Context, dst, src map[string]string) error {
-	maps.Copy(dst, src)
-	return errors.New(strings.ToUpper("x"))
-}
-"""
-    assert reconciled(source) == source.replace('\t"context"\n', '\t"context"\n\t"maps"\n')
+def test_a_package_the_templates_use_and_the_file_does_not_import_is_refused():
+    file = GoFile(V4_CONTEXT.encode())
+    goimports.require(file, ["maps", "apierr", "errors", "context"], "workflow/templateresolution/context.go")
+    with pytest.raises(PatchError, match=r"the patched workflow/templateresolution/context.go would not compile: it uses common, wfv1 and does not"):
+        goimports.require(file, ["wfv1", "maps", "common"], "workflow/templateresolution/context.go")
 
 
-def test_a_standard_import_gets_a_group_of_its_own_first_and_a_third_party_one_joins_the_first_third_party_group():
-    # As goimports does when no path shares an element with the new one.
-    source = """package x
-
-import "github.com/argoproj/argo-workflows/v3/errors"
-
-func f(dst, src map[string]string) error {
-	maps.Copy(dst, src)
-	return errors.New(apierr.Reason(nil))
-}
-"""
-    assert reconciled(source) == """package x
-
-import (
-	"maps"
-
-	"github.com/argoproj/argo-workflows/v3/errors"
-	apierr "k8s.io/apimachinery/pkg/api/errors"
-)
-
-func f(dst, src map[string]string) error {
-	maps.Copy(dst, src)
-	return errors.New(apierr.Reason(nil))
-}
-"""
-
-
-def test_a_third_party_import_gets_a_group_of_its_own_last_among_standard_ones():
-    source = """package x
-
-import (
-	"fmt"
-)
-
-func f(err error) { fmt.Println(apierr.IsNotFound(err)) }
-"""
-    assert reconciled(source) == source.replace('\t"fmt"\n', '\t"fmt"\n\n\tapierr "k8s.io/apimachinery/pkg/api/errors"\n')
-
-
-def test_a_file_without_imports_gets_a_declaration_after_its_package_clause():
-    source = """// Package x has a doc.
-package x
-
-func f() { fmt.Println() }
-"""
-    assert reconciled(source) == """// Package x has a doc.
-package x
-
-import "fmt"
-
-func f() { fmt.Println() }
-"""
-
-
-def test_a_qualifier_without_candidate_is_left_undefined():
-    source = "package x\n\nfunc f() { yaml.Marshal(nil) }\n"
-    assert reconciled(source) == source
-    assert goimports.problems(source.encode(), CANDIDATES) == [
-        "undefined: yaml (no import of the file, its package or the standard library is named so)"
-    ]
-
-
-# Problems
-
-
-def test_problems_name_unused_imports_and_undefined_qualifiers_in_gos_words():
-    source = b'package x\n\nimport (\n\t"maps"\n\n\tapierr "k8s.io/apimachinery/pkg/api/errors"\n)\n\nfunc f() { fmt.Println() }\n'
-    assert goimports.problems(source, CANDIDATES) == [
-        '"maps" imported and not used',
-        '"k8s.io/apimachinery/pkg/api/errors" imported as apierr and not used',
-        'undefined: fmt (import "fmt" is missing)',
-    ]
-    assert goimports.problems(goimports.reconcile(source, CANDIDATES), CANDIDATES) == []
-
-
-def test_a_qualifier_the_original_also_left_undefined_is_not_a_problem():
-    # A package-level variable of another file of the package looks like a package.
-    original = b"package x\n\nfunc f() { controller.Run() }\n"
-    patched = b"package x\n\nfunc f() { controller.Run() }\n\nfunc g() { controller.Stop() }\n"
-    assert goimports.problems(patched, {}) == [
-        "undefined: controller (no import of the file, its package or the standard library is named so)"
-    ]
-    assert goimports.problems(patched, {}, original=original) == []
-
-
-def test_a_syntax_error_the_original_had_is_not_a_new_problem():
+def test_a_syntax_error_the_original_had_is_not_a_new_one():
     # tree-sitter-go 0.25 does not know Go 1.26's new(expr).
     original = b"package x\n\nfunc a() *int {\n\treturn new(1 + 2)\n}\n\nfunc b() {}\n"
     patched = original.replace(b"func b() {}", b"func b() {\n\treturn\n}")
-    assert goimports.GoCode(original).broken_declarations(), "the grammar learnt new(expr): find another error"
-    assert goimports.problems(original, {}) == ["syntax error at line 4"]
-    assert goimports.problems(patched, {}, original=original) == []
+    assert goimports.new_syntax_errors(GoFile(b"package x\n"), GoFile(original)) == ["syntax error at line 4"], "the grammar learnt new(expr): find another error"
+    assert goimports.new_syntax_errors(GoFile(original), GoFile(patched)) == []
     broken = patched.replace(b"func b() {\n\treturn\n}", b"func b() {\n\treturn (\n}")
-    assert goimports.problems(broken, {}, original=original) == ["syntax error at line 8"]
-
-
-# Candidates
-
-
-def test_candidates_come_from_the_file_then_its_package_then_the_standard_library(tmp_path):
-    tree = write(
-        tmp_path,
-        {
-            "pkg/a.go": f'package pkg\n\nimport (\n\tapierr "{APIERR}"\n)\n\nvar _ = apierr.IsNotFound\n',
-            "pkg/b.go": 'package pkg\n\nimport (\n\tapierr "example.com/other/errors"\n\t"example.com/yaml"\n)\n',
-            "pkg/c.go": 'package pkg\n\nimport "example.com/rand"\n\nvar strings = 1\n',
-            "pkg/d_test.go": 'package pkg\n\nimport "example.com/testonly/maps"\n',
-        },
-    )
-    candidates = goimports.candidates_for(tree, "pkg/a.go")
-    assert candidates["apierr"] == APIERR  # the file's own import wins over another file's
-    assert candidates["yaml"] == "example.com/yaml"
-    assert candidates["rand"] == "example.com/rand"  # std leaves rand out: math/rand or crypto/rand
-    assert candidates["maps"] == "maps"  # test files do not count
-    assert candidates["fmt"] == "fmt"
-    assert "strings" not in candidates  # a package-level variable: no package can be named so
-
-
-def test_argos_errors_is_never_taken_for_the_standard_errors(tmp_path):
-    tree = write(
-        tmp_path,
-        {
-            "pkg/a.go": "package pkg\n",
-            "pkg/b.go": f'package pkg\n\nimport "{ARGO_ERRORS}"\n\nvar _ = errors.Errorf\n',
-        },
-    )
-    assert goimports.candidates_for(tree, "pkg/a.go")["errors"] == ARGO_ERRORS
-    (tree / "pkg/b.go").unlink()
-    assert goimports.candidates_for(tree, "pkg/a.go")["errors"] == "errors"
-
-
-def test_a_name_two_files_of_the_package_import_from_different_paths_is_left_out(tmp_path):
-    tree = write(
-        tmp_path,
-        {
-            "pkg/a.go": "package pkg\n",
-            "pkg/b.go": f'package pkg\n\nimport "{ARGO_ERRORS}"\n',
-            "pkg/c.go": 'package pkg\n\nimport "errors"\n',
-        },
-    )
-    assert "errors" not in goimports.candidates_for(tree, "pkg/a.go")
-
-
-def test_the_standard_table_has_no_internal_vendor_cmd_or_ambiguous_names():
-    assert STD_PACKAGES["maps"] == "maps" and STD_PACKAGES["json"] == "encoding/json"
-    assert not {"rand", "template", "pprof", "scanner"} & STD_PACKAGES.keys()
-    assert not [path for path in STD_PACKAGES.values() if "internal" in path.split("/") or path.split("/")[0] in ("cmd", "vendor")]
+    assert goimports.new_syntax_errors(GoFile(original), GoFile(broken)) == ["syntax error at line 8"]

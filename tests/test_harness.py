@@ -16,6 +16,7 @@ from patcher.harness import cases as contract_cases
 from patcher.harness import fixture
 from patcher.harness.contract import CASE_IDS, HARNESS_FILE, HARNESS_TEST
 from patcher.patching import shapes
+from patcher.patching.gotree import GoTree
 from patcher.patching.shapes import HarnessShape
 from patcher.runners import gofmt
 from tests import goshapes
@@ -31,14 +32,14 @@ GOFMT = shutil.which("gofmt")
     ],
 )
 def test_the_helper_api_is_detected(tmp_path, shape, expected):
-    assert shapes.harness_shape(goshapes.make_tree(tmp_path, shape)) == expected
+    assert shapes.harness_shape(GoTree(goshapes.make_tree(tmp_path, shape))) == expected
 
 
 @pytest.mark.parametrize("shape", ["v3.5", "v4"])
 def test_the_harness_has_one_subtest_per_case_and_uses_the_checkouts_helpers(tmp_path, shape):
     tree = goshapes.make_tree(tmp_path, shape)
-    text = fixture.render_for(tree, gofmt.check)
-    module = shapes.harness_shape(tree).module_path
+    text = fixture.render_for(GoTree(tree), gofmt.check)
+    module = shapes.harness_shape(GoTree(tree)).module_path
     assert re.findall(r"^func (Test\w+)", text, re.M) == [HARNESS_TEST]
     assert tuple(case.id for case in contract_cases.embedded_in(text)) == CASE_IDS
     assert "argoPatcherCase(t, c.ID, func(t *testing.T) {" in text  # a subtest per case, named by its id
@@ -57,15 +58,15 @@ def test_the_harness_has_one_subtest_per_case_and_uses_the_checkouts_helpers(tmp
 @pytest.mark.parametrize("shape", ["v3.5", "v4"])
 def test_the_rendered_harness_is_gofmt_clean(tmp_path, shape):
     tree = goshapes.make_tree(tmp_path, shape)
-    path = fixture.write(tree, fixture.render_for(tree, gofmt.check))
+    path = fixture.write(tree, fixture.render_for(GoTree(tree), gofmt.check))
     assert subprocess.run([GOFMT, "-l", str(path)], capture_output=True, text=True).stdout == ""
 
 
 def test_write_and_remove(tmp_path):
     tree = goshapes.make_tree(tmp_path, "v3.7")
-    path = fixture.write(tree, fixture.render_for(tree, gofmt.check))
+    path = fixture.write(tree, fixture.render_for(GoTree(tree), gofmt.check))
     assert path == tree / "workflow/controller" / HARNESS_FILE and path.is_file()
-    fixture.write(tree, fixture.render_for(tree, gofmt.check))
+    fixture.write(tree, fixture.render_for(GoTree(tree), gofmt.check))
     fixture.remove(tree)
     assert not path.exists()
     fixture.remove(tree)
@@ -76,7 +77,7 @@ def test_unknown_test_helpers_are_refused(tmp_path):
     helpers = tree / shapes.CONTROLLER_TEST
     helpers.write_text(helpers.read_text().replace("func listPods(", "func listAllPods("))
     with pytest.raises(InputError, match="func listPods in workflow/controller/controller_test.go not found"):
-        fixture.render_for(tree, gofmt.check)
+        fixture.render_for(GoTree(tree), gofmt.check)
 
 
 # -- the contract, defined once: what the harness runs is what the cluster proof creates ---------
@@ -101,7 +102,7 @@ def disagreements(harness_text: str, cluster_cases: list[contract_cases.Case], n
 
 @pytest.fixture
 def rendered_harness(tmp_path: Path) -> str:
-    return fixture.render_for(goshapes.make_tree(tmp_path, "v4"), gofmt.check)
+    return fixture.render_for(GoTree(goshapes.make_tree(tmp_path, "v4")), gofmt.check)
 
 
 def _cluster_side() -> tuple[list[contract_cases.Case], dict[str, cluster_cases_module.Names]]:

@@ -15,6 +15,7 @@ import pytest
 
 from patcher.delivery import handover
 from patcher.patching import goimports, patch, shapes
+from patcher.patching.gotree import GoTree
 from patcher.runners import gofmt
 from patcher.session import Session
 from tests.conftest import UPSTREAM_REPO
@@ -53,7 +54,7 @@ def test_the_patch_renders_applies_is_gofmt_clean_and_its_imports_match(session:
     release = session.resolve_one(ref)
     with session.workspace() as workspace:
         tree = workspace.checkout(release).path
-        plan = patch.plan(tree, gofmt.check)
+        plan = patch.plan(GoTree(tree), gofmt.check)
         if plan.already_patched:
             pytest.skip(f"{ref} already carries the fix")
         assert shapes.WORKFLOWPOD in plan.changed_files
@@ -65,6 +66,6 @@ def test_the_patch_renders_applies_is_gofmt_clean_and_its_imports_match(session:
                 assert formatted == content, f"{relative} is not gofmt-clean"
         plan.apply()
         text = handover.diff(tree)
-        assert patch.plan(tree, gofmt.check).already_patched
+        assert patch.plan(GoTree(tree), gofmt.check).already_patched
         clean = workspace.checkout(release, name=f"{ref}-clean").path
         subprocess.run(["git", "apply", "--check", "-"], cwd=clean, input=text, text=True, check=True)

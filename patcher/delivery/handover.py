@@ -15,6 +15,7 @@ from patcher import ui
 from patcher.errors import InputError
 from patcher.harness import fixture
 from patcher.options import DeliverOptions
+from patcher.patching.gotree import GoTree
 from patcher.run import pipeline
 from patcher.runners import gofmt
 from patcher.session import Session
@@ -166,7 +167,7 @@ class TreeHandOver:
         if not options.with_harness:
             fixture.remove(tree)
         elif not fixture.path(tree).exists():
-            fixture.write(tree, fixture.render_for(tree, gofmt.check))
+            fixture.write(tree, fixture.render_for(GoTree(tree), gofmt.check))
         if not options.commit_to:
             return
         if not proven:
@@ -192,7 +193,7 @@ def patch_text(session: Session, release: Release, *, fmt: str, with_harness: bo
                 return ""
         prepared.plan.apply()
         if with_harness:
-            fixture.write(tree, fixture.render_for(tree, gofmt.check))
+            fixture.write(tree, fixture.render_for(prepared.plan.tree, gofmt.check))
         if fmt == "mbox":
             return mbox(tree, commit_message(release, with_harness=with_harness), signoff=signoff)
         return diff(tree)

@@ -9,6 +9,7 @@ from pathlib import Path
 from patcher.harness import cases
 from patcher.harness.contract import HARNESS_FILE
 from patcher.patching import render, resources, shapes
+from patcher.patching.gotree import GoTree
 from patcher.patching.patch import FormatCheck
 
 TEMPLATE = "zz_argo_patcher_precedence_test.go.j2"
@@ -19,7 +20,7 @@ def path(tree: Path) -> Path:
     return tree / DIRECTORY / HARNESS_FILE
 
 
-def render_for(tree: Path, gofmt: FormatCheck) -> str:
+def render_for(tree: GoTree, gofmt: FormatCheck) -> str:
     """The harness source for ``tree``; ``InputError`` when its test helpers have an unknown shape."""
     contract = cases.as_json()
     if "`" in contract:

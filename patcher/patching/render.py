@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Mapping
 from typing import Any, NoReturn
@@ -30,8 +31,22 @@ def environment(directory: str) -> jinja2.Environment:
 
 def render(directory: str, name: str, variables: Mapping[str, Any]) -> str:
     """Render template ``name`` of ``directory`` (resources.TEMPLATES or resources.GO_FIXTURES)."""
+    return render_code(directory, name, variables).text
+
+
+@dataclasses.dataclass(frozen=True)
+class Code:
+    """Rendered Go, and the packages it uses by the names it uses them by (its ``imports``)."""
+
+    text: str
+    imports: tuple[str, ...]
+
+
+def render_code(directory: str, name: str, variables: Mapping[str, Any]) -> Code:
+    """``render``, with the imports the template declares (``{% set imports = [...] %}``)."""
     try:
-        return environment(directory).get_template(name).render(**variables)
+        module = environment(directory).get_template(name).make_module(dict(variables))
+        return Code(str(module), tuple(getattr(module, "imports", ())))
     except jinja2.UndefinedError as exc:
         raise InputError(f"cannot render {name}: {exc.message}") from None
     except jinja2.TemplateError as exc:

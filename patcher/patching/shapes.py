@@ -8,11 +8,10 @@ was not found.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 from patcher.errors import InputError
-from patcher.patching import gomod
 from patcher.patching.gosyntax import FuncDecl, GoFile
+from patcher.patching.gotree import GoTree
 
 WORKFLOWPOD = "workflow/controller/workflowpod.go"
 OPERATOR = "workflow/controller/operator.go"
@@ -85,12 +84,12 @@ class HarnessShape:
     logging_test_context: bool
 
 
-def patch_shape(tree: Path) -> PatchShape:
-    pod_file = _read(tree, WORKFLOWPOD)
+def patch_shape(tree: GoTree) -> PatchShape:
+    pod_file = tree.file(WORKFLOWPOD)
     add_metadata = _require(pod_file.method(WOC, "addMetadata"), f"func (woc *{WOC}) addMetadata in {WORKFLOWPOD}")
     if [p.type for p in add_metadata.params] != ["*apiv1.Pod", "*wfv1.Template"]:
         raise InputError(f"{WORKFLOWPOD}: addMetadata(pod *apiv1.Pod, tmpl *wfv1.Template) not found (it takes {_sig(add_metadata)})")
-    resolution_file = _read(tree, RESOLUTION)
+    resolution_file = tree.file(RESOLUTION)
     helper = pod_file.method(WOC, HOLDER_HELPER)
     if helper is not None:
         if f"woc.{HOLDER_HELPER}" not in pod_file.calls(add_metadata) or resolution_file.methods_named(MERGE_HELPER):
@@ -99,7 +98,7 @@ def patch_shape(tree: Path) -> PatchShape:
     return PatchShape(_controller_shape(tree, pod_file, add_metadata), _resolution_shape(resolution_file))
 
 
-def _controller_shape(tree: Path, pod_file: GoFile, add_metadata: FuncDecl) -> ControllerShape:
+def _controller_shape(tree: GoTree, pod_file: GoFile, add_metadata: FuncDecl) -> ControllerShape:
     calls = pod_file.calls(add_metadata)
     targets = set(pod_file.index_assignment_targets(add_metadata))
     if "maps.Copy" in calls:
@@ -118,17 +117,17 @@ def _controller_shape(tree: Path, pod_file: GoFile, add_metadata: FuncDecl) -> C
     return _controller_context(tree, pod_file, metadata_copy, pod_meta_expr)
 
 
-def _controller_context(tree: Path, pod_file: GoFile, metadata_copy: str, pod_meta_expr: str) -> ControllerShape:
+def _controller_context(tree: GoTree, pod_file: GoFile, metadata_copy: str, pod_meta_expr: str) -> ControllerShape:
     imports = pod_file.imports()
     for suffix, name in (("/workflow/common", "common"), ("/pkg/apis/workflow/v1alpha1", "wfv1")):
         if not any(path.endswith(suffix) and used == name for path, used in imports.items()):
             raise InputError(f"{WORKFLOWPOD}: the import of …{suffix} as {name} was not found")
     if "common.AnnotationKeyNodeID" not in pod_file.source.decode():
         raise InputError(f"{WORKFLOWPOD}: pods are not annotated with common.AnnotationKeyNodeID")
-    operator = _read(tree, OPERATOR)
+    operator = tree.file(OPERATOR)
     create = _require(operator.method(WOC, "createTemplateContext"), f"func (woc *{WOC}) createTemplateContext in {OPERATOR}")
     template_context_takes_ctx = _takes_ctx(create, ["wfv1.ResourceScope", "string"], OPERATOR)
-    resolution = _read(tree, RESOLUTION)
+    resolution = tree.file(RESOLUTION)
     with_holder = _one_method(resolution, "WithTemplateHolder")
     with_template_holder_takes_ctx = _takes_ctx(with_holder, ["wfv1.TemplateReferenceHolder"], RESOLUTION)
     _one_method(resolution, "GetCurrentTemplateBase")
@@ -156,8 +155,8 @@ def _resolution_shape(resolution: GoFile) -> ResolutionShape | None:
     return ResolutionShape(receiver, by_name.receiver_type, takes_ctx, _logger(resolution, by_name.receiver_type, RESOLUTION))
 
 
-def harness_shape(tree: Path) -> HarnessShape:
-    controller_tests = _read(tree, CONTROLLER_TEST)
+def harness_shape(tree: GoTree) -> HarnessShape:
+    controller_tests = tree.file(CONTROLLER_TEST)
     new_controller = _require(controller_tests.function("newController"), f"func newController in {CONTROLLER_TEST}")
     if not new_controller.params or not new_controller.params[-1].type.startswith("..."):
         raise InputError(f"{CONTROLLER_TEST}: newController(…, options ...) not found (it takes {_sig(new_controller)})")
@@ -165,17 +164,17 @@ def harness_shape(tree: Path) -> HarnessShape:
     make_pods_phase = _require(controller_tests.function("makePodsPhase"), f"func makePodsPhase in {CONTROLLER_TEST}")
     if [p.type for p in make_pods_phase.params[:3]] != [CONTEXT, f"*{WOC}", "apiv1.PodPhase"]:
         raise InputError(f"{CONTROLLER_TEST}: makePodsPhase(ctx, woc, phase, …) not found (it takes {_sig(make_pods_phase)})")
-    operator = _read(tree, OPERATOR)
+    operator = tree.file(OPERATOR)
     new_woc = _require(operator.function("newWorkflowOperationCtx"), f"func newWorkflowOperationCtx in {OPERATOR}")
     operate = _require(operator.method(WOC, "operate"), f"func (woc *{WOC}) operate in {OPERATOR}")
     if [p.type for p in operate.params] != [CONTEXT]:
         raise InputError(f"{OPERATOR}: operate(ctx context.Context) not found (it takes {_sig(operate)})")
-    if _read(tree, MARSHALL).function("MustUnmarshal") is None:
+    if tree.file(MARSHALL).function("MustUnmarshal") is None:
         raise InputError(f"{MARSHALL}: func MustUnmarshal not found")
-    fields = _read(tree, CONTROLLER).struct_fields("WorkflowController") or {}
+    fields = tree.file(CONTROLLER).struct_fields("WorkflowController") or {}
     if not fields.get("cwftmplInformer", "").endswith("ClusterWorkflowTemplateInformer"):
         raise InputError(f"{CONTROLLER}: WorkflowController.cwftmplInformer (a ClusterWorkflowTemplateInformer) not found")
-    mod = gomod.read(tree)
+    mod = tree.gomod
     if "github.com/stretchr/testify" not in mod.path.read_text(encoding="utf-8"):
         raise InputError(f"{mod.path}: github.com/stretchr/testify is not required")
     return HarnessShape(
@@ -187,24 +186,21 @@ def harness_shape(tree: Path) -> HarnessShape:
     )
 
 
-def _has_logging_test_context(tree: Path) -> bool:
-    for path in sorted((tree / LOGGING_DIR).glob("*.go")):
-        if path.name.endswith("_test.go"):
-            continue
-        func = GoFile.read(path).function("TestContext")
+def _has_logging_test_context(tree: GoTree) -> bool:
+    for file in tree.package_files(LOGGING_DIR):
+        func = file.function("TestContext")
         if func is not None and [p.type for p in func.params] == [CONTEXT]:
             return True
     return False
 
 
-def _require_background_context(tree: Path) -> None:
-    for path in sorted((tree / LOGGING_DIR).glob("*.go")):
-        if not path.name.endswith("_test.go"):
-            methods = GoFile.read(path).interface_methods("Logger")
-            if methods is not None:
-                if "NewBackgroundContext" in methods and "Warn" in methods:
-                    return
-                break
+def _require_background_context(tree: GoTree) -> None:
+    for file in tree.package_files(LOGGING_DIR):
+        methods = file.interface_methods("Logger")
+        if methods is not None:
+            if "NewBackgroundContext" in methods and "Warn" in methods:
+                return
+            break
     raise InputError(f"{LOGGING_DIR}: the Logger interface with NewBackgroundContext and Warn was not found")
 
 
@@ -232,13 +228,6 @@ def _one_method(file: GoFile, name: str) -> FuncDecl:
     if len(found) != 1:
         raise InputError(f"{file.path}: {'no' if not found else 'more than one'} method {name} found")
     return found[0]
-
-
-def _read(tree: Path, relative: str) -> GoFile:
-    path = tree / relative
-    if not path.is_file():
-        raise InputError(f"{relative} not found in {tree}; is it an Argo Workflows checkout?")
-    return GoFile.read(path)
 
 
 def _require(decl: FuncDecl | None, what: str) -> FuncDecl:

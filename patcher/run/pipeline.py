@@ -30,7 +30,8 @@ from patcher.gocaches import buildmarks, cachewatch, gocache, resultcache
 from patcher.harness import fixture
 from patcher.harness.contract import SUITE_PATTERNS
 from patcher.options import DeliverOptions, ProveOptions, ReportOptions, RunOptions
-from patcher.patching import gomod, patch
+from patcher.patching import patch
+from patcher.patching.gotree import GoTree
 from patcher.run.results import ErrorKind, ReleaseResult
 from patcher.runners import RunInterrupted, gofmt, gotest
 from patcher.runners.testresults import RunResult, RunStatus, Status
@@ -105,7 +106,7 @@ def prepare(workspace: Workspace, release: Release, *, into: Path | None = None)
     """Check ``release`` out (at ``into`` to keep it) and plan the patch for its code; raises
     ``InputError`` for a code shape it does not know and ``PatchError`` for a broken patch."""
     checkout = workspace.checkout(release, into=into)
-    return Prepared(checkout, patch.plan(checkout.path, gofmt.check))
+    return Prepared(checkout, patch.plan(GoTree(checkout.path), gofmt.check))
 
 
 def prove_release(
@@ -123,9 +124,10 @@ def prove_release(
         on_stage(release, "checkout")
         checkout = workspace.checkout(release, into=options.deliver.output)
         result.commit, result.tree = checkout.commit, checkout.path
-        result.go = str(gomod.read(checkout.path).go)
+        tree = GoTree(checkout.path)
+        result.go = str(tree.gomod.go)
         on_stage(release, "patch")
-        plan = patch.plan(checkout.path, gofmt.check)
+        plan = patch.plan(tree, gofmt.check)
         result.extra["shape"] = plan.shape_name
         if options.prove is not None:
             _prove(workspace, release, checkout, plan, options.prove, result, on_stage, later.proofs)
@@ -159,7 +161,7 @@ def _prove(
     on_stage: StageCallback,
     proofs: Sequence[Proof],
 ) -> None:
-    test = fixture.render_for(checkout.path, gofmt.check)
+    test = fixture.render_for(plan.tree, gofmt.check)
     runner = runners.prepare(checkout.path, runner=options.runner, image=options.image, offline=options.offline, context=release.name)
     result.extra["runner"] = runner.describe()
     packages = sorted({HARNESS_PACKAGE, *plan.packages})
