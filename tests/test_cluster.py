@@ -503,10 +503,11 @@ def fake_check(monkeypatch: pytest.MonkeyPatch) -> list[CheckSpec]:
 
 
 def test_prove_builds_both_controllers_and_checks_them_on_one_control_plane(release_trees: tuple[Path, Path], fake_check: list[CheckSpec]) -> None:
-    from patcher.cluster import prove, prove_release
+    from patcher.cluster import prove_release
 
     runner = _FakeRunner()
-    baseline, patched = prove(*release_trees, runner=runner, release_tag="v3.5.5")  # type: ignore[arg-type]
+    both = prove_release(*release_trees, runner=runner, release_tag="v3.5.5")  # type: ignore[arg-type]
+    baseline, patched = both.baseline, both.patched
     assert baseline is not None and baseline.cases["union"] is Status.PASS and patched.status is RunStatus.OK
     (spec,) = fake_check
     assert [c.role for c in spec.controllers] == ["baseline", "patched"]
@@ -520,20 +521,21 @@ def test_prove_builds_both_controllers_and_checks_them_on_one_control_plane(rele
 
 
 def test_prove_reports_a_controller_that_does_not_build(release_trees: tuple[Path, Path], fake_check: list[CheckSpec]) -> None:
-    from patcher.cluster import prove
+    from patcher.cluster import prove_release
 
     runner = _FakeRunner({"patched": BuildFailed("building ./cmd/workflow-controller failed: workflowpod.go:12: undefined: x", RunStatus.BUILD_ERROR)})
-    baseline, patched = prove(*release_trees, runner=runner, release_tag="v3.5.5")  # type: ignore[arg-type]
+    proof = prove_release(*release_trees, runner=runner, release_tag="v3.5.5")  # type: ignore[arg-type]
+    baseline, patched = proof.baseline, proof.patched
     assert patched.status is RunStatus.BUILD_ERROR and "undefined: x" in patched.message
     assert baseline is not None and baseline.status is RunStatus.OK
     assert [c.role for c in fake_check[0].controllers] == ["baseline"]
 
 
 def test_prove_without_the_release_crds_is_an_infra_error(release_trees: tuple[Path, Path], fake_check: list[CheckSpec]) -> None:
-    from patcher.cluster import prove
+    from patcher.cluster import prove_release
 
     (release_trees[1] / "manifests/base/crds/minimal").rmdir()
-    baseline, patched = prove(*release_trees, runner=_FakeRunner(), release_tag="v3.3.0")  # type: ignore[arg-type]
+    patched = prove_release(*release_trees, runner=_FakeRunner(), release_tag="v3.3.0").patched  # type: ignore[arg-type]
     assert patched.status is RunStatus.INFRA_ERROR and "manifests/base/crds/minimal" in patched.message
     assert fake_check == []
 

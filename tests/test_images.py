@@ -80,7 +80,7 @@ def gomod(go: str, toolchain: str | None = None) -> GoMod:
 
 @pytest.fixture
 def engine(monkeypatch: pytest.MonkeyPatch) -> Any:
-    images.forget_pull_failures()
+    monkeypatch.setattr(images, "_unpullable", {})  # pulls that failed before this test (the cache root is the test's own)
 
     def install(fake_images: FakeImages, host_version: str | None = None) -> FakeImages:
         client = FakeClient(fake_images)
@@ -92,7 +92,6 @@ def engine(monkeypatch: pytest.MonkeyPatch) -> Any:
         return fake_images
 
     yield install
-    images.forget_pull_failures()
 
 
 def test_official_image_that_is_here(engine: Any) -> None:

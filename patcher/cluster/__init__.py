@@ -2,7 +2,7 @@
 (etcd + kube-apiserver, no kubelet).
 
 ``ControllerProof`` is the further proof the pipeline runs with ``--cluster`` (the CLI wires it
-in); its ``prove`` builds the release's
+in); ``prove_release`` builds the release's
 ``workflow-controller`` from the baseline tree (if any) and the patched tree with the runner's Go
 and caches, starts one control plane in a network of its own, checks both controllers one after
 the other, and returns a ``RunResult`` per controller whose tests are the contract's cases
@@ -69,23 +69,13 @@ def mode_for(runner_kind: str) -> str:
     return "container" if runner_kind == "docker" else "local"
 
 
-def prove(
-    baseline_tree: Path | None, patched_tree: Path, *, runner: Runner, release_tag: str, timeout_s: float = DEFAULT_TIMEOUT_S,
-    mode: str = "auto", cases: Sequence[str] = CASE_IDS, run_id: str | None = None,
-) -> tuple[RunResult | None, RunResult]:  # fmt: skip
-    """The baseline's result (None without a baseline tree) and the patched one's; see the module."""
-    proof = prove_release(
-        baseline_tree, patched_tree, runner=runner, release_tag=release_tag, timeout_s=timeout_s, mode=mode, cases=cases, run_id=run_id
-    )
-    return proof.baseline, proof.patched
-
-
 def prove_release(
     baseline_tree: Path | None, patched_tree: Path, *, runner: Runner, release_tag: str, timeout_s: float = DEFAULT_TIMEOUT_S,
     mode: str = "auto", cases: Sequence[str] = CASE_IDS, run_id: str | None = None,
 ) -> ClusterProof:  # fmt: skip
-    """``prove``, with the timings (controller builds, control plane, each controller's cases,
-    peak memory) and the mode it ran in. Raises ``InfraError`` only when nothing could run
+    """Build each tree's controller and check both on one control plane: a result per controller
+    (the baseline's None without a baseline tree), the timings (controller builds, control plane,
+    each controller's cases, peak memory) and the mode it ran in. Raises ``InfraError`` only when nothing could run
     (no binaries and no Go to build them, no network namespace and no Docker)."""
     started = time.monotonic()
     deadline = started + timeout_s

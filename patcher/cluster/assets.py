@@ -18,7 +18,6 @@ half-made build never counts.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
@@ -27,7 +26,6 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import filelock
@@ -35,7 +33,6 @@ import filelock
 from patcher import locks, settings, ui
 from patcher.errors import InfraError
 from patcher.runners import childprocs, hostgo
-from patcher.runners.base import register, unregister
 from patcher.runners.local import LocalRunner
 
 KUBERNETES_VERSION = "v1.37.2"
@@ -217,39 +214,17 @@ def _go(host: hostgo.HostGo, args: list[str], cwd: Path, env: dict[str, str], do
     """Run ``go args`` in its own process group (killed on timeout or interruption); its stdout."""
     ui.debug(f"go {' '.join(args)} in {cwd}")
     with tempfile.TemporaryFile() as stderr:
-        try:
-            proc = subprocess.Popen(
-                [str(host.go), *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
-                start_new_session=True,
-            )  # fmt: skip
-        except OSError as exc:
-            raise InfraError(f"cannot run {host.go}: {exc}") from None
-        with _owned_group(proc.pid, doing):
+        with childprocs.Group([str(host.go), *args], name="go", run_id=doing, kind="cluster", cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=stderr) as go:
             try:
-                stdout, _ = proc.communicate(timeout=BUILD_TIMEOUT_S)
+                stdout, _ = go.proc.communicate(timeout=BUILD_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 raise InfraError(f"{doing} took longer than {BUILD_TIMEOUT_S // 60} minutes; try again, or build on a larger machine") from None
-        if proc.returncode != 0:
+        if go.proc.returncode != 0:
             stderr.seek(0)
             lines = [line for line in stderr.read().decode("utf-8", "replace").splitlines() if line.strip()]
-            last = lines[-1].strip() if lines else f"exit code {proc.returncode}"
+            last = lines[-1].strip() if lines else f"exit code {go.proc.returncode}"
             raise InfraError(f"{doing} failed: {last}; check the network to the Go module proxy (GOPROXY), then `patcher cluster build`")
     return stdout.decode("utf-8", "replace")
-
-
-@contextlib.contextmanager
-def _owned_group(pgid: int, doing: str) -> Iterator[None]:
-    """Kill the group when done, however that happens; recorded meanwhile for the next run to reap."""
-    record = childprocs.record(pgid, doing, kind="cluster", name="go")
-    token = None
-    try:
-        token = register(lambda: childprocs.kill_group(pgid))
-        yield
-    finally:
-        childprocs.kill_group(pgid)
-        if token is not None:
-            unregister(token)
-        record.unlink(missing_ok=True)
 
 
 def _executable(path: Path) -> bool:

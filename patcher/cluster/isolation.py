@@ -24,11 +24,9 @@ import functools
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -42,7 +40,7 @@ from patcher.cluster.spec import CheckResult, CheckSpec, ControllerSpec
 from patcher.delivery import selfimage
 from patcher.errors import InfraError, InputError
 from patcher.runners import childprocs, engine, images
-from patcher.runners.base import register, supervise, unregister
+from patcher.runners.base import supervise
 from patcher.runners.testresults import RunResult, RunStatus
 
 MODES = ("auto", "local", "container")
@@ -105,32 +103,11 @@ def run_local(spec: CheckSpec, *, timeout_s: float, run_id: str) -> CheckResult:
         stdout_path, stderr_path = Path(scratch, "stdout"), Path(scratch, "stderr")
         ui.debug(f"[{run_id}] {' '.join(command)}")
         with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
-            try:
-                proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, env=env, start_new_session=True)
-            except OSError as exc:
-                raise InfraError(f"cannot start the cluster check: {exc}") from None
-        record = childprocs.record(proc.pid, run_id, kind="cluster", name="the cluster check")
-        token = None
-        try:
-            token = register(lambda: _stop_group(proc))
-            timed_out = supervise(lambda t: childprocs.waited(proc, t), time.monotonic() + timeout_s)
-        finally:
-            _stop_group(proc)
-            if token is not None:
-                unregister(token)
-            record.unlink(missing_ok=True)
-        return _outcome(spec, _read(stdout_path), _read(stderr_path), proc.returncode, timed_out, timeout_s)
-
-
-def _stop_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM (the check stops its children in order), SIGKILL after a grace period."""
-    if proc.poll() is None:
-        childprocs.kill_group(proc.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(STOP_GRACE_S)
-    childprocs.kill_group(proc.pid)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(STOP_GRACE_S)
+            check = childprocs.Group(command, name="the cluster check", run_id=run_id, kind="cluster", env=env, stdout=stdout, stderr=stderr,
+                                     grace_s=STOP_GRACE_S)  # fmt: skip
+        with check:  # SIGTERM first: the check stops its children in order
+            timed_out = check.supervise(timeout_s)
+        return _outcome(spec, _read(stdout_path), _read(stderr_path), check.proc.returncode, timed_out, timeout_s)
 
 
 def _read(path: Path) -> str:
@@ -152,30 +129,15 @@ def run_container(spec: CheckSpec, *, timeout_s: float, run_id: str) -> CheckRes
         spec_path.chmod(0o644)
         mounts.append(Mount(f"{CONTAINER_ROOT}/spec.json", str(spec_path), type="bind", read_only=True))
         python = f"{selfimage.PYTHON_HOME}/bin/python3"
-        container = None
-        token = None
+        create: dict[str, Any] = {
+            "entrypoint": [python, "-m", "patcher.cluster.check", f"{CONTAINER_ROOT}/spec.json"], "command": [],
+            "user": f"{images.USER_UID}:{images.USER_UID}",
+            "environment": {"ARGO_PATCHER_CACHE": "/tmp/argo-patcher-cache", "HOME": "/tmp", "TMPDIR": "/tmp"},
+            "mounts": mounts, "tmpfs": {"/tmp": "rw,exec,mode=1777,size=2g"}, "network_mode": "none",
+        }  # fmt: skip
         started = time.monotonic()
-        try:
-            with engine.errors_as_infra("creating the cluster check container"):
-                container = docker_client.containers.create(
-                    image_ref,
-                    entrypoint=[python, "-m", "patcher.cluster.check", f"{CONTAINER_ROOT}/spec.json"],
-                    command=[],
-                    name=f"argo-patcher-{_slug(run_id)}-cluster-{os.getpid()}-{threading.get_ident() % 10000}",
-                    labels=engine.labels("cluster", run_id),
-                    user=f"{images.USER_UID}:{images.USER_UID}",
-                    environment={"ARGO_PATCHER_CACHE": "/tmp/argo-patcher-cache", "HOME": "/tmp", "TMPDIR": "/tmp"},
-                    mounts=mounts,
-                    tmpfs={"/tmp": "rw,exec,mode=1777,size=2g"},
-                    network_mode="none",
-                    cap_drop=["ALL"],
-                    security_opt=["no-new-privileges"],
-                    init=True,
-                )
-            container_id = str(container.id)
-            token = register(lambda: _remove(container_id))
-            with engine.errors_as_infra("starting the cluster check container"):
-                container.start()
+        # Stopped with SIGTERM first when it still runs (interrupted), so that it stops its children in order.
+        with engine.hardened_container(docker_client, image_ref, role="cluster", run_id=run_id, stop_grace_s=STOP_GRACE_S, **create) as container:
             timed_out = supervise(lambda t: _container_ended(container, t), started + timeout_s)
             if timed_out:
                 with contextlib.suppress(*engine.DockerError):
@@ -185,11 +147,6 @@ def run_container(spec: CheckSpec, *, timeout_s: float, run_id: str) -> CheckRes
                 stdout = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
                 stderr = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
             return _outcome(spec, stdout, stderr, code, timed_out, timeout_s)
-        finally:
-            if token is not None:
-                unregister(token)
-            if container is not None:
-                _stop_then_remove(container)
 
 
 def _container_spec(spec: CheckSpec) -> tuple[CheckSpec, list[Mount]]:
@@ -217,24 +174,6 @@ def _container_ended(container: Any, timeout: float) -> bool:
     except engine.DockerError:
         return False  # the wait's own timeout: still running
     return True
-
-
-def _stop_then_remove(container: Any) -> None:
-    """A check still running (interrupted) gets SIGTERM first, so that it stops its children in order."""
-    with contextlib.suppress(*engine.DockerError):
-        container.reload()
-        if container.status == "running":
-            container.stop(timeout=int(STOP_GRACE_S))
-    _remove(str(container.id))
-
-
-def _remove(container_id: str) -> None:
-    with contextlib.suppress(*engine.DockerError, InfraError):
-        engine.client().api.remove_container(container_id, force=True)
-
-
-def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "_.-" else "-" for c in text).strip("-.")[:40] or "run"
 
 
 # -- what the check said ---------------------------------------------------------------------------

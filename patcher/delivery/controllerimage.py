@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import os
 import shutil
 import tarfile
@@ -102,30 +101,20 @@ def _write_rootfs(fileobj: BinaryIO, binary: Path) -> None:
     except OSError as exc:
         raise InfraError(f"cannot read the built controller {binary}: {exc.strerror or exc}") from None
     with tarfile.open(fileobj=fileobj, mode="w|") as tar:
-        _add_dir(tar, "bin", 0o755)
-        _add_bytes(tar, BINARY, data, 0o755, uid=USER_UID)
-        _add_dir(tar, "etc", 0o755)
-        _add_bytes(tar, "etc/passwd", f"root:x:0:0:root:/root:/sbin/nologin\nargo:x:{USER_UID}:{USER_UID}::/home/argo:/sbin/nologin\n".encode())
-        _add_bytes(tar, "etc/group", f"root:x:0:\nargo:x:{USER_UID}:\n".encode())
-        _add_bytes(tar, "etc/nsswitch.conf", b"hosts: files dns\n")
-        _add_dir(tar, "etc/ssl", 0o755)
-        _add_dir(tar, "etc/ssl/certs", 0o755)
-        _add_bytes(tar, "etc/ssl/certs/ca-certificates.crt", images.ca_bundle())
-        _add_dir(tar, "tmp", 0o1777)
-        _add_dir(tar, "home", 0o755)
-        _add_dir(tar, "home/argo", 0o755, uid=USER_UID)
+        images.add_dir(tar, "bin", 0o755)
+        images.add_bytes(tar, BINARY, data, 0o755, uid=USER_UID)
+        images.add_dir(tar, "etc", 0o755)
+        images.add_bytes(tar, "etc/passwd", f"root:x:0:0:root:/root:/sbin/nologin\nargo:x:{USER_UID}:{USER_UID}::/home/argo:/sbin/nologin\n".encode())
+        images.add_bytes(tar, "etc/group", f"root:x:0:\nargo:x:{USER_UID}:\n".encode())
+        images.add_bytes(tar, "etc/nsswitch.conf", b"hosts: files dns\n")
+        images.add_dir(tar, "etc/ssl", 0o755)
+        images.add_dir(tar, "etc/ssl/certs", 0o755)
+        images.add_bytes(tar, "etc/ssl/certs/ca-certificates.crt", images.ca_bundle())
+        images.add_dir(tar, "tmp", 0o1777)
+        images.add_dir(tar, "home", 0o755)
+        images.add_dir(tar, "home/argo", 0o755, uid=USER_UID)
 
 
-def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644, uid: int = 0) -> None:
-    info = tarfile.TarInfo(name)
-    info.size, info.mode, info.uid, info.gid = len(data), mode, uid, uid
-    tar.addfile(info, io.BytesIO(data))
-
-
-def _add_dir(tar: tarfile.TarFile, name: str, mode: int, uid: int = 0) -> None:
-    info = tarfile.TarInfo(name)
-    info.type, info.mode, info.uid, info.gid = tarfile.DIRTYPE, mode, uid, uid
-    tar.addfile(info)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
-import io
 import os
 import re
 import shutil
@@ -64,7 +63,7 @@ def build_image(docker_client: Any, tag: str, dockerfile_text: str) -> None:
     and git (``layer.tar``, which the Dockerfile adds) as its context."""
     with tempfile.TemporaryFile(prefix="argo-patcher-self-") as context:
         with tarfile.open(fileobj=context, mode="w") as tar:
-            _add_bytes(tar, "Dockerfile", dockerfile_text.encode())
+            images.add_bytes(tar, "Dockerfile", dockerfile_text.encode())
             with tempfile.TemporaryFile() as layer:
                 with tarfile.open(fileobj=layer, mode="w") as layer_tar:
                     write_layer(layer_tar)
@@ -210,9 +209,7 @@ class _Layer:
             directory = "/".join(parts[:n])
             if directory not in self.names:
                 self.names.add(directory)
-                info = tarfile.TarInfo(directory)
-                info.type, info.mode = tarfile.DIRTYPE, 0o755
-                self.tar.addfile(info)
+                images.add_dir(self.tar, directory, 0o755)
 
     def add_file(self, source: Path, target: str) -> None:
         name = target.strip("/")
@@ -233,7 +230,7 @@ class _Layer:
         name = target.strip("/")
         self._parents(name)
         self.names.add(name)
-        _add_bytes(self.tar, name, data, mode)
+        images.add_bytes(self.tar, name, data, mode)
 
     def add_symlink(self, link_to: str, target: str) -> None:
         name = target.strip("/")
@@ -253,8 +250,3 @@ class _Layer:
                 with contextlib.suppress(FileNotFoundError):  # a dangling symlink
                     self.add_file(path, f"{target}/{(relative / filename).as_posix()}")
 
-
-def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644) -> None:
-    info = tarfile.TarInfo(name)
-    info.size, info.mode = len(data), mode
-    tar.addfile(info, io.BytesIO(data))

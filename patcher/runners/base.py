@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from patcher import ui
-from patcher.errors import ExitCode, InfraError, PatcherError
+from patcher.errors import ExitCode, PatcherError
 from patcher.gocaches import gocache
 from patcher.options import DEFAULT_TIMEOUT_S
 from patcher.runners.testresults import RunResult, RunStatus
@@ -89,6 +89,7 @@ class Runner(abc.ABC):
         (``status`` says which); raises ``InfraError`` only when the machinery itself fails (no
         daemon), and ``RunInterrupted`` when ``abort_all`` stopped it. Thread-safe."""
 
+    @abc.abstractmethod
     def build_binary(
         self, tree: Path, package: str, output_dir: Path, *, ldflags: str, gcflags: str = "", timeout_s: float, run_id: str
     ) -> Path:
@@ -98,7 +99,6 @@ class Runner(abc.ABC):
 
         Raises ``BuildFailed`` when it built nothing (its ``status`` says why), ``InfraError``
         when the machinery fails, ``RunInterrupted`` when ``abort_all`` stopped it."""
-        raise InfraError(f"the {self.kind} runner cannot build binaries")
 
 
 # -- stopping everything ------------------------------------------------------------------------

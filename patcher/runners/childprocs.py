@@ -1,11 +1,12 @@
-"""Process groups that must not outlive the run that started them.
+"""Child processes in a session of their own: started, recorded, killed as a group, reaped.
 
 A run starts each child in a new session (its own process group: a terminal's Ctrl-C reaches
-only argo-patcher) and kills the whole group when it is done, on errors and on interruption. A
-run that is killed itself cannot, so each group is recorded in ``<cache root>/runs/`` while it
-runs, with the process that owns it; the next run kills the groups whose owner is gone
-(``reap_orphans``). Used by the local Go runner (``local-*`` records) and the cluster check's
-control planes (``cluster-*``).
+only argo-patcher) and kills the whole group when it is done, on errors and on interruption
+(``Group``). A run that is killed itself cannot, so each group is recorded in
+``<cache root>/runs/`` while it runs, with the process that owns it; the next run kills the
+groups whose owner is gone (``reap_orphans``). Used by the local Go runner (``local-*`` records),
+the builds of the cluster binaries and the cluster check (``cluster-*``), whose long-lived
+children are ``Process``es.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from patcher import owners, settings, ui
 from patcher.errors import InfraError
+from patcher.runners.base import register, supervise, unregister
 
 
 def runs_dir() -> Path:
@@ -83,14 +86,75 @@ def reap_orphans(kind: str = "local", what: str = "go test") -> list[int]:
     return killed
 
 
-# -- one child process: its group, its log, its record ---------------------------------------
+# -- one child: started in a group of its own, recorded, stopped with all it started ---------
 
 STOP_GRACE_S = 5.0
 _PR_SET_PDEATHSIG = 1
 
 
+class Group:
+    """A child started in a session of its own (its own process group), recorded in ``runs/``
+    while it runs (``kind``-*.json) and stopped with everything it started: SIGTERM to the group,
+    SIGKILL after ``grace_s`` (at once without one). ``stop`` is idempotent.
+
+    As a context manager the group also stops when ``runners.base.abort_all`` stops every run of
+    this process (Ctrl-C), and always when the block ends; ``supervise`` waits for it as a run."""
+
+    def __init__(
+        self, args: Sequence[str], *, name: str, run_id: str, kind: str, cwd: Path | None = None, env: Mapping[str, str] | None = None,
+        stdout: Any = subprocess.DEVNULL, stderr: Any = subprocess.DEVNULL, grace_s: float = 0.0, die_with_parent: bool = False,
+    ) -> None:  # fmt: skip
+        self.args, self.name, self.run_id, self.kind = list(args), name, run_id, kind
+        self.grace_s = grace_s
+        try:
+            self.proc = subprocess.Popen(
+                self.args, cwd=cwd, env=dict(env) if env is not None else None, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+                start_new_session=True, preexec_fn=_die_with_parent() if die_with_parent else None,
+            )  # fmt: skip
+        except OSError as exc:
+            raise InfraError(f"cannot start {name} ({self.args[0]}): {exc.strerror or exc}") from None
+        self._record: Path | None = record(self.proc.pid, run_id, kind=kind, name=name)
+        self._token: int | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def __enter__(self) -> Group:
+        try:
+            self._token = register(self.stop)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+        if self._token is not None:
+            unregister(self._token)
+
+    def supervise(self, timeout_s: float) -> bool:
+        """Wait for the child to end; True when ``timeout_s`` passed first. ``RunInterrupted``
+        when the run is stopped meanwhile."""
+        return supervise(lambda t: waited(self.proc, t), time.monotonic() + timeout_s)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None and self.grace_s:
+            kill_group(self.proc.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(self.grace_s)
+        kill_group(self.proc.pid)  # whatever it started, too
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(max(self.grace_s, STOP_GRACE_S))
+        if self._record is not None:
+            self._record.unlink(missing_ok=True)
+            self._record = None
+
+
 class Process:
-    """A child in a session of its own, its output in ``log_path``, recorded as ``kind`` while it runs."""
+    """A long-lived child of the cluster check (etcd, kube-apiserver, a controller): a ``Group``
+    with its output in ``log_path``, killed too when the check dies (``PR_SET_PDEATHSIG``, where
+    Linux has it), and its peak memory."""
 
     def __init__(
         self, name: str, args: Sequence[str], *, log_path: Path, run_id: str, env: Mapping[str, str] | None = None, kind: str = "cluster"
@@ -101,28 +165,27 @@ class Process:
         self.log_path = log_path
         self.run_id = run_id
         self.env = dict(env) if env is not None else None
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.group: Group | None = None
         self.peak_rss = 0  # bytes, as last seen (at the latest, when it was stopped)
-        self._record: Path | None = None
 
     def start(self) -> Process:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
-            try:
-                self.proc = subprocess.Popen(
-                    self.args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=self.env,
-                    start_new_session=True, preexec_fn=_die_with_parent(),
-                )  # fmt: skip
-            except OSError as exc:
-                raise InfraError(f"cannot start {self.name} ({self.args[0]}): {exc.strerror or exc}") from None
-        self._record = record(self.proc.pid, self.run_id, kind=self.kind, name=self.name)
+            self.group = Group(
+                self.args, name=self.name, run_id=self.run_id, kind=self.kind, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                grace_s=STOP_GRACE_S, die_with_parent=True,
+            )  # fmt: skip
         return self
 
     @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        return self.group.proc if self.group is not None else None
+
+    @property
     def pid(self) -> int:
-        if self.proc is None:
+        if self.group is None:
             raise RuntimeError(f"{self.name} was not started")
-        return self.proc.pid
+        return self.group.pid
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -142,21 +205,11 @@ class Process:
 
     def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         """SIGTERM to the whole group, SIGKILL after ``grace_s``; idempotent."""
-        if self.proc is None:
+        if self.group is None:
             return
         self.current_peak_rss()
-        if self.proc.poll() is None:
-            kill_group(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(grace_s)
-            except subprocess.TimeoutExpired:
-                pass
-        kill_group(self.proc.pid, signal.SIGKILL)  # whatever it started, too
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(grace_s)
-        if self._record is not None:
-            self._record.unlink(missing_ok=True)
-            self._record = None
+        self.group.grace_s = grace_s
+        self.group.stop()
 
     def current_peak_rss(self) -> int:
         """The most memory the process has had resident (VmHWM), in bytes; 0 when unknown."""

@@ -41,7 +41,7 @@ from patcher.errors import InfraError
 from patcher.gocaches import gocache
 from patcher.options import DEFAULT_TIMEOUT_S
 from patcher.runners import engine, gotest, hostgo, images
-from patcher.runners.base import BuildFailed, Runner, check_not_aborting, register, supervise, unregister
+from patcher.runners.base import BuildFailed, Runner, check_not_aborting, supervise
 from patcher.runners.testresults import RunResult, RunStatus
 
 
@@ -221,7 +221,7 @@ class DockerRunner(Runner):
     def _prepare_cache_program(self, docker_client: Any, run_id: str, deadline: float) -> None:
         """Build the cache program into the build cache volume, once per volume, image and
         version of its source (a marker on this machine says it is there)."""
-        marker = settings.cache_root() / "cache-programs" / _slug(f"{self.cache_identity()}-{_tool()}")
+        marker = settings.cache_root() / "cache-programs" / engine.slug(f"{self.cache_identity()}-{_tool()}")
         if marker.exists():
             return
         with _volumes_lock:
@@ -266,34 +266,19 @@ class DockerRunner(Runner):
     ) -> _Outcome:
         outcome = _Outcome()
         started = time.monotonic()
-        container = None
-        token = None
-        try:
-            with engine.errors_as_infra(f"creating the {role} container"):
-                container = docker_client.containers.create(
-                    self.image.ref,
-                    command=command,
-                    name=container_name(run_id, role),
-                    labels=engine.labels(role, run_id, **{engine.LABEL_TREE: str(tree)}),
-                    user=f"{images.USER_UID}:{images.USER_UID}",
-                    working_dir=images.WORKDIR,
-                    environment=self._environment(network, serve=serve),
-                    mounts=[
-                        Mount(images.WORKDIR, str(tree), type="bind", read_only=True),
-                        *(Mount(path, volume, type="volume") for volume, path in cache_volumes().items()),
-                        *mounts,
-                    ],
-                    network_mode="bridge" if network else "none",
-                    cap_drop=["ALL"],
-                    security_opt=["no-new-privileges"],
-                    init=True,
-                    log_config=LogConfig(type=LogConfig.types.JSON),
-                )
-            container_id = container.id
-            token = register(lambda: _remove(container_id))
+        create: dict[str, Any] = {
+            "command": command, "user": f"{images.USER_UID}:{images.USER_UID}", "working_dir": images.WORKDIR,
+            "environment": self._environment(network, serve=serve),
+            "mounts": [
+                Mount(images.WORKDIR, str(tree), type="bind", read_only=True),
+                *(Mount(path, volume, type="volume") for volume, path in cache_volumes().items()),
+                *mounts,
+            ],
+            "network_mode": "bridge" if network else "none", "log_config": LogConfig(type=LogConfig.types.JSON),
+        }  # fmt: skip
+        tree_label = {engine.LABEL_TREE: str(tree)}
+        with engine.hardened_container(docker_client, self.image.ref, role=role, run_id=run_id, extra_labels=tree_label, **create) as container:
             ui.debug(f"[{run_id}] {role}: {' '.join(command)} in {container.name}")
-            with engine.errors_as_infra(f"starting the {role} container"):
-                container.start()
             reader = threading.Thread(target=_pump, args=(container, on_stdout), name=f"logs-{container.name}", daemon=True)
             reader.start()
             outcome.timed_out = supervise(lambda t: _joined(reader, t), deadline)
@@ -304,11 +289,6 @@ class DockerRunner(Runner):
             self._collect(container, outcome)
             ui.debug(f"[{run_id}] {role}: exit code {outcome.exit_code} after {time.monotonic() - started:.1f}s")
             return outcome
-        finally:
-            if token is not None:
-                unregister(token)
-            if container is not None:
-                _remove(container.id, docker_client)
 
     @staticmethod
     def _collect(container: Any, outcome: _Outcome) -> None:
@@ -345,27 +325,16 @@ class DockerRunner(Runner):
                     docker_client.volumes.create(volume, labels={engine.LABEL: "cache", VOLUME_ID_LABEL: secrets.token_hex(8)})
             if self.image.built or all((v, self.image.id) in _volumes_ready for v in volumes):
                 return
-            init = docker_client.containers.create(
-                self.image.ref,
-                entrypoint=["chown", f"{images.USER_UID}:{images.USER_UID}", *volumes.values()],
-                command=[],
-                name=container_name("volumes", "init"),
-                labels=engine.labels("init", "volumes"),
-                user="0:0",
-                mounts=[Mount(path, volume, type="volume") for volume, path in volumes.items()],
-                network_mode="none",
-                cap_drop=["ALL"],
-                cap_add=["CHOWN"],
-                security_opt=["no-new-privileges"],
-            )
+            chown: dict[str, Any] = {
+                "entrypoint": ["chown", f"{images.USER_UID}:{images.USER_UID}", *volumes.values()], "command": [], "user": "0:0",
+                "mounts": [Mount(path, volume, type="volume") for volume, path in volumes.items()], "network_mode": "none", "cap_add": ["CHOWN"],
+            }  # fmt: skip
             try:
-                init.start()
-                code = int(init.wait(timeout=120).get("StatusCode", -1))
-                why = "" if code == 0 else f"exit code {code}: {init.logs().decode(errors='replace').strip()}"
+                with engine.hardened_container(docker_client, self.image.ref, role="init", run_id="volumes", **chown) as init:
+                    code = int(init.wait(timeout=120).get("StatusCode", -1))
+                    why = "" if code == 0 else f"exit code {code}: {init.logs().decode(errors='replace').strip()}"
             except engine.DockerError as exc:
                 why = engine.reason(exc)
-            finally:
-                _remove(init.id, docker_client)
             if why:
                 raise InfraError(
                     f"cannot hand the cache volumes to uid {images.USER_UID} with image {self.image.ref} ({why}); "
@@ -395,7 +364,7 @@ class _BinarySlot:
         if not name:
             yield None
             return
-        stem = settings.cache_root() / "binary-slots" / f"{build_cache_volume()}-{_slug(name)}"
+        stem = settings.cache_root() / "binary-slots" / f"{build_cache_volume()}-{engine.slug(name)}"
         try:
             stem.parent.mkdir(parents=True, exist_ok=True)
             lock = locks.lock(slot_lock_name(stem.name), timeout=0)
@@ -466,22 +435,6 @@ def _lacks_modules(result: RunResult) -> bool:
     return result.status in (RunStatus.BUILD_ERROR, RunStatus.INFRA_ERROR) and "GOPROXY=off" in result.message
 
 
-def _remove(container_id: str, docker_client: Any | None = None) -> None:
-    try:
-        (docker_client or engine.client()).api.remove_container(container_id, force=True)
-    except docker.errors.NotFound:
-        pass
-    except (*engine.DockerError, InfraError) as exc:
-        ui.debug(f"could not remove container {container_id[:12]}: {exc}")
-
-
-def container_name(run_id: str, role: str) -> str:
-    return f"argo-patcher-{_slug(run_id).strip('-.')[:60] or 'run'}-{role}-{secrets.token_hex(3)}"
-
-
-def _slug(text: str) -> str:
-    """``text`` with what a container or file name cannot hold turned into dashes."""
-    return re.sub(r"[^a-zA-Z0-9_.-]+", "-", text)
 
 
 def default_module_settings() -> dict[str, str]:

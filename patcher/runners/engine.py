@@ -1,4 +1,5 @@
-"""The Docker engine: clients, the labels on what argo-patcher creates, and reaping leftovers.
+"""The Docker engine: clients, the labels on what argo-patcher creates, its hardened containers,
+and reaping leftovers.
 
 Clients are per thread: the pipeline runs releases in parallel threads, and a docker-py client
 wraps a ``requests`` session, which is not meant to be shared between threads.
@@ -15,9 +16,12 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
+import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import docker
 import docker.errors
@@ -25,6 +29,7 @@ import requests.exceptions
 
 from patcher import owners, ui
 from patcher.errors import DockerUnavailable, InfraError
+from patcher.runners.base import register, unregister
 
 LABEL = "argo-patcher"  # value: what the object is: "test", "fetch", "init" containers, "go" images, volumes
 LABEL_RUN_ID = "argo-patcher.run-id"
@@ -102,6 +107,60 @@ def reason(exc: BaseException) -> str:
 
 def labels(kind: str, run_id: str, **extra: str) -> dict[str, str]:
     return {LABEL: kind, LABEL_RUN_ID: run_id, LABEL_OWNER: owners.owner(), **extra}
+
+
+# Every container argo-patcher runs: no capability, no new privileges, an init reaping its zombies.
+HARDENED: dict[str, Any] = {"cap_drop": ["ALL"], "security_opt": ["no-new-privileges"], "init": True}
+
+
+@contextlib.contextmanager
+def hardened_container(
+    docker_client: docker.DockerClient, image: str, *, role: str, run_id: str, stop_grace_s: float = 0, extra_labels: Mapping[str, str] | None = None,
+    **create: Any,
+) -> Iterator[Any]:  # fmt: skip
+    """A container of ``image`` made with ``create``'s arguments and ``HARDENED``, labelled with the
+    run (reaped after a kill), started. When the block ends, however it ends, or ``abort_all``
+    stops the run, the container is removed, after SIGTERM and ``stop_grace_s`` seconds when it
+    still runs and has a grace."""
+    with errors_as_infra(f"creating the {role} container"):
+        container = docker_client.containers.create(
+            image, name=container_name(run_id, role), labels=labels(role, run_id, **(extra_labels or {})), **HARDENED, **create
+        )
+    container_id = str(container.id)
+    token = None
+    try:
+        token = register(lambda: remove(container_id))
+        with errors_as_infra(f"starting the {role} container"):
+            container.start()
+        yield container
+    finally:
+        if token is not None:
+            unregister(token)
+        if stop_grace_s:
+            with contextlib.suppress(*DockerError):
+                container.reload()
+                if container.status == "running":
+                    container.stop(timeout=int(stop_grace_s))
+        remove(container_id, docker_client)
+
+
+def remove(container_id: str, docker_client: docker.DockerClient | None = None) -> None:
+    """Remove the container, running or not; one that is gone already is no error."""
+    try:
+        (docker_client or client()).api.remove_container(container_id, force=True)
+    except docker.errors.NotFound:
+        pass
+    except (*DockerError, InfraError) as exc:
+        ui.debug(f"could not remove container {container_id[:12]}: {exc}")
+
+
+def container_name(run_id: str, role: str) -> str:
+    return f"argo-patcher-{slug(run_id).strip('-.')[:60] or 'run'}-{role}-{secrets.token_hex(3)}"
+
+
+def slug(text: str) -> str:
+    """``text`` with what a container or file name cannot hold turned into dashes."""
+    return re.sub(r"[^a-zA-Z0-9_.-]+", "-", text)
 
 
 def reap_orphans(docker_client: docker.DockerClient | None = None) -> list[str]:

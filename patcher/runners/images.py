@@ -180,25 +180,25 @@ def image_changes(host: hostgo.HostGo) -> list[str]:
 def _write_rootfs(fileobj: BinaryIO, host: hostgo.HostGo) -> None:
     """The image's whole file system, as a tar stream."""
     with tarfile.open(fileobj=fileobj, mode="w|") as tar:
-        _add_bytes(tar, "etc/passwd", f"root:x:0:0:root:/root:/sbin/nologin\n{USER_NAME}:x:{USER_UID}:{USER_UID}::{HOME}:/sbin/nologin\n".encode())
-        _add_bytes(tar, "etc/group", f"root:x:0:\n{USER_NAME}:x:{USER_UID}:\n".encode())
-        _add_bytes(tar, "etc/nsswitch.conf", b"hosts: files dns\n")
-        _add_dir(tar, "etc/ssl/certs", 0o755)
-        _add_bytes(tar, "etc/ssl/certs/ca-certificates.crt", ca_bundle())
-        _add_dir(tar, "tmp", 0o1777)
-        _add_dir(tar, WORKDIR.lstrip("/"), 0o755)
-        _add_dir(tar, "home", 0o755)
+        add_bytes(tar, "etc/passwd", f"root:x:0:0:root:/root:/sbin/nologin\n{USER_NAME}:x:{USER_UID}:{USER_UID}::{HOME}:/sbin/nologin\n".encode())
+        add_bytes(tar, "etc/group", f"root:x:0:\n{USER_NAME}:x:{USER_UID}:\n".encode())
+        add_bytes(tar, "etc/nsswitch.conf", b"hosts: files dns\n")
+        add_dir(tar, "etc/ssl/certs", 0o755)
+        add_bytes(tar, "etc/ssl/certs/ca-certificates.crt", ca_bundle())
+        add_dir(tar, "tmp", 0o1777)
+        add_dir(tar, WORKDIR.lstrip("/"), 0o755)
+        add_dir(tar, "home", 0o755)
         # The cache directories belong to the user, so that empty volumes mounted on them do too.
         for directory in (HOME, f"{HOME}/go", f"{HOME}/go/pkg", GOMODCACHE, f"{HOME}/.cache", GOCACHE):
-            _add_dir(tar, directory.lstrip("/"), 0o755, uid=USER_UID)
-        _add_dir(tar, "usr", 0o755)
-        _add_dir(tar, "usr/local", 0o755)
+            add_dir(tar, directory.lstrip("/"), 0o755, uid=USER_UID)
+        add_dir(tar, "usr", 0o755)
+        add_dir(tar, "usr/local", 0o755)
         _add_goroot(tar, host.goroot)
 
 
 def _add_goroot(tar: tarfile.TarFile, goroot: Path) -> None:
     goroot = goroot.resolve()
-    _add_dir(tar, GOROOT.lstrip("/"), 0o755)
+    add_dir(tar, GOROOT.lstrip("/"), 0o755)
     for dirpath, dirnames, filenames in os.walk(goroot):
         relative = Path(dirpath).relative_to(goroot).as_posix()
         relative = "" if relative == "." else relative + "/"
@@ -217,13 +217,15 @@ def _add_goroot(tar: tarfile.TarFile, goroot: Path) -> None:
                 tar.addfile(info)
 
 
-def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644) -> None:
+def add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644, uid: int = 0) -> None:
+    """A file of an image's file system, owned by ``uid``."""
     info = tarfile.TarInfo(name)
-    info.size, info.mode = len(data), mode
+    info.size, info.mode, info.uid, info.gid = len(data), mode, uid, uid
     tar.addfile(info, io.BytesIO(data))
 
 
-def _add_dir(tar: tarfile.TarFile, name: str, mode: int, uid: int = 0) -> None:
+def add_dir(tar: tarfile.TarFile, name: str, mode: int, uid: int = 0) -> None:
+    """A directory of an image's file system, owned by ``uid``."""
     info = tarfile.TarInfo(name)
     info.type, info.mode, info.uid, info.gid = tarfile.DIRTYPE, mode, uid, uid
     tar.addfile(info)
@@ -424,9 +426,3 @@ def _save_pull_failures() -> None:
                 saved[key] = {"at": now, "why": why}
         path.write_text(json.dumps(saved))
 
-
-def forget_pull_failures() -> None:
-    """Forget failed pulls, in this process and on disk."""
-    with _pull_lock:
-        _unpullable.clear()
-        _pull_failures_file().unlink(missing_ok=True)

@@ -33,7 +33,7 @@ from patcher.errors import InfraError
 from patcher.gocaches import gocache
 from patcher.options import DEFAULT_TIMEOUT_S
 from patcher.runners import childprocs, gotest, hostgo
-from patcher.runners.base import BuildFailed, Runner, check_not_aborting, register, supervise, unregister
+from patcher.runners.base import BuildFailed, Runner, check_not_aborting
 from patcher.runners.testresults import RunResult, RunStatus
 
 MAX_STDERR_BYTES = 4 << 20
@@ -191,33 +191,20 @@ class LocalRunner(Runner):
         command = [str(self.host.go), *args]
         ui.debug(f"[{run_id}] {' '.join(command)} in {tree}")
         stdout = subprocess.PIPE if on_stdout is not None else subprocess.DEVNULL
-        try:
-            proc = subprocess.Popen(
-                command, cwd=tree, env=self.environment(), stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.PIPE,
-                start_new_session=True,
-            )  # fmt: skip
-        except OSError as exc:
-            raise InfraError(f"cannot run {self.host.go}: {exc}") from None
-        record = childprocs.record(proc.pid, run_id, kind="local")
         stderr = bytearray()
-        readers = [threading.Thread(target=_pump, args=(proc.stderr, lambda b: _append(stderr, b)), daemon=True)]
-        if on_stdout is not None:
-            readers.append(threading.Thread(target=_pump, args=(proc.stdout, on_stdout), daemon=True))
-        for reader in readers:
-            reader.start()
-        token = None
-        try:
-            token = register(lambda: childprocs.kill_group(proc.pid))
-            timed_out = supervise(lambda t: childprocs.waited(proc, t), time.monotonic() + timeout_s)
-        finally:
-            childprocs.kill_group(proc.pid)  # the test binaries too, whatever happened
-            if token is not None:
-                unregister(token)
-            proc.wait()
-            record.unlink(missing_ok=True)
-            for reader in readers:  # the pipes end once the whole group is gone
-                reader.join(5)
-        return _Finished(proc.returncode, stderr.decode("utf-8", "replace"), timed_out)
+        with childprocs.Group(command, name="go", run_id=run_id, kind="local", cwd=tree, env=self.environment(), stdout=stdout, stderr=subprocess.PIPE) as go:
+            readers = [threading.Thread(target=_pump, args=(go.proc.stderr, lambda b: _append(stderr, b)), daemon=True)]
+            if on_stdout is not None:
+                readers.append(threading.Thread(target=_pump, args=(go.proc.stdout, on_stdout), daemon=True))
+            for reader in readers:
+                reader.start()
+            try:
+                timed_out = go.supervise(timeout_s)
+            finally:
+                go.stop()  # the test binaries too, whatever happened
+                for reader in readers:  # the pipes end once the whole group is gone
+                    reader.join(5)
+        return _Finished(go.proc.returncode, stderr.decode("utf-8", "replace"), timed_out)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -112,11 +112,6 @@ class Refs:
     branches: Mapping[str, str] = dataclasses.field(default_factory=dict)
     find_commit: Callable[[str], str | None] = lambda prefix: None
 
-    @classmethod
-    def of_tags(cls, tags: Iterable[str]) -> Refs:
-        names = list(tags)
-        return cls(releases_from_tags(names), frozenset(names))
-
 
 class UnknownVersionError(InputError):
     """The spec is well formed but names releases the repository does not have (yet)."""
