@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 import tree_sitter
 
 from patcher.errors import PatchError
-from patcher.patching.gosyntax import GoFile
+from patcher.patching.gosyntax import GoFile, descendants
 
 _MAJOR_VERSION = re.compile(r"v[0-9]+")
 _GOPKG_VERSION = re.compile(r"\.v[0-9]+$")
@@ -53,7 +53,7 @@ def imports(file: GoFile) -> list[Import]:
     for declaration in file.tree.root_node.children:
         if declaration.type != "import_declaration":
             continue
-        for spec in _descendants(declaration, "import_spec"):
+        for spec in descendants(declaration, "import_spec"):
             path, alias = spec.child_by_field_name("path"), spec.child_by_field_name("name")
             if path is None:
                 continue
@@ -71,11 +71,11 @@ def used_names(file: GoFile, within: Iterable[tree_sitter.Node] | None = None) -
         if node.has_error or node.is_missing:
             used.update(match.group(1) for match in _SELECTED_WORD.finditer(file.text(node)))
             continue
-        for selector in _descendants(node, "selector_expression"):
+        for selector in descendants(node, "selector_expression"):
             operand = selector.child_by_field_name("operand")
             if operand is not None and operand.type == "identifier":
                 used.add(file.text(operand))
-        for qualified in _descendants(node, "qualified_type"):
+        for qualified in descendants(node, "qualified_type"):
             package = qualified.child_by_field_name("package")
             if package is not None:
                 used.add(file.text(package))
@@ -152,12 +152,3 @@ def _first_error_row(node: tree_sitter.Node) -> int:
             return current.start_point[0]
         stack.extend(reversed(current.children))
     return node.start_point[0]
-
-
-def _descendants(node: tree_sitter.Node, node_type: str) -> Iterator[tree_sitter.Node]:
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if current.type == node_type:
-            yield current
-        stack.extend(reversed(current.named_children))

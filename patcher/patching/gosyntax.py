@@ -157,7 +157,7 @@ class GoFile:
         if struct is None:
             return None
         fields: dict[str, str] = {}
-        for field in _descendants(struct, "field_declaration"):
+        for field in descendants(struct, "field_declaration"):
             type_node = field.child_by_field_name("type")
             if type_node is None:
                 continue
@@ -181,7 +181,7 @@ class GoFile:
     def imports(self) -> dict[str, str]:
         """Import path to the name it is used by (its alias, else the last path element)."""
         out: dict[str, str] = {}
-        for spec in _descendants(self.tree.root_node, "import_spec"):
+        for spec in descendants(self.tree.root_node, "import_spec"):
             path = self.text(_field_of(spec, "path")).strip('"`')
             alias = spec.child_by_field_name("name")
             out[path] = self.text(alias) if alias is not None else path.rsplit("/", 1)[-1]
@@ -192,7 +192,7 @@ class GoFile:
         body = decl.node.child_by_field_name("body")
         if body is None:
             return []
-        return [self.text(_field_of(call, "function")) for call in _descendants(body, "call_expression")]
+        return [self.text(_field_of(call, "function")) for call in descendants(body, "call_expression")]
 
     def index_assignment_targets(self, decl: FuncDecl) -> list[str]:
         """The operands indexed on the left of assignments in ``decl``: ``m`` of ``m[k] = v``."""
@@ -200,7 +200,7 @@ class GoFile:
         if body is None:
             return []
         targets = []
-        for assign in _descendants(body, "assignment_statement"):
+        for assign in descendants(body, "assignment_statement"):
             for left in _field_of(assign, "left").named_children:
                 if left.type == "index_expression":
                     targets.append(self.text(_field_of(left, "operand")))
@@ -215,7 +215,8 @@ def _field_of(node: tree_sitter.Node, name: str) -> tree_sitter.Node:
     return child
 
 
-def _descendants(node: tree_sitter.Node, node_type: str) -> Iterator[tree_sitter.Node]:
+def descendants(node: tree_sitter.Node, node_type: str) -> Iterator[tree_sitter.Node]:
+    """``node`` and its named descendants of type ``node_type``, in source order."""
     stack = [node]
     while stack:
         current = stack.pop()
