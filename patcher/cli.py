@@ -344,11 +344,13 @@ def prove_options_from(kwargs: dict[str, Any]) -> ProveOptions | None:
 @click.option("--format", "fmt", type=click.Choice(["diff", "mbox"]), default="diff", show_default=True,
               help="diff: for 'git apply'; mbox: one commit with a backport message, for 'git am'.")
 @click.option("--with-harness", is_flag=True, help="Include the Go precedence harness (a new _test.go file).")
+@click.option("--fix-only", is_flag=True, help="The fix alone, without its upstream-style test in the release's own test files.")
 @click.option("--signoff", is_flag=True, help=f"With --format mbox: {SIGNOFF_HELP[0].lower()}{SIGNOFF_HELP[1:]}")
 @release_options
 @pass_session
-def diff(session: Session, version: str, fmt: str, with_harness: bool, signoff: bool, pre: bool, refresh: bool) -> None:
-    """Print the patch for one release, rendered for its code.
+def diff(session: Session, version: str, fmt: str, with_harness: bool, fix_only: bool, signoff: bool, pre: bool, refresh: bool) -> None:
+    """Print the patch for one release, rendered for its code: the fix and its upstream-style
+    regression test (added to the release's own test files), as upstream would merge them.
 
     Prints nothing (and exits 0) when the release already carries the fix. Refuses a patch it
     can show to be broken (an unused or missing import, invalid Go) with exit 1.
@@ -359,7 +361,7 @@ def diff(session: Session, version: str, fmt: str, with_harness: bool, signoff: 
     release = session.resolve_one(version, pre=pre, refresh=refresh)
     if signoff:
         handover.check_signoff(session)
-    text = handover.patch_text(session, release, fmt=fmt, with_harness=with_harness, signoff=signoff)
+    text = handover.patch_text(session, release, fmt=fmt, with_harness=with_harness, signoff=signoff, fix_only=fix_only)
     if text:
         ui.out(text)
 

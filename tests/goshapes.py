@@ -255,6 +255,37 @@ func (nop) NewBackgroundContext() context.Context { return context.Background() 
 func New() Logger { return nop{} }
 
 func TestContext(ctx context.Context) context.Context { return ctx }
+
+func RequireLoggerFromContext(ctx context.Context) Logger { return nop{} }
+"""
+
+# A clientset's packages, as far as the resolution test helpers name them.
+_CLIENTSET = """package versioned
+
+type Interface interface{}
+"""
+_TYPED = """package v1alpha1
+
+type WorkflowTemplateInterface interface{}
+
+type ClusterWorkflowTemplateInterface interface{}
+"""
+_FAKE = """package fake
+
+type Clientset struct{}
+
+func NewSimpleClientset() *Clientset { return &Clientset{} }
+"""
+_FAKE_V4 = _FAKE + """
+var NewClientset = NewSimpleClientset
+"""
+
+# The test files the upstream-style test goes into, with the helpers it calls.
+_TEMPLATE_REF_TEST = """package controller
+
+import "testing"
+
+func TestSyntheticTemplateRef(t *testing.T) {}
 """
 
 _V4 = "v4"
@@ -262,6 +293,40 @@ _V4 = "v4"
 
 def _line(shape: str) -> str:
     return _LINE_OF_VARIANT.get(shape, shape)
+
+
+def _resolution_test(shape: str, m: str) -> str:
+    """context_test.go: createWorkflowTemplate and unmarshalWftmpl as the release's tests have them."""
+    ctx = _line(shape) == _V4
+    cp = "ctx context.Context, " if ctx else ""
+    apierr = shape in _NO_APIERR_IN_RESOLUTION
+    imports = [*(['"context"'] if ctx else []), '"testing"', ""]
+    imports += _sorted_imports(*([f'apierr "{m}/internal/k8s/api/errors"'] if apierr else []), f'wfv1 "{m}/pkg/apis/workflow/v1alpha1"',
+                               f'wfclientset "{m}/pkg/client/clientset/versioned"').splitlines()  # fmt: skip
+    not_found = """
+func TestNotFound(t *testing.T) {
+	if !apierr.IsNotFound(apierr.ErrNotFound) {
+		t.Error("not found is found")
+	}
+}
+""" if apierr else """
+func TestSyntheticResolution(t *testing.T) {}
+"""
+    block = "\n".join(f"\t{line.strip()}" if line.strip() else "" for line in imports)
+    return f"""package templateresolution
+
+import (
+{block}
+)
+
+func createWorkflowTemplate({cp}wfClientset wfclientset.Interface, yamlStr string) error {{
+	return nil
+}}
+
+func unmarshalWftmpl(yamlStr string) *wfv1.WorkflowTemplate {{
+	return &wfv1.WorkflowTemplate{{}}
+}}
+{not_found}"""
 
 
 def _resolution(shape: str, m: str) -> str:
@@ -298,7 +363,7 @@ func ({recv} *{rtype}) addPodMetadata(podMetadata *wfv1.Metadata, tmpl *wfv1.Tem
     std_imports = [spec for spec, wanted in (('"context"', ctx), ('"maps"', uses_maps)) if wanted]
     std_group = "".join(f"\t{spec}\n" for spec in std_imports) + ("\n" if std_imports else "")
     has_apierr = shape not in _NO_APIERR_IN_RESOLUTION
-    module_specs = [f'"{m}/errors"', logger_import, f'wfv1 "{m}/pkg/apis/workflow/v1alpha1"']
+    module_specs = [f'"{m}/errors"', logger_import, f'wfv1 "{m}/pkg/apis/workflow/v1alpha1"', f'typed "{m}/pkg/client/clientset/versioned/typed/workflow/v1alpha1"']
     imports = _sorted_imports(*module_specs, *([f'apierr "{m}/internal/apierr"'] if has_apierr else []))
     not_found = (
         """
@@ -332,6 +397,11 @@ type {rtype} struct {{
 
 func NewContext(wftmplGetter WorkflowTemplateNamespacedGetter, cwftmplGetter ClusterWorkflowTemplateGetter, tmplBase wfv1.TemplateHolder, log {logger_type}) *{rtype} {{
 	return &{rtype}{{wftmplGetter: wftmplGetter, cwftmplGetter: cwftmplGetter, tmplBase: tmplBase, log: log}}
+}}
+
+// NewContextFromClientSet is a context whose templates come from clients.
+func NewContextFromClientSet(wftmplClientset typed.WorkflowTemplateInterface, clusterWftmplClient typed.ClusterWorkflowTemplateInterface, tmplBase wfv1.TemplateHolder, workflow *wfv1.Workflow{", log logging.Logger" if ctx else ""}) *{rtype} {{
+	return &{rtype}{{tmplBase: tmplBase}}
 }}
 
 // GetTemplateByName returns a template by name in the context.
@@ -431,20 +501,6 @@ import (
 func IsMissing(err error) bool { return apierr.IsNotFound(err) }
 """
 
-_RESOLUTION_TEST = """package templateresolution
-
-import (
-	"testing"
-
-	apierr "{m}/internal/k8s/api/errors"
-)
-
-func TestNotFound(t *testing.T) {
-	if !apierr.IsNotFound(apierr.ErrNotFound) {
-		t.Error("not found is found")
-	}
-}
-"""
 
 
 def _add_metadata(shape: str) -> str:
@@ -689,11 +745,17 @@ def make_tree(root: Path, shape: str) -> Path:
         "workflow/templateresolution/context.go": _resolution(shape, module),
         **_controller_files(shape, module),
     }
+    files.update({
+        "pkg/client/clientset/versioned/clientset.go": _CLIENTSET,
+        "pkg/client/clientset/versioned/typed/workflow/v1alpha1/typed.go": _TYPED,
+        "pkg/client/clientset/versioned/fake/clientset.go": _FAKE_V4 if v4 else _FAKE,
+        "workflow/controller/operator_workflow_template_ref_test.go": _TEMPLATE_REF_TEST,
+        "workflow/templateresolution/context_test.go": _resolution_test(shape, module),
+    })  # fmt: skip
     if v4:
         files["util/logging/logging.go"] = _LOGGING
     if shape in _NO_APIERR_IN_RESOLUTION:
         files[f"{_K8S_API_ERRORS_DIR}/errors.go"] = _K8S_API_ERRORS
-        files["workflow/templateresolution/context_test.go"] = _RESOLUTION_TEST.replace("{m}", module)
     if shape == "v3.7-apierr-sibling":
         files["workflow/templateresolution/missing.go"] = _RESOLUTION_SIBLING.replace("{m}", module)
     for relative, text in files.items():

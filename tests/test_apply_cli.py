@@ -36,8 +36,11 @@ def test_diff_applies_to_a_clean_checkout_of_its_release(shaped_repo, tmp_path, 
     clean = clean_checkout(shaped_repo, tag, tmp_path / "clean")
     subprocess.run(["git", "apply", "--check", "-"], cwd=clean, input=result.stdout, text=True, check=True)
     touched = {line.split(" b/")[1] for line in result.stdout.splitlines() if line.startswith("diff --git")}
-    expected = {"workflow/controller/workflowpod.go"} | ({"workflow/templateresolution/context.go"} if tag != "v3.5.0" else set())
-    assert touched == expected
+    fix = {"workflow/controller/workflowpod.go"} | ({"workflow/templateresolution/context.go"} if tag != "v3.5.0" else set())
+    upstream_test = {"workflow/controller/operator_workflow_template_ref_test.go", "workflow/templateresolution/context_test.go"}
+    assert touched == fix | upstream_test  # the fix and its upstream-style test, as upstream would merge them
+    fix_only = run_cli("--repo", str(shaped_repo), "diff", "--version", tag, "--fix-only")
+    assert {line.split(" b/")[1] for line in fix_only.stdout.splitlines() if line.startswith("diff --git")} == fix
 
 
 def test_diff_with_harness_adds_the_harness_file(shaped_repo, run_cli):
@@ -96,7 +99,12 @@ def test_apply_no_test_writes_the_patched_tree(shaped_repo, tmp_path, run_cli):
     assert "templateHolderPodMetadata" in (out / "workflow/controller/workflowpod.go").read_text()
     assert not (out / "workflow/controller/zz_argo_patcher_precedence_test.go").exists()
     changed = gitrepo.git(out, "diff", "--name-only").splitlines()
-    assert changed == ["workflow/controller/workflowpod.go", "workflow/templateresolution/context.go"]
+    assert changed == [
+        "workflow/controller/operator_workflow_template_ref_test.go",
+        "workflow/controller/workflowpod.go",
+        "workflow/templateresolution/context.go",
+        "workflow/templateresolution/context_test.go",
+    ]
 
 
 def test_apply_on_a_patched_tree_changes_nothing_and_diff_is_empty(shaped_repo, tmp_path, run_cli):
@@ -154,7 +162,7 @@ def import_shaped_repo(tmp_path: Path, tag: str) -> Path:
 @pytest.mark.parametrize("tag", sorted(IMPORT_CHANGE_OF_TAG))
 def test_diff_reconciles_the_imports_of_the_patched_files(tmp_path, run_cli, tag):
     repo = import_shaped_repo(tmp_path, tag)
-    result = run_cli("--repo", str(repo), "diff", "--version", tag)
+    result = run_cli("--repo", str(repo), "diff", "--version", tag, "--fix-only")
     assert result.returncode == 0, result.stderr
     context_diff = result.stdout[result.stdout.index("diff --git a/workflow/templateresolution/context.go") :]
     import_lines = [line for line in context_diff.splitlines() if line.startswith(("+\t", "-\t")) and line.endswith('"')]
@@ -168,7 +176,8 @@ def test_diff_reconciles_the_imports_of_the_patched_files(tmp_path, run_cli, tag
 @pytest.mark.parametrize("tag", sorted(IMPORT_CHANGE_OF_TAG))
 def test_the_diff_applied_to_a_clean_checkout_builds_and_vets(tmp_path, run_cli, tag):
     repo = import_shaped_repo(tmp_path, tag)
-    result = run_cli("--repo", str(repo), "diff", "--version", tag)
+    # The fix alone: the synthetic module has no testify for the upstream-style test to build with.
+    result = run_cli("--repo", str(repo), "diff", "--version", tag, "--fix-only")
     assert result.returncode == 0, result.stderr
     clean = clean_checkout(repo, tag, tmp_path / "clean")
     subprocess.run(["git", "apply", "-"], cwd=clean, input=result.stdout, text=True, check=True)

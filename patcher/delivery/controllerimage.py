@@ -134,7 +134,7 @@ def build(session: Session, release: Release, options: ProveOptions, *, tag: str
         tree = prepared.checkout.path
         if prepared.plan.already_patched:
             ui.info(f"{release} already carries the precedence fix; building it as it is")
-        prepared.plan.apply()
+        prepared.change.apply()
         patch_text = handover.diff(tree)
         commit = handover.commit(tree, handover.commit_message(release, with_harness=False)) if patch_text else prepared.checkout.commit
         runner = runners.prepare(tree, runner=options.runner, image=options.image, offline=options.offline, context=release.name)

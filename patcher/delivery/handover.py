@@ -181,9 +181,10 @@ class TreeHandOver:
         ui.info(f"recorded the patched {release} as branch {options.commit_to} ({sha[:12]}) in {session.mirror.source.location}")
 
 
-def patch_text(session: Session, release: Release, *, fmt: str, with_harness: bool, signoff: bool = False) -> str:
-    """``patcher diff``: the patch for ``release`` as a diff or an mbox, from the same plan a
-    proof applies; empty when the release already carries the fix (and no harness is asked for)."""
+def patch_text(session: Session, release: Release, *, fmt: str, with_harness: bool, signoff: bool = False, fix_only: bool = False) -> str:
+    """``patcher diff``: the change for ``release`` (the fix and its upstream-style test, or the
+    fix alone) as a diff or an mbox, from the same plan a proof applies; empty when the release
+    already carries the fix (and no harness is asked for)."""
     with session.workspace() as workspace:
         prepared = pipeline.prepare(workspace, release)
         tree = prepared.checkout.path
@@ -191,7 +192,7 @@ def patch_text(session: Session, release: Release, *, fmt: str, with_harness: bo
             ui.info(f"{release} already carries the precedence fix; there is nothing to patch")
             if not with_harness:
                 return ""
-        prepared.plan.apply()
+        prepared.change.apply(with_test=not fix_only)
         if with_harness:
             fixture.write(tree, fixture.render_for(prepared.plan.tree, gofmt.check))
         if fmt == "mbox":

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 HARNESS_TEST = "TestPodMetadataPrecedence"
 HARNESS_FILE = "zz_argo_patcher_precedence_test.go"
+# The upstream-style regression test (harness.upstream): the tests it adds to the release's own test files.
+UPSTREAM_TESTS = (
+    "TestTemplateRefPodMetadataPrecedence",
+    "TestTemplateRefPodMetadataLeavesTheHolderUnmodified",
+    "TestGetTemplateFromRefToAMissingTemplateOfAHolderWithPodMetadata",
+)
 
 # The ``go test -run`` pattern of each suite a proof runs (``--suite``; None: every test).
 SUITE_PATTERNS: dict[str, str | None] = {

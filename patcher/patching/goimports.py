@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import tree_sitter
 
@@ -89,6 +89,70 @@ def require(file: GoFile, names: Iterable[str], relative: str) -> None:
     if missing:
         listed = ", ".join(missing)
         raise PatchError(f"the patched {relative} would not compile: it uses {listed} and does not import it; report this release's code shape")
+
+
+def add(file: GoFile, wanted: Mapping[str, str]) -> bytes:
+    """``file``'s source importing every package of ``wanted`` (name -> path) it does not import
+    yet, each into the group of its kind, in gofmt's order: a standard package into the group of
+    standard ones, another into the group whose paths share the most elements with its path;
+    aliased when its path does not say its name. For code appended to a file (a test)."""
+    present = imports(file)
+    provided = frozenset().union(*(spec.names for spec in present))
+    missing = sorted((name, path) for name, path in wanted.items() if name not in provided)
+    if not missing:
+        return file.source
+    if not present:
+        raise PatchError(f"{file.path}: the code added to it needs imports, and it has no import declaration to add them to")
+    file = _parenthesised(file)
+    present = imports(file)
+    lines = file.source.splitlines(keepends=True)
+    for name, path in missing:
+        alias = "" if name in Import(path, None, 0, 0).names else f"{name} "
+        lines.insert(_row_for(present, path, file), f'\t{alias}"{path}"\n'.encode())
+        file = GoFile(b"".join(lines), file.path)
+        present = imports(file)
+    return b"".join(lines)
+
+
+def _parenthesised(file: GoFile) -> GoFile:
+    """``file`` with a one-spec declaration (``import "testing"``) written as a block, to add specs to."""
+    for declaration in file.tree.root_node.children:
+        if declaration.type == "import_declaration" and not any(child.type == "import_spec_list" for child in declaration.children):
+            spec = next(descendants(declaration, "import_spec"))
+            block = f"import (\n\t{file.text(spec)}\n)".encode()
+            return GoFile(file.source[: declaration.start_byte] + block + file.source[declaration.end_byte :], file.path)
+    return file
+
+
+def _row_for(present: list[Import], path: str, file: GoFile) -> int:
+    """The line a new import of ``path`` goes on: in its group, before the first spec sorting after it."""
+    rows = [file.source.count(b"\n", 0, spec.start) for spec in present]
+    groups: list[list[tuple[int, Import]]] = []
+    for row, spec in zip(rows, present, strict=True):
+        if groups and row == groups[-1][-1][0] + 1:
+            groups[-1].append((row, spec))
+        else:
+            groups.append([(row, spec)])
+    std = "." not in path.split("/", 1)[0]
+
+    def shared(group: list[tuple[int, Import]]) -> int:
+        return max(_common_elements(spec.path, path) for _row, spec in group)
+
+    same_kind = [g for g in groups if any(("." not in spec.path.split("/", 1)[0]) == std for _row, spec in g)]
+    group = max(same_kind or groups, key=shared)
+    for row, spec in group:
+        if spec.path > path:
+            return row
+    return group[-1][0] + 1
+
+
+def _common_elements(a: str, b: str) -> int:
+    count = 0
+    for left, right in zip(a.split("/"), b.split("/"), strict=False):
+        if left != right:
+            break
+        count += 1
+    return count
 
 
 def drop_left_unused(original: GoFile, patched: bytes, touched: Iterable[tree_sitter.Node]) -> bytes:

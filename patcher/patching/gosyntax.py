@@ -71,9 +71,22 @@ class GoFile:
     # Declarations
 
     def functions(self) -> Iterator[FuncDecl]:
+        yield from self._functions
+
+    @functools.cached_property
+    def _functions(self) -> list[FuncDecl]:
+        return [self._func(node) for node in self.tree.root_node.children if node.type in ("function_declaration", "method_declaration")]
+
+    @functools.cached_property
+    def package_level_names(self) -> frozenset[str]:
+        """The names the file declares at package level: functions, types, variables, constants."""
+        names = {f.name for f in self._functions if not f.receiver_type}
         for node in self.tree.root_node.children:
-            if node.type in ("function_declaration", "method_declaration"):
-                yield self._func(node)
+            if node.type in ("var_declaration", "const_declaration", "type_declaration"):
+                for spec_type in ("var_spec", "const_spec", "type_spec", "type_alias"):
+                    for spec in descendants(node, spec_type):
+                        names.update(self.text(name) for name in spec.children_by_field_name("name"))
+        return frozenset(names)
 
     def method(self, receiver_type: str, name: str) -> FuncDecl | None:
         return self._clean(next((f for f in self.functions() if f.receiver_type == receiver_type and f.name == name), None))

@@ -39,9 +39,9 @@ class GoTree:
             self.parses.append(relative)
         return found
 
-    def package_files(self, directory: str) -> list[GoFile]:
-        """The non-test ``.go`` files of ``directory``, in name order."""
-        paths = sorted(p for p in (self.root / directory).glob("*.go") if not p.name.endswith("_test.go"))
+    def package_files(self, directory: str, *, tests: bool = False) -> list[GoFile]:
+        """The ``.go`` files of ``directory`` (its test files too with ``tests``), in name order."""
+        paths = sorted(p for p in (self.root / directory).glob("*.go") if tests or not p.name.endswith("_test.go"))
         return [self.file(path.relative_to(self.root).as_posix()) for path in paths]
 
     def write(self, relative: str, content: bytes) -> Path:

@@ -36,17 +36,19 @@ def render(directory: str, name: str, variables: Mapping[str, Any]) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Code:
-    """Rendered Go, and the packages it uses by the names it uses them by (its ``imports``)."""
+    """Rendered Go, and the packages it uses: by the names it uses them by (``imports``: its
+    file must import them), or by name and path (``import_paths``: to be added where missing)."""
 
     text: str
-    imports: tuple[str, ...]
+    imports: tuple[str, ...] = ()
+    import_paths: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def render_code(directory: str, name: str, variables: Mapping[str, Any]) -> Code:
     """``render``, with the imports the template declares (``{% set imports = [...] %}``)."""
     try:
         module = environment(directory).get_template(name).make_module(dict(variables))
-        return Code(str(module), tuple(getattr(module, "imports", ())))
+        return Code(str(module), tuple(getattr(module, "imports", ())), dict(getattr(module, "import_paths", ())))
     except jinja2.UndefinedError as exc:
         raise InputError(f"cannot render {name}: {exc.message}") from None
     except jinja2.TemplateError as exc:

@@ -18,6 +18,9 @@ OPERATOR = "workflow/controller/operator.go"
 CONTROLLER = "workflow/controller/controller.go"
 RESOLUTION = "workflow/templateresolution/context.go"
 CONTROLLER_TEST = "workflow/controller/controller_test.go"
+TEMPLATE_REF_TEST = "workflow/controller/operator_workflow_template_ref_test.go"
+RESOLUTION_TEST = "workflow/templateresolution/context_test.go"
+FAKE_CLIENTSET_DIR = "pkg/client/clientset/versioned/fake"
 MARSHALL = "pkg/apis/workflow/v1alpha1/marshall.go"
 LOGGING_DIR = "util/logging"
 
@@ -82,6 +85,23 @@ class HarnessShape:
     new_woc_takes_ctx: bool
     list_pods_takes_ctx: bool
     logging_test_context: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class UpstreamTestShape:
+    """Variables of templates/upstream_*_test.go.j2: the test helpers of the release's own test files."""
+
+    module_path: str
+    new_controller_takes_ctx: bool
+    new_woc_takes_ctx: bool
+    list_pods_takes_ctx: bool
+    logging_test_context: bool  # tests make their context with logging.TestContext(t.Context())
+    unmarshal_cluster_template: bool  # wfv1.MustUnmarshalClusterWorkflowTemplate exists
+    new_context_from_clientset: str  # NewContextFromClientSet, or NewContextFromClientset (v3.4)
+    context_takes_logger: bool  # ... and a logging.Logger (v4)
+    get_template_from_ref_takes_ctx: bool
+    create_workflow_template_takes_ctx: bool
+    fake_clientset: str  # NewClientset (v4.1 on), else NewSimpleClientset
 
 
 def patch_shape(tree: GoTree) -> PatchShape:
@@ -238,3 +258,42 @@ def _require(decl: FuncDecl | None, what: str) -> FuncDecl:
 
 def _sig(func: FuncDecl) -> str:
     return "(" + ", ".join(f"{p.name} {p.type}".strip() for p in func.params) + ")"
+
+
+def upstream_test_shape(tree: GoTree) -> UpstreamTestShape:
+    """The helpers the upstream-style test uses, as the release's own tests use them."""
+    harness = harness_shape(tree)
+    for relative in (TEMPLATE_REF_TEST, RESOLUTION_TEST):
+        if not tree.exists(relative):
+            raise InputError(f"{relative} not found: the upstream-style test goes into it")
+    resolution, resolution_tests = tree.file(RESOLUTION), tree.file(RESOLUTION_TEST)
+    constructors = [name for name in ("NewContextFromClientSet", "NewContextFromClientset") if resolution.function(name) is not None]
+    if not constructors:
+        raise InputError(f"{RESOLUTION}: func NewContextFromClientSet not found")
+    constructor = _require(resolution.function(constructors[0]), constructors[0])
+    rest = ["typed.WorkflowTemplateInterface", "typed.ClusterWorkflowTemplateInterface", "wfv1.TemplateHolder", "*wfv1.Workflow"]
+    types = [p.type for p in constructor.params]
+    if types not in (rest, [*rest, "logging.Logger"]):
+        raise InputError(f"{RESOLUTION}: {constructor.name}({', '.join(rest)}[, logging.Logger]) not found (it takes {_sig(constructor)})")
+    create = _require(resolution_tests.function("createWorkflowTemplate"), f"func createWorkflowTemplate in {RESOLUTION_TEST}")
+    _require(resolution_tests.function("unmarshalWftmpl"), f"func unmarshalWftmpl in {RESOLUTION_TEST}")
+    from_ref = _one_method(resolution, "GetTemplateFromRef")
+    fake = {name for file in tree.package_files(FAKE_CLIENTSET_DIR) for name in file.package_level_names}
+    if "NewSimpleClientset" not in fake:
+        raise InputError(f"{FAKE_CLIENTSET_DIR}: NewSimpleClientset not found")
+    logging_names = {name for file in tree.package_files(LOGGING_DIR) for name in file.package_level_names}
+    if types[-1] == "logging.Logger" and "RequireLoggerFromContext" not in logging_names:
+        raise InputError(f"{LOGGING_DIR}: func RequireLoggerFromContext not found")
+    return UpstreamTestShape(
+        module_path=harness.module_path,
+        new_controller_takes_ctx=harness.new_controller_takes_ctx,
+        new_woc_takes_ctx=harness.new_woc_takes_ctx,
+        list_pods_takes_ctx=harness.list_pods_takes_ctx,
+        logging_test_context=harness.logging_test_context,
+        unmarshal_cluster_template=tree.file(MARSHALL).function("MustUnmarshalClusterWorkflowTemplate") is not None,
+        new_context_from_clientset=constructor.name,
+        context_takes_logger=types[-1] == "logging.Logger",
+        get_template_from_ref_takes_ctx=_takes_ctx(from_ref, ["*wfv1.TemplateRef"], RESOLUTION),
+        create_workflow_template_takes_ctx=_takes_ctx(create, ["wfclientset.Interface", "string"], RESOLUTION_TEST),
+        fake_clientset="NewClientset" if "NewClientset" in fake else "NewSimpleClientset",
+    )

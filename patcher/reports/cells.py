@@ -102,6 +102,21 @@ def regression_cell(result: ReleaseResult) -> str:
     return f"{regression_symbol(result.baseline)}→{regression_symbol(result.patched)}"
 
 
+def upstream_symbol(run: RunResult | None) -> str:
+    """The upstream-style test as one mark: ✓, ✗, ⟳, or – where it did not run."""
+    status = run.upstream_status if run is not None else None
+    return SYMBOLS[status] if status is not None else NOT_RUN
+
+
+def upstream_cell(result: ReleaseResult) -> str:
+    """``✗→✓``: the upstream-style regression test before and after the patch."""
+    return f"{upstream_symbol(result.baseline)}→{upstream_symbol(result.patched)}"
+
+
+def has_upstream_test(results: Iterable[ReleaseResult]) -> bool:
+    return any(r.patched is not None and r.patched.upstream_tests for r in results)
+
+
 def excerpt(output: str, max_lines: int = 20, max_chars: int = 2000) -> str:
     """The end of a test's output, where Go puts the failing assertion and the FAIL line."""
     lines = ANSI.sub("", output).rstrip().splitlines()
@@ -196,6 +211,8 @@ def reason(result: ReleaseResult) -> str:
             parts.append("cases " + ", ".join(failed_cases(patched)))
         if result.regressions:
             parts.append("tests " + ", ".join(result.regressions))
+        if patched is not None and patched.upstream_status is not None and not patched.upstream_status.passed:
+            parts.append("the upstream-style test " + ", ".join(sorted(n for n, t in patched.upstream_tests.items() if t.status.failed)))
         for level in PROOF_LEVELS:
             failing = failed_cases(proof_run(patched, level.name))
             if failing:

@@ -46,6 +46,7 @@ def _suite_for_run(root: ET.Element, result: ReleaseResult, run_name: str, run: 
     problem = cells.run_problem(run)
     pre_existing = set(result.pre_existing) if run is result.patched else set()  # the cluster proof has cases only
     by_name = {f"{HARNESS_TEST}/{case}": status for case, status in run.cases.items()}
+    by_name.update({name: test.status for name, test in run.upstream_tests.items()})
     by_name.update({name: test.status for name, test in run.other_tests.items()})
     for name, status in by_name.items():
         test = run.tests.get(name)

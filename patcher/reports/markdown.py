@@ -46,15 +46,24 @@ def _regression_mark(run: RunResult | None) -> str:
     return "✅" if symbol == "✓" else f"❌ {symbol[1:]}"
 
 
+def _upstream_mark(run: RunResult | None) -> str:
+    status = run.upstream_status if run is not None else None
+    return EMOJI[status] if status is not None else NOT_RUN
+
+
 def summary_table(results: list[ReleaseResult]) -> str:
     further = cells.proof_levels(results)
-    rows = ["| Release | Verdict | Cases before | Cases after | Regression tests |" + "".join(f" {level.heading} |" for level in further) + " Time |",
-            "|---|---|---|---|---|" + "---|" * len(further) + "---|"]  # fmt: skip
+    upstream = cells.has_upstream_test(results)
+    rows = ["| Release | Verdict | Cases before | Cases after | Regression tests |" + (" Upstream-style test |" if upstream else "")
+            + "".join(f" {level.heading} |" for level in further) + " Time |",
+            "|---|---|---|---|---|" + ("---|" if upstream else "") + "---|" * len(further) + "---|"]  # fmt: skip
     for r in results:
         about = ", ".join(part for part in (f"`{r.commit[:12]}`" if r.commit else "", f"Go {r.go}" if r.go else "") if part)
         release = f"**{cell(r.version)}**" + (f" ({about})" if about else "")
         regression = f"{_regression_mark(r.baseline)} → {_regression_mark(r.patched)}"
-        on_cluster = "".join(f" {cells.proof_counts(r, level.name)} |" for level in further)
+        on_cluster = (f" {_upstream_mark(r.baseline)} → {_upstream_mark(r.patched)} |" if upstream else "") + "".join(
+            f" {cells.proof_counts(r, level.name)} |" for level in further
+        )
         rows.append(
             f"| {release} | {verdict_mark(r.verdict)} {r.verdict.value} | {cells.passing_cases(r.baseline)} "
             f"| {cells.passing_cases(r.patched)} | {regression} |{on_cluster} {elapsed(cells.release_seconds(r))} |"

@@ -17,6 +17,7 @@ from patcher.run.results import ReleaseResult
 from patcher.runners.testresults import PROOF_LEVELS, ProofLevel, RunResult, Status
 
 REGRESSION_HEADER = "reg"
+UPSTREAM_HEADER = "ust"
 
 
 def verdict_text(result: ReleaseResult) -> Text:
@@ -40,14 +41,18 @@ def wide_table(results: list[ReleaseResult], proof: str = cells.GO) -> Table:
         table.add_column(short[case], justify="center", no_wrap=True)
     go = proof == cells.GO
     further = cells.proof_levels(results) if go else []
+    upstream = go and cells.has_upstream_test(results)
     if go:
         table.add_column(REGRESSION_HEADER, justify="center", no_wrap=True)
+    if upstream:
+        table.add_column(UPSTREAM_HEADER, justify="center", no_wrap=True)
     for level in further:
         table.add_column(level.column, justify="center", no_wrap=True)
     table.add_column("verdict", no_wrap=True)
     for result in results:
         row = [_cell(cells.case_cell(result, case, proof)) for case in CASE_IDS]
         row += [_cell(cells.regression_cell(result))] if go else []
+        row += [_cell(cells.upstream_cell(result))] if upstream else []
         row += [_cell(cells.proof_cell(result, level.name)) for level in further]
         table.add_row(result.version, *row, verdict_text(result))
     return table
@@ -63,17 +68,21 @@ def tall_table(results: list[ReleaseResult], proof: str = cells.GO) -> Table:
         table.add_row(case, *(_cell(cells.case_cell(r, case, proof)) for r in results))
     if proof == cells.GO:
         table.add_row("regression tests", *(_cell(cells.regression_cell(r)) for r in results))
+        if cells.has_upstream_test(results):
+            table.add_row("upstream-style test", *(_cell(cells.upstream_cell(r)) for r in results))
         for level in cells.proof_levels(results):
             table.add_row(level.heading.lower(), *(_cell(cells.proof_cell(r, level.name)) for r in results))
     table.add_row("verdict", *(verdict_text(r) for r in results))
     return table
 
 
-def legend(wide: bool, *, further: Sequence[ProofLevel] = ()) -> Text:
+def legend(wide: bool, *, further: Sequence[ProofLevel] = (), upstream: bool = False) -> Text:
     text = Text(cells.LEGEND, style="dim")
     if wide:
         pairs = "  ".join(f"{short}={case}" for case, short in cells.abbreviations().items())
         text.append(f"\n{pairs}  {REGRESSION_HEADER}=upstream regression tests (✗n: n failed)", style="dim")
+        if upstream:
+            text.append(f"  {UPSTREAM_HEADER}=the upstream-style test of the fix, in the release's own test files", style="dim")
         for level in further:
             text.append(f"  {level.column}=the cases {level.where} (✗n: n failed)", style="dim")
     return text
@@ -167,7 +176,7 @@ def print_report(results: list[ReleaseResult], console: Console, *, baseline_out
             console.print()
         console.print(table)
     further = cells.proof_levels(results)
-    console.print(legend(wide, further=further))
+    console.print(legend(wide, further=further, upstream=cells.has_upstream_test(results)))
     for level in further:
         console.print()
         console.print(Text(f"{level.title}, per case", style="bold underline"))

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from patcher import runners, ui
 from patcher.errors import PatcherError
 from patcher.gocaches import buildmarks, cachewatch, gocache, resultcache
-from patcher.harness import fixture
+from patcher.harness import fixture, upstream
 from patcher.harness.contract import SUITE_PATTERNS
 from patcher.options import DeliverOptions, ProveOptions, ReportOptions, RunOptions
 from patcher.patching import patch
@@ -95,18 +95,60 @@ NOTHING_LATER = LaterStages()  # the Go tests only, and nothing handed over or r
 
 
 @dataclasses.dataclass(frozen=True)
+class Change:
+    """What a release gets: the fix (the patch plan) and its upstream-style test (the release's
+    own test files with the test added, ``harness.upstream``); nothing written yet."""
+
+    plan: patch.PatchPlan
+    test: dict[str, bytes]
+
+    @property
+    def files(self) -> dict[str, bytes]:
+        return {**self.plan.contents, **self.test}
+
+    @property
+    def packages(self) -> list[str]:
+        """The Go packages the change touches, as ``./dir/`` patterns for ``go test``."""
+        return sorted({f"./{Path(path).parent.as_posix()}/" for path in self.files})
+
+    def apply(self, *, with_test: bool = True) -> None:
+        """Write the fix, and its test unless told not to (a tree already patched gets no test)."""
+        self.plan.apply()
+        if with_test and not self.plan.already_patched:
+            self.write_test(self.plan.tree.root)
+
+    def write_test(self, root: Path) -> None:
+        """Write the upstream-style test into the tree at ``root`` (this change's, or its baseline)."""
+        for relative, content in self.test.items():
+            if root == self.plan.tree.root:
+                self.plan.tree.write(relative, content)
+            else:
+                (root / relative).write_bytes(content)
+
+
+def plan_change(tree: GoTree) -> Change:
+    """The fix and its upstream-style test for ``tree``; ``InputError`` for a code shape argo-patcher
+    does not know, ``PatchError`` for a broken patch."""
+    return Change(patch.plan(tree, gofmt.check), upstream.render_for(tree, gofmt.check))
+
+
+@dataclasses.dataclass(frozen=True)
 class Prepared:
-    """A release's clean tree and the patch planned for it (nothing written yet)."""
+    """A release's clean tree and the change planned for it (nothing written yet)."""
 
     checkout: Checkout
-    plan: patch.PatchPlan
+    change: Change
+
+    @property
+    def plan(self) -> patch.PatchPlan:
+        return self.change.plan
 
 
 def prepare(workspace: Workspace, release: Release, *, into: Path | None = None) -> Prepared:
-    """Check ``release`` out (at ``into`` to keep it) and plan the patch for its code; raises
-    ``InputError`` for a code shape it does not know and ``PatchError`` for a broken patch."""
+    """Check ``release`` out (at ``into`` to keep it) and plan its change; raises ``InputError``
+    for a code shape it does not know and ``PatchError`` for a broken patch."""
     checkout = workspace.checkout(release, into=into)
-    return Prepared(checkout, patch.plan(GoTree(checkout.path), gofmt.check))
+    return Prepared(checkout, plan_change(GoTree(checkout.path)))
 
 
 def prove_release(
@@ -127,13 +169,14 @@ def prove_release(
         tree = GoTree(checkout.path)
         result.go = str(tree.gomod.go)
         on_stage(release, "patch")
-        plan = patch.plan(tree, gofmt.check)
+        change = plan_change(tree)
+        plan = change.plan
         result.extra["shape"] = plan.shape_name
         if options.prove is not None:
-            _prove(workspace, release, checkout, plan, options.prove, result, on_stage, later.proofs)
+            _prove(workspace, release, checkout, change, options.prove, result, on_stage, later.proofs)
         else:
-            plan.apply()
-            _say_patched(release, plan, handed_over=options.deliver.any)
+            change.apply()
+            _say_patched(release, change, handed_over=options.deliver.any)
         if options.deliver.any and result.error is None:
             if later.hand_over is None:
                 raise AssertionError("a hand-over was asked for, and none was wired in")
@@ -155,24 +198,25 @@ def _prove(
     workspace: Workspace,
     release: Release,
     checkout: Checkout,
-    plan: patch.PatchPlan,
+    change: Change,
     options: ProveOptions,
     result: ReleaseResult,
     on_stage: StageCallback,
     proofs: Sequence[Proof],
 ) -> None:
-    test = fixture.render_for(plan.tree, gofmt.check)
+    test = fixture.render_for(change.plan.tree, gofmt.check)
     runner = runners.prepare(checkout.path, runner=options.runner, image=options.image, offline=options.offline, context=release.name)
     result.extra["runner"] = runner.describe()
-    packages = sorted({HARNESS_PACKAGE, *plan.packages})
-    keys = _result_keys(checkout.commit, plan, test, packages, options, runner)
+    packages = sorted({HARNESS_PACKAGE, *change.packages})
+    keys = _result_keys(checkout.commit, change, test, packages, options, runner)
     cached = {which: _replayed(key) for which, key in keys.items()} if not options.fresh else {}
     baseline = None
     if options.baseline and cached.get("baseline") is None:
         baseline = workspace.checkout(release, name=f"{release.name}-baseline")
     for tree in filter(None, (checkout, baseline)):
         fixture.write(tree.path, test)
-    plan.apply()
+        change.write_test(tree.path)  # both trees run the upstream-style test: it shows what the fix fixes
+    change.plan.apply()
 
     def run(tree: Checkout, which: str) -> RunResult:
         fresh = _run(runner, tree, packages, options, which)
@@ -219,11 +263,9 @@ def _prove_further(
     result.extra[proof.name] = found.details
 
 
-def _result_keys(
-    commit: str, plan: patch.PatchPlan, test: str, packages: list[str], options: ProveOptions, runner: runners.Runner
-) -> dict[str, str]:
-    """The result cache's key of each run: the baseline is the commit with the harness, the
-    patched run that and the patch's files."""
+def _result_keys(commit: str, change: Change, test: str, packages: list[str], options: ProveOptions, runner: runners.Runner) -> dict[str, str]:
+    """The result cache's key of each run: the baseline is the commit with the harness and the
+    upstream-style test, the patched run that and the fix's files."""
 
     def key_of(files: dict[str, bytes]) -> str:
         return resultcache.key(
@@ -231,7 +273,7 @@ def _result_keys(
             timeout_s=options.timeout_s, rerun_fails=options.rerun_fails, toolchain=runner.toolchain, flags=gotest.COMPILE_FLAGS,
         )  # fmt: skip
 
-    return {"baseline": key_of({}), "patched": key_of(plan.contents)}
+    return {"baseline": key_of(change.test), "patched": key_of(change.files)}
 
 
 def _replayed(run_key: str) -> RunResult | None:
@@ -326,10 +368,10 @@ def _merge_rerun(run: RunResult, rerun: RunResult) -> None:
             run.tests[name] = dataclasses.replace(test, status=Status.FLAKY)
 
 
-def _say_patched(release: Release, plan: patch.PatchPlan, *, handed_over: bool) -> None:
+def _say_patched(release: Release, change: Change, *, handed_over: bool) -> None:
     """Which files changed, when a tree is handed over (else each release's summary line says it)."""
     say = ui.info if handed_over else ui.debug
-    if plan.already_patched:
+    if change.plan.already_patched:
         say(f"{release} already carries the precedence fix; its tree is left as it is")
     else:
-        say(f"patched {release} ({plan.shape_name}): {', '.join(plan.changed_files)}")
+        say(f"patched {release} ({change.plan.shape_name}): {', '.join(sorted(change.files))}")

@@ -184,6 +184,9 @@ def _judge_proof(baseline: RunResult | None, patched: RunResult) -> Verdict:
     before = set(baseline.failed_other_tests()) if baseline is not None else set()
     if not patched.cases_pass or any(name not in before for name in patched.failed_other_tests()):
         return Verdict.STILL_FAILING
+    if patched.upstream_status is not None and not patched.upstream_status.passed:
+        return Verdict.STILL_FAILING  # the fix's own test must pass after it, whatever it did before
     if baseline is None:
         return Verdict.PASSED
-    return Verdict.ALREADY_CORRECT if baseline.cases_pass else Verdict.FIXED
+    fixed_its_test = baseline.upstream_status is not None and baseline.upstream_status.failed
+    return Verdict.FIXED if not baseline.cases_pass or fixed_its_test else Verdict.ALREADY_CORRECT

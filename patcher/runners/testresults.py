@@ -11,7 +11,7 @@ import dataclasses
 import enum
 from typing import Any
 
-from patcher.harness.contract import CASE_IDS, HARNESS_TEST, case_of
+from patcher.harness.contract import CASE_IDS, HARNESS_TEST, UPSTREAM_TESTS, case_of
 
 
 class Status(str, enum.Enum):
@@ -97,8 +97,23 @@ class RunResult:
 
     @property
     def other_tests(self) -> dict[str, TestResult]:
-        """Tests other than the harness and its cases: the upstream regression tests."""
-        return {n: r for n, r in self.tests.items() if n != HARNESS_TEST and not n.startswith(HARNESS_TEST + "/")}
+        """Tests other than the harness, its cases and the upstream-style test: upstream's own."""
+        return {n: r for n, r in self.tests.items() if _top_level(n) not in (HARNESS_TEST, *UPSTREAM_TESTS)}
+
+    @property
+    def upstream_tests(self) -> dict[str, TestResult]:
+        """The upstream-style regression test argo-patcher adds (harness.upstream), its subtests too."""
+        return {n: r for n, r in self.tests.items() if _top_level(n) in UPSTREAM_TESTS}
+
+    @property
+    def upstream_status(self) -> Status | None:
+        """The upstream-style test as one: failed when one of its tests failed; None when it did not run."""
+        statuses = [r.status for n, r in self.upstream_tests.items() if n in UPSTREAM_TESTS]
+        if not statuses:
+            return None
+        if any(status.failed for status in statuses):
+            return Status.FAIL
+        return Status.FLAKY if Status.FLAKY in statuses else Status.PASS
 
     @property
     def failures(self) -> list[TestResult]:
@@ -122,6 +137,7 @@ class RunResult:
             "status": self.status.value,
             "cases": {case: status.value for case, status in self.cases.items()},
             "tests": {name: r.status.value for name, r in sorted(self.other_tests.items())},
+            **({"upstream_test": {name: r.status.value for name, r in sorted(self.upstream_tests.items())}} if self.upstream_tests else {}),
             "duration_s": round(self.duration_s, 3),
             "message": self.message,
             "cached": self.cached,
@@ -137,5 +153,11 @@ class RunResult:
             for case, s in data.get("cases", {}).items()
         }
         tests.update({n: TestResult(n, Status(s), output=failures.get(n, "")) for n, s in data.get("tests", {}).items()})
+        tests.update({n: TestResult(n, Status(s), output=failures.get(n, "")) for n, s in data.get("upstream_test", {}).items()})
         proofs = {name: cls.from_json(data[name]) for name in PROOF_NAMES if data.get(name)}
         return cls(RunStatus(data["status"]), tests, data.get("duration_s", 0.0), data.get("message", ""), bool(data.get("cached", False)), proofs)
+
+
+def _top_level(name: str) -> str:
+    """The top-level test of a test or subtest name (``TestX/case`` -> ``TestX``)."""
+    return name.split("/", 1)[0]
