@@ -296,6 +296,14 @@ NO_TEST_HELP = (
 )
 
 
+def upstream_pr_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--upstream-pr", type=click.IntRange(min=1), metavar="N",
+        help="The upstream pull request (to main) this change backports: the commit is titled as upstream titles a "
+        "cherry-pick, '<title> (cherry-pick #N for X.Y)'.",
+    )(func)  # fmt: skip
+
+
 def prove_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """The runner options plus --suite, --no-baseline, --rerun-fails and --no-test: what 'apply' and 'matrix' share."""
     func = runner_options(func)
@@ -346,9 +354,12 @@ def prove_options_from(kwargs: dict[str, Any]) -> ProveOptions | None:
 @click.option("--with-harness", is_flag=True, help="Include the Go precedence harness (a new _test.go file).")
 @click.option("--fix-only", is_flag=True, help="The fix alone, without its upstream-style test in the release's own test files.")
 @click.option("--signoff", is_flag=True, help=f"With --format mbox: {SIGNOFF_HELP[0].lower()}{SIGNOFF_HELP[1:]}")
+@upstream_pr_option
 @release_options
 @pass_session
-def diff(session: Session, version: str, fmt: str, with_harness: bool, fix_only: bool, signoff: bool, pre: bool, refresh: bool) -> None:
+def diff(
+    session: Session, version: str, fmt: str, with_harness: bool, fix_only: bool, signoff: bool, upstream_pr: int | None, pre: bool, refresh: bool
+) -> None:
     """Print the patch for one release, rendered for its code: the fix and its upstream-style
     regression test (added to the release's own test files), as upstream would merge them.
 
@@ -361,7 +372,9 @@ def diff(session: Session, version: str, fmt: str, with_harness: bool, fix_only:
     release = session.resolve_one(version, pre=pre, refresh=refresh)
     if signoff:
         handover.check_signoff(session)
-    text = handover.patch_text(session, release, fmt=fmt, with_harness=with_harness, signoff=signoff, fix_only=fix_only)
+    if upstream_pr is not None and fmt != "mbox":
+        raise InputError("--upstream-pr titles a commit: add --format mbox")
+    text = handover.patch_text(session, release, fmt=fmt, with_harness=with_harness, signoff=signoff, fix_only=fix_only, upstream_pr=upstream_pr)
     if text:
         ui.out(text)
 
@@ -379,13 +392,15 @@ def diff(session: Session, version: str, fmt: str, with_harness: bool, fix_only:
               help="Write the Markdown body of a pull request: what was wrong on this ref, what the change does, the cases before "
               "and after, the upstream tests run, the command that reproduces it.")
 @click.option("--with-harness", is_flag=True, help="Keep the Go precedence harness in the written tree or commit.")
+@upstream_pr_option
 @prove_options
 @report_options
 @exit_zero_option
 @release_options
 @pass_session
 def apply_command(session: Session, version: str, output: Path | None, keep: bool, commit_to: str | None, signoff: bool,
-                  pr_path: Path | None, with_harness: bool, pre: bool, refresh: bool, exit_zero: bool, **kwargs: Any) -> int:
+                  pr_path: Path | None, with_harness: bool, upstream_pr: int | None, pre: bool, refresh: bool, exit_zero: bool,
+                  **kwargs: Any) -> int:
     """Patch one release and prove it: run the harness and the regression tests on the
     unpatched tree (the baseline) and on the patched tree, then show each case before and after.
 
@@ -394,7 +409,7 @@ def apply_command(session: Session, version: str, output: Path | None, keep: boo
     """
     options = RunOptions(
         prove=prove_options_from(kwargs),
-        deliver=DeliverOptions(output=output, keep=keep, commit_to=commit_to, with_harness=with_harness, signoff=signoff),
+        deliver=DeliverOptions(output=output, keep=keep, commit_to=commit_to, with_harness=with_harness, signoff=signoff, upstream_pr=upstream_pr),
         reports=dataclasses.replace(report_options_from(kwargs), pr_path=pr_path),
     )
     options.check()  # before the mirror is touched: a bad combination needs no network

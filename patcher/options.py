@@ -77,6 +77,7 @@ class DeliverOptions:
     commit_to: str | None = None
     with_harness: bool = False
     signoff: bool = False
+    upstream_pr: int | None = None  # the upstream pull request this change backports: "(cherry-pick #N for X.Y)"
 
     @property
     def keeps_tree(self) -> bool:
@@ -89,6 +90,8 @@ class DeliverOptions:
     def check(self) -> None:
         if self.signoff and not self.commit_to:
             raise InputError("--signoff signs the commit that --commit-to makes; add --commit-to BRANCH")
+        if self.upstream_pr is not None and self.upstream_pr <= 0:
+            raise InputError(f"--upstream-pr {self.upstream_pr}: expected the number of an upstream pull request")
         if self.output is not None:
             output = self.output.expanduser()
             if output.exists() and not output.is_dir():

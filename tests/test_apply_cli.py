@@ -53,7 +53,7 @@ def test_diff_with_harness_adds_the_harness_file(shaped_repo, run_cli):
 def test_mbox_is_a_backport_commit_for_git_am(shaped_repo, tmp_path, run_cli):
     result = run_cli("--repo", str(shaped_repo), "diff", "--version", "v3.7.0", "--format", "mbox")
     assert result.returncode == 0, result.stderr
-    assert "Subject: [PATCH] fix: " in result.stdout and "Fixes #12945" in result.stdout
+    assert "Subject: [PATCH] fix(controller): " in result.stdout and "Fixes #12945" in result.stdout
     target = tmp_path / "target"
     gitrepo.git(tmp_path, "clone", "-q", str(shaped_repo), str(target))
     gitrepo.git(target, "checkout", "-q", "-b", "backport", "v3.7.0")

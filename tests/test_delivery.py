@@ -44,23 +44,22 @@ def test_mbox_is_one_commit_that_git_am_accepts(argo_repo, tmp_path):
     with session.workspace() as workspace:
         text = handover.mbox(patched_checkout(session, workspace).path, message)
     assert text.startswith("From ") and text.count("\nSubject: ") == 1
-    assert "Subject: [PATCH] fix: apply (Cluster)WorkflowTemplate podMetadata" in text
+    assert "Subject: [PATCH] fix(controller): apply templateRef holders' podMetadata" in text
     assert "Fixes #12945" in text
 
     target = tmp_path / "target"
     gitrepo.git(tmp_path, "clone", "-q", str(argo_repo), str(target))
     gitrepo.git(target, "checkout", "-q", "-b", "backport", "v3.5.1")
     gitrepo.git(target, "am", "-q", input=text)
-    assert gitrepo.git(target, "log", "-1", "--format=%s") == (
-        "fix: apply (Cluster)WorkflowTemplate podMetadata to templateRef pods (v3.5.1 backport)"
-    )
+    assert gitrepo.git(target, "log", "-1", "--format=%s") == handover.TITLE == "fix(controller): apply templateRef holders' podMetadata beneath the workflow's. Fixes #12945"
     assert "Fixes #12945" in gitrepo.git(target, "log", "-1", "--format=%b")
     assert gitrepo.git(target, "status", "--porcelain") == ""
 
 
 def test_commit_message_states_the_precedence():
     message = handover.commit_message(parse_tag("v3.5.5"), with_harness=False)
-    assert message.splitlines()[0].startswith("fix: ")
+    assert message.splitlines()[0].startswith("fix(controller): ") and message.splitlines()[0].endswith(". Fixes #12945")
+    assert "TestTemplateRefPodMetadataPrecedence" in message  # the regression test goes with the fix
     assert message.index("1. the podMetadata of the template's holder") < message.index("2. the workflow's podMetadata")
     assert message.index("2. the workflow's podMetadata") < message.index("3. the template's own metadata")
     assert "harness" not in message
@@ -94,3 +93,13 @@ def test_commit_to_needs_a_local_repository(argo_repo, tmp_path):
     session = Session(url)
     with session.workspace() as workspace, pytest.raises(InputError, match="needs --repo to be a local repository"):
         handover.commit_to_branch(session, patched_checkout(session, workspace).path, "b", "fix: x")
+
+
+def test_a_backport_of_an_upstream_pull_request_is_titled_as_upstream_titles_cherry_picks():
+    assert handover.commit_title("release-3.7", 12987) == f"{handover.TITLE} (cherry-pick #12987 for 3.7)"
+    assert handover.commit_title("v4.0.10", 12987).endswith("(cherry-pick #12987 for 4.0)")
+    assert handover.commit_title("main") == handover.TITLE
+    with pytest.raises(InputError, match="main is on no release line"):
+        handover.commit_title("main", 12987)
+    message = handover.commit_message(parse_tag("v4.0.10"), with_harness=False, upstream_pr=12987)
+    assert message.splitlines()[0].endswith("(cherry-pick #12987 for 4.0)") and "Cherry-picked from #12987." in message

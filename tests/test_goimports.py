@@ -212,3 +212,55 @@ def test_a_syntax_error_the_original_had_is_not_a_new_one():
     assert goimports.new_syntax_errors(GoFile(original), GoFile(patched)) == []
     broken = patched.replace(b"func b() {\n\treturn\n}", b"func b() {\n\treturn (\n}")
     assert goimports.new_syntax_errors(GoFile(original), GoFile(broken)) == ["syntax error at line 8"]
+
+
+# Adding, for the code appended to a test file
+
+
+TEST_FILE = """package controller
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	apiv1 "k8s.io/api/core/v1"
+
+	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
+	"github.com/argoproj/argo-workflows/v3/util"
+)
+
+func TestX(t *testing.T) {}
+"""
+
+
+def added(source: str, wanted: dict[str, str]) -> str:
+    out = goimports.add(GoFile(source.encode()), wanted).decode()
+    assert_gofmt_clean(out)
+    return out
+
+
+def test_an_import_goes_into_the_group_sharing_the_most_of_its_path_in_order():
+    out = added(TEST_FILE, {"require": "github.com/stretchr/testify/require", "logging": "github.com/argoproj/argo-workflows/v3/util/logging",
+                            "metav1": "k8s.io/apimachinery/pkg/apis/meta/v1", "strings": "strings"})  # fmt: skip
+    assert out == TEST_FILE.replace('\t"testing"\n', '\t"strings"\n\t"testing"\n').replace(
+        '\t"github.com/stretchr/testify/assert"\n', '\t"github.com/stretchr/testify/assert"\n\t"github.com/stretchr/testify/require"\n'
+    ).replace('\tapiv1 "k8s.io/api/core/v1"\n', '\tapiv1 "k8s.io/api/core/v1"\n\tmetav1 "k8s.io/apimachinery/pkg/apis/meta/v1"\n').replace(
+        '\t"github.com/argoproj/argo-workflows/v3/util"\n', '\t"github.com/argoproj/argo-workflows/v3/util"\n\t"github.com/argoproj/argo-workflows/v3/util/logging"\n'
+    )
+
+
+def test_what_the_file_imports_already_is_not_added_again_and_nothing_is_a_no_op():
+    file = GoFile(TEST_FILE.encode())
+    assert goimports.add(file, {"assert": "github.com/stretchr/testify/assert", "wfv1": "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"}) is file.source
+
+
+def test_a_kind_of_import_the_file_has_no_group_for_gets_a_group_of_its_own():
+    source = 'package x\n\nimport "testing"\n\nfunc TestX(t *testing.T) {}\n'
+    out = added(source, {"require": "github.com/stretchr/testify/require", "context": "context"})
+    assert out == 'package x\n\nimport (\n\t"context"\n\t"testing"\n\n\t"github.com/stretchr/testify/require"\n)\n\nfunc TestX(t *testing.T) {}\n'
+
+
+def test_a_file_without_imports_cannot_take_any():
+    with pytest.raises(PatchError, match="has no import declaration"):
+        goimports.add(GoFile(b"package x\n"), {"fmt": "fmt"})

@@ -13,8 +13,8 @@ import pytest
 from patcher.cluster import cases as cluster_cases_module
 from patcher.errors import InputError
 from patcher.harness import cases as contract_cases
-from patcher.harness import fixture
-from patcher.harness.contract import CASE_IDS, HARNESS_FILE, HARNESS_TEST
+from patcher.harness import fixture, upstream
+from patcher.harness.contract import CASE_IDS, HARNESS_FILE, HARNESS_TEST, UPSTREAM_TESTS
 from patcher.patching import shapes
 from patcher.patching.gotree import GoTree
 from patcher.patching.shapes import HarnessShape
@@ -132,3 +132,58 @@ def test_the_harness_holds_no_case_of_its_own(rendered_harness: str) -> None:
         assert f'"{case}"' not in template, f"the harness template names the case {case}: cases are data (patcher/harness/cases.py)"
     for kind in contract_cases.Kind:
         assert f'case "{kind.value}":' in rendered_harness, f"the harness does not interpret cases of kind {kind.value}"
+
+
+# -- the upstream-style regression test ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", ["v3.5", "v4"])
+def test_the_upstream_style_test_goes_into_the_releases_own_test_files_with_its_helpers(tmp_path, shape):
+    tree = GoTree(goshapes.make_tree(tmp_path, shape))
+    files = upstream.render_for(tree, gofmt.check)
+    assert sorted(files) == [shapes.TEMPLATE_REF_TEST, shapes.RESOLUTION_TEST]
+    for relative, content in files.items():
+        own = tree.file(relative).source
+        assert own[own.index(b"\n\nfunc ") :].rstrip(b"\n") in content, "the file's own code stays as it was"
+    controller = files[shapes.TEMPLATE_REF_TEST].decode()
+    resolution = files[shapes.RESOLUTION_TEST].decode()
+    assert upstream.test_names(files) == list(UPSTREAM_TESTS)
+    assert "const podMetadataPrecedenceHolder = `" in controller  # YAML fixtures as constants, as upstream's tests have them
+    for name in ("holder alone", "workflow over holder", "template over workflow and holder", "controller defaults over holder"):
+        assert f'name:            "{name}"' in controller
+    assert "controller.cwftmplInformer.Lister().Get(created.Name)" in controller
+    assert 'require.ErrorContains(t, err, "template absent not found")' in resolution
+    if shape == "v4":
+        assert "ctx := logging.TestContext(t.Context())" in controller and "newController(ctx, wf.DeepCopy()" in controller
+        assert "listPods(ctx, woc)" in controller and "fakewfclientset.NewClientset()" in resolution
+        assert "logging.RequireLoggerFromContext(ctx))" in resolution and "tplCtx.GetTemplateFromRef(ctx, &wfv1.TemplateRef" in resolution
+    else:
+        assert "ctx := context.Background()" in controller and "newController(wf.DeepCopy()" in controller
+        assert "listPods(woc)" in controller and "fakewfclientset.NewSimpleClientset()" in resolution
+        assert "GetTemplateFromRef(&wfv1.TemplateRef" in resolution and "RequireLoggerFromContext" not in resolution
+    # The imports it needs are added to the file's own block, each in its group.
+    imports = controller[controller.index("import (") : controller.index(")\n")]
+    assert '"github.com/stretchr/testify/require"' in imports and f'wfv1 "{tree.gomod.module}/pkg/apis/workflow/v1alpha1"' in imports
+    assert imports.index('"testing"') < imports.index("\n\n") < imports.index('"github.com/stretchr/testify/assert"')  # std first
+
+
+def test_a_tree_that_carries_the_upstream_style_test_gets_it_once(tmp_path):
+    tree = goshapes.make_tree(tmp_path, "v3.7")
+    for relative, content in upstream.render_for(GoTree(tree), gofmt.check).items():
+        (tree / relative).write_bytes(content)
+    assert upstream.render_for(GoTree(tree), gofmt.check) == {}
+
+
+def test_a_name_the_upstream_style_test_declares_that_the_package_has_is_refused(tmp_path):
+    tree = goshapes.make_tree(tmp_path, "v3.7")
+    with (tree / shapes.TEMPLATE_REF_TEST).open("a") as test_file:
+        test_file.write("\nconst podMetadataPrecedenceHolder = \"taken\"\n")
+    with pytest.raises(InputError, match="workflow/controller already declares podMetadataPrecedenceHolder"):
+        upstream.render_for(GoTree(tree), gofmt.check)
+
+
+def test_a_release_without_the_test_files_the_upstream_style_test_goes_into_is_refused(tmp_path):
+    tree = goshapes.make_tree(tmp_path, "v3.5")
+    (tree / shapes.RESOLUTION_TEST).unlink()
+    with pytest.raises(InputError, match="workflow/templateresolution/context_test.go not found"):
+        upstream.render_for(GoTree(tree), gofmt.check)

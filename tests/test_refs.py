@@ -140,7 +140,7 @@ def test_backport_onto_a_branch_with_a_signed_off_commit(repo, run_cli, identity
     assert done.returncode == 0, done.stderr
     assert gitrepo.git(repo, "rev-parse", f"{branch}^") == sha(repo, "release-3.5")
     body = gitrepo.git(repo, "log", "-1", "--format=%B", branch)
-    assert body.splitlines()[0] == "fix: apply (Cluster)WorkflowTemplate podMetadata to templateRef pods (release-3.5 backport)"
+    assert body.splitlines()[0] == "fix(controller): apply templateRef holders' podMetadata beneath the workflow's. Fixes #12945"
     assert body.rstrip().endswith("Signed-off-by: Ada Maintainer <ada@example.invalid>")
     assert gitrepo.git(repo, "log", "-1", "--format=%an <%ae>", branch) == "Ada Maintainer <ada@example.invalid>"
 

@@ -144,7 +144,7 @@ def test_a_release_branch_is_backported_with_a_signed_off_commit_and_a_pr_body(p
     head = proved["release-3.7"]["commit"]
     assert (release["ref"], release["commit"], release["verdict"]) == ("branch", head, "fixed")
     body = subprocess.run(["git", "-C", str(repo), "log", "-1", "--format=%B", branch], capture_output=True, text=True, check=True).stdout
-    assert "(release-3.7 backport)" in body and "Signed-off-by: Ada Maintainer <ada@example.invalid>" in body
+    assert body.startswith("fix(controller): ") and "Signed-off-by: Ada Maintainer <ada@example.invalid>" in body
     assert subprocess.run(["git", "-C", str(repo), "rev-parse", f"{branch}^"], capture_output=True, text=True).stdout.strip() == head
     text = pr.read_text()
     assert "`release-3.7`" in text and "Unpatched, the controller fails" in text and "patcher apply --version release-3.7" in text

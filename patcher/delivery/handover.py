@@ -7,7 +7,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import git
 
@@ -19,7 +21,7 @@ from patcher.patching.gotree import GoTree
 from patcher.run import pipeline
 from patcher.runners import gofmt
 from patcher.session import Session
-from patcher.source import gitcmd
+from patcher.source import gitcmd, versions
 from patcher.source.versions import Release
 
 FALLBACK_AUTHOR = ("argo-patcher", "argo-patcher@users.noreply.github.com")
@@ -47,19 +49,40 @@ def change_description() -> str:
     return CHANGE
 
 
-def commit_message(release: Release, *, with_harness: bool) -> str:
-    harness = (
-        "\nThe commit also adds argo-patcher's precedence harness\n"
-        "(workflow/controller/zz_argo_patcher_precedence_test.go), one subtest per case.\n"
-        if with_harness
-        else ""
-    )
-    return f"""fix: apply (Cluster)WorkflowTemplate podMetadata to templateRef pods ({release.name} backport)
+ISSUE = 12945
+# Upstream's conventional commit title of a fix (its release notes are made from them); the
+# squash merge appends " (#PR)". A backport adds " (cherry-pick #PR for X.Y)", as upstream's
+# cherry-pick automation and its maintainers title them.
+TITLE = f"fix(controller): apply templateRef holders' podMetadata beneath the workflow's. Fixes #{ISSUE}"
+TESTS = """It adds the regression test to the tests of what it changes:
+TestTemplateRefPodMetadataPrecedence and
+TestTemplateRefPodMetadataLeavesTheHolderUnmodified in
+workflow/controller/operator_workflow_template_ref_test.go, and
+TestGetTemplateFromRefToAMissingTemplateOfAHolderWithPodMetadata in
+workflow/templateresolution/context_test.go."""
 
-{CHANGE}
-{harness}
-Fixes #12945
-"""
+
+def commit_title(ref: str, upstream_pr: int | None = None) -> str:
+    """The change's title on ``ref``: upstream's form, with ``(cherry-pick #N for X.Y)`` for a
+    backport of the upstream pull request ``upstream_pr``."""
+    if upstream_pr is None:
+        return TITLE
+    line = versions.line_of(ref)
+    if line is None:
+        raise InputError(f"--upstream-pr names the pull request {ref} is a backport of; {ref} is on no release line (release-X.Y, vX.Y.Z)")
+    return f"{TITLE} (cherry-pick #{upstream_pr} for {line[0]}.{line[1]})"
+
+
+def commit_message(release: Release, *, with_harness: bool, with_test: bool = True, upstream_pr: int | None = None) -> str:
+    parts = [commit_title(release.name, upstream_pr), "", CHANGE]
+    if with_test:
+        parts += ["", TESTS]
+    if with_harness:
+        parts += ["", "The commit also adds argo-patcher's precedence harness\n(workflow/controller/zz_argo_patcher_precedence_test.go), one subtest per case."]
+    if upstream_pr is not None:
+        parts += ["", f"Cherry-picked from #{upstream_pr}."]
+    parts += ["", f"Fixes #{ISSUE}"]
+    return "\n".join(parts) + "\n"
 
 
 def stage_all(tree: Path) -> None:
@@ -157,31 +180,41 @@ class TreeHandOver:
     """The patched tree as asked: kept with the harness only if asked for, and recorded on a
     branch only once its proof passed and when there is something to record."""
 
-    def check(self, session: Session, options: DeliverOptions) -> None:
+    def check(self, session: Session, options: DeliverOptions, releases: Sequence[Release]) -> None:
+        for release in releases:
+            commit_title(release.name, options.upstream_pr)  # --upstream-pr needs a release line
         if options.commit_to:
             check_new_branch(session, options.commit_to)
         if options.signoff:
             check_signoff(session)
 
-    def hand_over(self, session: Session, release: Release, tree: Path, options: DeliverOptions, *, proven: bool, already_patched: bool) -> None:
+    def hand_over(
+        self, session: Session, release: Release, tree: Path, options: DeliverOptions, *, proven: bool, already_patched: bool
+    ) -> dict[str, Any]:
         if not options.with_harness:
             fixture.remove(tree)
         elif not fixture.path(tree).exists():
             fixture.write(tree, fixture.render_for(GoTree(tree), gofmt.check))
+        title = commit_title(release.name, options.upstream_pr)
+        made: dict[str, Any] = {"title": title, "signed_off": False}
         if not options.commit_to:
-            return
+            return made
         if not proven:
             ui.warn(f"{release} did not pass its proof; branch {options.commit_to} was not created")
-            return
+            return made
         if already_patched and not options.with_harness:
             ui.info(f"{release} already carries the fix: nothing to commit, branch {options.commit_to} was not created")
-            return
-        message = commit_message(release, with_harness=options.with_harness)
+            return made
+        message = commit_message(release, with_harness=options.with_harness, upstream_pr=options.upstream_pr)
         sha = commit_to_branch(session, tree, options.commit_to, message, signoff=options.signoff)
         ui.info(f"recorded the patched {release} as branch {options.commit_to} ({sha[:12]}) in {session.mirror.source.location}")
+        ui.info(f"pull request title: {title}")
+        return {**made, "branch": options.commit_to, "commit": sha, "signed_off": options.signoff}
 
 
-def patch_text(session: Session, release: Release, *, fmt: str, with_harness: bool, signoff: bool = False, fix_only: bool = False) -> str:
+def patch_text(
+    session: Session, release: Release, *, fmt: str, with_harness: bool, signoff: bool = False, fix_only: bool = False, upstream_pr: int | None = None
+) -> str:
     """``patcher diff``: the change for ``release`` (the fix and its upstream-style test, or the
     fix alone) as a diff or an mbox, from the same plan a proof applies; empty when the release
     already carries the fix (and no harness is asked for)."""
@@ -196,5 +229,5 @@ def patch_text(session: Session, release: Release, *, fmt: str, with_harness: bo
         if with_harness:
             fixture.write(tree, fixture.render_for(prepared.plan.tree, gofmt.check))
         if fmt == "mbox":
-            return mbox(tree, commit_message(release, with_harness=with_harness), signoff=signoff)
+            return mbox(tree, commit_message(release, with_harness=with_harness, with_test=not fix_only, upstream_pr=upstream_pr), signoff=signoff)
         return diff(tree)

@@ -108,7 +108,9 @@ def add(file: GoFile, wanted: Mapping[str, str]) -> bytes:
     lines = file.source.splitlines(keepends=True)
     for name, path in missing:
         alias = "" if name in Import(path, None, 0, 0).names else f"{name} "
-        lines.insert(_row_for(present, path, file), f'\t{alias}"{path}"\n'.encode())
+        row, new_group = _row_for(present, path, file)
+        spec = f'\t{alias}"{path}"\n'.encode()
+        lines[row:row] = [spec, b"\n"] if new_group == "before" else [b"\n", spec] if new_group == "after" else [spec]
         file = GoFile(b"".join(lines), file.path)
         present = imports(file)
     return b"".join(lines)
@@ -124,8 +126,10 @@ def _parenthesised(file: GoFile) -> GoFile:
     return file
 
 
-def _row_for(present: list[Import], path: str, file: GoFile) -> int:
-    """The line a new import of ``path`` goes on: in its group, before the first spec sorting after it."""
+def _row_for(present: list[Import], path: str, file: GoFile) -> tuple[int, str]:
+    """The line a new import of ``path`` goes on: in its group, before the first spec sorting
+    after it; or in a group of its own (``before`` or ``after`` the others) when none is of its
+    kind, standard packages first."""
     rows = [file.source.count(b"\n", 0, spec.start) for spec in present]
     groups: list[list[tuple[int, Import]]] = []
     for row, spec in zip(rows, present, strict=True):
@@ -139,11 +143,13 @@ def _row_for(present: list[Import], path: str, file: GoFile) -> int:
         return max(_common_elements(spec.path, path) for _row, spec in group)
 
     same_kind = [g for g in groups if any(("." not in spec.path.split("/", 1)[0]) == std for _row, spec in g)]
-    group = max(same_kind or groups, key=shared)
+    if not same_kind:
+        return (groups[0][0][0], "before") if std else (groups[-1][-1][0] + 1, "after")
+    group = max(same_kind, key=shared)
     for row, spec in group:
         if spec.path > path:
-            return row
-    return group[-1][0] + 1
+            return row, ""
+    return group[-1][0] + 1, ""
 
 
 def _common_elements(a: str, b: str) -> int:

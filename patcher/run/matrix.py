@@ -34,6 +34,7 @@ from patcher.run.pipeline import NOTHING_LATER, LaterStages
 from patcher.run.progress import Progress, for_console
 from patcher.run.results import ErrorKind, ReleaseResult, exit_code
 from patcher.session import Session
+from patcher.source import versions
 from patcher.source.mirrors import UPSTREAM_URL
 from patcher.source.versions import Release
 
@@ -94,8 +95,8 @@ def preflight(session: Session, releases: Sequence[Release], options: RunOptions
     options.check()
     if options.deliver.any and len(releases) != 1:
         raise InputError("--output, --keep and --commit-to hand over one release's tree; name one release")
-    if options.deliver.any and later.hand_over is not None:
-        later.hand_over.check(session, options.deliver)
+    if later.hand_over is not None and (options.deliver.any or options.deliver.upstream_pr is not None):
+        later.hand_over.check(session, options.deliver, releases)
     if options.prove is not None:
         kind = runners.resolve_kind(options.prove.runner, options.prove.image)
         for proof in later.proofs:
@@ -236,11 +237,13 @@ def prove_all(
     workers = max(1, min(jobs, len(releases)))
     if len(releases) > 1:
         ui.info(f"proving {len(releases)} releases, {workers} at a time")
+    maintained = versions.maintained_lines(session.mirror.releases())
     with session.workspace(keep=options.deliver.keep) as workspace, for_console(releases) as view:
 
         def prove(release: Release, on_stage: StageCallback) -> ReleaseResult:
             result = prove_release(session, workspace, release, options, on_stage=on_stage, later=later)
             result.extra.setdefault("reproduce", reproduce_command(session.repo, release, options))
+            result.extra.setdefault("maintained_lines", maintained)
             return result
 
         return run(releases, prove, jobs=jobs, progress=view, on_interrupt=on_interrupt or runners.abort_all)

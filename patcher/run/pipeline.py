@@ -40,6 +40,7 @@ from patcher.source.checkout import Checkout, Workspace
 from patcher.source.versions import Release
 
 HARNESS_PACKAGE = "./workflow/controller/"
+PR_TEMPLATE = ".github/pull_request_template.md"
 
 StageCallback = Callable[[Release, str], None]
 
@@ -68,11 +69,14 @@ class Proof(Protocol):
 class HandOver(Protocol):
     """Where a proven tree goes (``patcher.delivery.handover``): kept, committed to a branch."""
 
-    def check(self, session: Session, options: DeliverOptions) -> None:
+    def check(self, session: Session, options: DeliverOptions, releases: Sequence[Release]) -> None:
         """What the hand-over needs before any release starts (a new branch, a git identity)."""
 
-    def hand_over(self, session: Session, release: Release, tree: Path, options: DeliverOptions, *, proven: bool, already_patched: bool) -> None:
-        """Hand ``tree``, patched, over as ``options`` ask, once its proof is known."""
+    def hand_over(
+        self, session: Session, release: Release, tree: Path, options: DeliverOptions, *, proven: bool, already_patched: bool
+    ) -> dict[str, Any]:
+        """Hand ``tree``, patched, over as ``options`` ask, once its proof is known; what was made
+        (a commit's title and id, its branch, whether it is signed off) goes into the report."""
 
 
 Report = Callable[[Sequence[ReleaseResult], ReportOptions, str], None]
@@ -161,6 +165,8 @@ def prove_release(
 ) -> ReleaseResult:
     """Patch ``release``, prove the patch unless told not to, and hand the tree over as asked."""
     result = ReleaseResult(version=release.name, extra={"ref": release.kind.value})
+    if options.deliver.upstream_pr is not None:
+        result.extra["upstream_pr"] = options.deliver.upstream_pr
     began = time.monotonic()
     try:
         on_stage(release, "checkout")
@@ -168,6 +174,8 @@ def prove_release(
         result.commit, result.tree = checkout.commit, checkout.path
         tree = GoTree(checkout.path)
         result.go = str(tree.gomod.go)
+        if (checkout.path / PR_TEMPLATE).is_file():  # the pull request's body follows it (reports.pr)
+            result.extra["pr_template"] = (checkout.path / PR_TEMPLATE).read_text(encoding="utf-8", errors="replace")
         on_stage(release, "patch")
         change = plan_change(tree)
         plan = change.plan
@@ -181,7 +189,9 @@ def prove_release(
             if later.hand_over is None:
                 raise AssertionError("a hand-over was asked for, and none was wired in")
             on_stage(release, "deliver")
-            later.hand_over.hand_over(session, release, checkout.path, options.deliver, proven=result.ok, already_patched=plan.already_patched)
+            made = later.hand_over.hand_over(session, release, checkout.path, options.deliver, proven=result.ok, already_patched=plan.already_patched)
+            if made:
+                result.extra["handed_over"] = made
     except RunInterrupted:
         raise
     except PatcherError as exc:

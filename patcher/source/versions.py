@@ -235,6 +235,22 @@ def _resolve_range(spec: SpecifierSet, releases: Sequence[Release], pre: bool) -
     return matched
 
 
+def line_of(name: str) -> tuple[int, int] | None:
+    """The release line a ref's name says: a release tag's (v3.7.4) or a release branch's (release-3.7)."""
+    release = parse_tag(name) or Release(name, RefKind.BRANCH)
+    return release.line
+
+
+MAINTAINED_LINES = 2  # upstream's docs/releases.md: "release branches for the most recent two minor releases"
+
+
+def maintained_lines(releases: Sequence[Release]) -> list[str]:
+    """The release lines upstream maintains, newest first (``["4.1", "4.0"]``): the newest two
+    with a final release."""
+    lines = sorted({r.line for r in releases if r.version is not None and not r.is_prerelease and r.line}, reverse=True)
+    return [f"{major}.{minor}" for major, minor in lines[:MAINTAINED_LINES]]
+
+
 def nearest(version: Version, releases: Sequence[Release], count: int = 3) -> list[Release]:
     """The final releases closest to ``version`` in release order (its neighbours)."""
     finals = sorted(r for r in releases if r.version is not None and not r.is_prerelease)
