@@ -131,7 +131,7 @@ def test_the_pull_request_for_main_names_the_labels_of_the_maintained_lines_the_
     main = fixed("main", SECTIONED)
     covered = pr.render([main, fixed("release-4.1", SECTIONED)])
     assert "Labels: `cherry-pick/4.1` (the maintained line the proof below covers)." in covered
-    assert "Not proved here on release-4.0: prove the branch too" in covered
+    assert "Not proved here on release-4.0: prove it too before labelling the pull request `cherry-pick/4.0`." in covered
     both = pr.render([main, fixed("release-4.1", SECTIONED), fixed("v4.0.10", SECTIONED)])
     assert "Labels: `cherry-pick/4.1`, `cherry-pick/4.0`" in both and "Not proved here" not in both
     failing = samples.still_failing()
