@@ -18,6 +18,7 @@ import pytest
 from patcher import cli
 from patcher.errors import InputError, PatchError
 from patcher.harness.contract import CASE_IDS, HARNESS_FILE, HARNESS_TEST
+from patcher.patching.gotree import GoTree
 from patcher.run import pipeline
 from tests import gitrepo
 from tests import report_samples as samples
@@ -77,7 +78,7 @@ PATCHED = {
 
 @dataclasses.dataclass
 class FakePlan:
-    tree: Path
+    tree: GoTree
     action: str
     shape_name: str = "synthetic"
     packages: tuple[str, ...] = (f"./{PACKAGE}/",)
@@ -92,13 +93,13 @@ class FakePlan:
         return {f"{PACKAGE}/precedence.go": PATCHED[self.action].encode()}
 
     def apply(self) -> None:
-        (self.tree / PACKAGE / "precedence.go").write_text(PATCHED[self.action])
+        self.tree.write(f"{PACKAGE}/precedence.go", PATCHED[self.action].encode())
 
 
 class FakePatch:
     @staticmethod
-    def plan(tree: Path) -> FakePlan:
-        action = (tree / "PATCH").read_text().strip()
+    def plan(tree: GoTree, gofmt: object) -> FakePlan:
+        action = (tree.root / "PATCH").read_text().strip()
         if action == "unrecognised":
             raise InputError(f"{PACKAGE}/operator.go: unrecognised code shape (no mergedTemplate); cannot place the fix")
         if action == "broken-patch":
@@ -108,7 +109,7 @@ class FakePatch:
 
 class FakeHarness:
     @staticmethod
-    def render_for(tree: Path) -> str:
+    def render_for(tree: GoTree, gofmt: object) -> str:
         return HARNESS
 
     @staticmethod
@@ -143,7 +144,8 @@ def test_matrix_drives_every_verdict_and_report(
     synthetic_argo: Path, go_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(pipeline, "patch", FakePatch)
-    monkeypatch.setattr(pipeline, "harness", FakeHarness)
+    monkeypatch.setattr(pipeline, "fixture", FakeHarness)
+    monkeypatch.setattr(pipeline.upstream, "render_for", lambda tree, gofmt: {})  # the synthetic releases have no test files for it
     summary = tmp_path / "step-summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     out_dir = tmp_path / "out"
