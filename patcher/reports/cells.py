@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from patcher.harness.contract import CASE_IDS
 from patcher.run.results import ReleaseResult, Verdict
-from patcher.runners.testresults import PROOF_LEVELS, ProofLevel, RunResult, RunStatus, Status, TestResult
+from patcher.runners.testresults import FINDINGS, LEVELS_BY_NAME, PROOF_LEVELS, Finding, ProofLevel, RunResult, RunStatus, Status, TestResult, new_findings
 
 SYMBOLS = {Status.PASS: "✓", Status.FAIL: "✗", Status.SKIP: "○", Status.ERROR: "!", Status.FLAKY: "⟳"}
 NOT_RUN = "–"
@@ -60,13 +60,50 @@ def proof_symbol(run: RunResult | None) -> str:
 
 
 def proof_cell(result: ReleaseResult, proof: str) -> str:
-    """``✗2→✓``: a further proof's cases before and after the patch."""
-    return f"{proof_symbol(proof_run(result.baseline, proof))}→{proof_symbol(proof_run(result.patched, proof))}"
+    """``✗2→✓``: a further proof's cases before and after the patch; for one of findings
+    (lint), the baseline's findings and the patched tree's new ones (``3→✓``, ``3→✗1``)."""
+    before, after = proof_run(result.baseline, proof), proof_run(result.patched, proof)
+    if LEVELS_BY_NAME[proof].kind == FINDINGS:
+        return f"{findings_symbol(before)}→{new_findings_symbol(before, after)}"
+    return f"{proof_symbol(before)}→{proof_symbol(after)}"
 
 
 def proof_counts(result: ReleaseResult, proof: str) -> str:
-    """``13/15 → 15/15``: a further proof's cases passing before and after the patch."""
-    return f"{passing_cases(proof_run(result.baseline, proof))} → {passing_cases(proof_run(result.patched, proof))}"
+    """``13/15 → 15/15``: a further proof's cases passing before and after the patch; for one of
+    findings, ``3 → 0 new``."""
+    before, after = proof_run(result.baseline, proof), proof_run(result.patched, proof)
+    if LEVELS_BY_NAME[proof].kind == FINDINGS:
+        found = len(before.findings) if before is not None and before.status is RunStatus.OK else NOT_RUN
+        new = len(lint_new(result, proof)) if after is not None and after.status is RunStatus.OK else SYMBOLS[Status.ERROR]
+        return f"{found} → {new} new"
+    return f"{passing_cases(before)} → {passing_cases(after)}"
+
+
+def findings_symbol(run: RunResult | None) -> str:
+    """The number of findings a run of a linter had (✓ for none), ! when it could not run."""
+    if run is None:
+        return NOT_RUN
+    if run.status is not RunStatus.OK:
+        return SYMBOLS[Status.ERROR]
+    return str(len(run.findings)) if run.findings else "✓"
+
+
+def new_findings_symbol(baseline: RunResult | None, patched: RunResult | None) -> str:
+    """✓ when the patched tree has no finding the baseline lacks, ✗ and their number otherwise."""
+    if patched is None:
+        return NOT_RUN
+    if patched.status is not RunStatus.OK or (baseline is not None and baseline.status is not RunStatus.OK):
+        return SYMBOLS[Status.ERROR]
+    new = new_findings(baseline.findings if baseline is not None else None, patched.findings)
+    return f"✗{len(new)}" if new else "✓"
+
+
+def lint_new(result: ReleaseResult, proof: str = "lint") -> list[Finding]:
+    """The findings of a proof of findings that the patch brought."""
+    before, after = proof_run(result.baseline, proof), proof_run(result.patched, proof)
+    if after is None:
+        return []
+    return new_findings(before.findings if before is not None else None, after.findings)
 
 
 def passing_cases(run: RunResult | None) -> str:
@@ -191,11 +228,28 @@ def _notes(result: ReleaseResult) -> str:
     return f" ({', '.join(notes)})" if notes else ""
 
 
+def _counted(result: ReleaseResult, level: ProofLevel) -> str:
+    if level.kind == FINDINGS:
+        before = proof_run(result.baseline, level.name)
+        there = f" ({len(before.findings)} there before)" if before is not None and before.findings else ""
+        return f"; {level.where}: no new finding{there}"
+    return f"; {level.where} {proof_counts(result, level.name).replace(' → ', ' before, ')} after"
+
+
+def case_levels(results: Iterable[ReleaseResult]) -> list[ProofLevel]:
+    """The further proofs of cases some release has (their per-case tables)."""
+    return [level for level in proof_levels(results) if level.kind != FINDINGS]
+
+
+def findings_levels(results: Iterable[ReleaseResult]) -> list[ProofLevel]:
+    return [level for level in proof_levels(results) if level.kind == FINDINGS]
+
+
 def reason(result: ReleaseResult) -> str:
     """One line on why the release got its verdict."""
     verdict, base, patched = result.verdict, result.baseline, result.patched
     if verdict is Verdict.FIXED:
-        further = "".join(f"; {level.where} {proof_counts(result, level.name).replace(' → ', ' before, ')} after" for level in proof_levels([result]))
+        further = "".join(_counted(result, level) for level in proof_levels([result]))
         return f"cases passing {passing_cases(base)} before, {passing_cases(patched)} after" + further + _notes(result)
     if verdict is Verdict.ALREADY_CORRECT:
         return f"cases passing {passing_cases(patched)} before and after" + _notes(result)
@@ -214,6 +268,11 @@ def reason(result: ReleaseResult) -> str:
         if patched is not None and patched.upstream_status is not None and not patched.upstream_status.passed:
             parts.append("the upstream-style test " + ", ".join(sorted(n for n, t in patched.upstream_tests.items() if t.status.failed)))
         for level in PROOF_LEVELS:
+            if level.kind == FINDINGS:
+                brought = lint_new(result, level.name)
+                if brought:
+                    parts.append(f"{level.where}, {len(brought)} new finding{'s' * (len(brought) != 1)}: " + "; ".join(f.describe() for f in brought[:3]))
+                continue
             failing = failed_cases(proof_run(patched, level.name))
             if failing:
                 parts.append(f"{level.where}, cases " + ", ".join(failing))

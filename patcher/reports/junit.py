@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from patcher.harness.contract import HARNESS_TEST
 from patcher.reports import cells
 from patcher.run.results import ErrorKind, ReleaseResult
-from patcher.runners.testresults import RunResult, Status
+from patcher.runners.testresults import FINDINGS, LEVELS_BY_NAME, Finding, RunResult, Status
 
 _ANSI = cells.ANSI
 # Characters XML 1.0 cannot carry at all, not even escaped (Go test output may hold any byte).
@@ -68,6 +68,25 @@ def _suite_for_run(root: ET.Element, result: ReleaseResult, run_name: str, run: 
     _count(suite)
 
 
+def _findings_suite(root: ET.Element, result: ReleaseResult, run_name: str, run: RunResult, *, new: list[Finding]) -> None:
+    """A finding a case; those the patch brought are failures, those already there pass (pre-existing)."""
+    classname = f"{result.version.replace('.', '_')}.{run_name.replace(' ', '_')}"
+    suite = ET.SubElement(root, "testsuite", name=f"{result.version} {run_name}", time=f"{run.duration_s:.3f}")
+    properties = ET.SubElement(suite, "properties")
+    for key, value in (("version", result.version), ("run", run_name), ("run-status", run.status.value), ("tool", run.tool)):
+        ET.SubElement(properties, "property", name=key, value=clean(value))
+    problem = cells.run_problem(run)
+    if problem:
+        _outcome(_testcase(suite, classname, "lint", run.duration_s), "error", problem, run.message or problem, run.status.value)
+    for finding in run.findings:
+        case = _testcase(suite, classname, f"{finding.linter}: {finding.file}:{finding.line}", 0.0)
+        if finding in new:
+            _outcome(case, "failure", finding.text, finding.describe(), "new")
+        else:
+            ET.SubElement(case, "system-out").text = clean(f"pre-existing: {finding.describe()}")
+    _count(suite)
+
+
 def _failure_message(output: str) -> str:
     """The assertion line of a Go failure, rather than its first (often an ``=== RUN``) line."""
     for line in output.splitlines():
@@ -109,7 +128,10 @@ def document(results: list[ReleaseResult]) -> ET.Element:
             _suite_without_run(root, result, "patched")
         for run_name, run in (("baseline", result.baseline), ("patched", result.patched)):
             for proof_name, proof in (run.proofs.items() if run is not None else ()):
-                _suite_for_run(root, result, f"{proof_name} {run_name}", proof)
+                if LEVELS_BY_NAME[proof_name].kind == FINDINGS:
+                    _findings_suite(root, result, f"{proof_name} {run_name}", proof, new=cells.lint_new(result, proof_name) if run is result.patched else [])
+                else:
+                    _suite_for_run(root, result, f"{proof_name} {run_name}", proof)
     _count(root)
     root.set("time", f"{sum(float(s.get('time', '0')) for s in root.iter('testsuite')):.3f}")
     return root

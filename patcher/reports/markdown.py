@@ -71,6 +71,18 @@ def summary_table(results: list[ReleaseResult]) -> str:
     return "\n".join(rows)
 
 
+def findings_table(results: list[ReleaseResult], proof: str) -> str:
+    """A row per release: what ran, the baseline's findings, the patched tree's new ones (listed)."""
+    rows = ["| Release | Tool | Before | New after |", "|---|---|---|---|"]
+    for r in results:
+        before, after = cells.proof_run(r.baseline, proof), cells.proof_run(r.patched, proof)
+        if after is None:
+            continue
+        new = "<br>".join(cell(f.describe()) for f in cells.lint_new(r, proof)) or cells.new_findings_symbol(before, after)
+        rows.append(f"| {cell(r.version)} | {cell(after.tool or cells.run_problem(after))} | {cells.findings_symbol(before)} | {new} |")
+    return "\n".join(rows)
+
+
 def case_table(results: list[ReleaseResult], proof: str = cells.GO) -> str:
     """A row per case, a column per release (releases are fewer than cases)."""
     rows = ["| Case | " + " | ".join(cell(r.version) for r in results) + " |", "|---|" + "---|" * len(results)]
@@ -123,8 +135,10 @@ def render(results: list[ReleaseResult], *, spec: str | None = None) -> str:
         parts += ["<details><summary>Per case: baseline → patched</summary>", "", case_table(results), "",
                   f"{EMOJI[Status.PASS]} pass · {EMOJI[Status.FAIL]} fail · {EMOJI[Status.SKIP]} skip · "
                   f"{EMOJI[Status.ERROR]} error · {NOT_RUN} not run", "", "</details>", ""]
-        for level in cells.proof_levels(results):
+        for level in cells.case_levels(results):
             parts += [f"<details><summary>Per case, {level.lower_title}: baseline → patched</summary>",
                       "", case_table(results, level.name), "", "</details>", ""]  # fmt: skip
+        for level in cells.findings_levels(results):
+            parts += [f"<details><summary>{level.title}</summary>", "", findings_table(results, level.name), "", "</details>", ""]
         parts += [details(r) + "\n" for r in results if not r.ok or r.pre_existing or r.flaky]
     return "\n".join(parts).rstrip() + "\n"

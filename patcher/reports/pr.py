@@ -199,6 +199,7 @@ def _release(result: ReleaseResult) -> list[str]:
     if result.patched is not None or result.baseline is not None:
         parts += _case_table(result) + [""]
     parts += _upstream_tests(result)
+    parts += _lint(result)
     if result.extra.get("reproduce"):
         command, mirror = _portable(str(result.extra["reproduce"]))
         parts += ["Reproduce:", "", "```sh", "pip install argo-patcher", command, "```", ""]
@@ -230,7 +231,7 @@ def _what_was_wrong(result: ReleaseResult) -> list[str]:
 
 
 def _case_table(result: ReleaseResult) -> list[str]:
-    further = cells.proof_levels([result])
+    further = cells.case_levels([result])
     rows = ["| Case | Before | After |" + "".join(f" {level.subject} before | {level.subject} after |" for level in further),
             "|---|---|---|" + "---|---|" * len(further)]  # fmt: skip
     for case in CASE_IDS:
@@ -243,6 +244,22 @@ def _case_table(result: ReleaseResult) -> list[str]:
     rows += ["", "Before/After: Argo's own test controller (Go unit tests), argo-patcher's precedence harness and the regression test above."
              + "".join(f" {level.subject}: {level.described}." for level in further)]  # fmt: skip
     return rows
+
+
+def _lint(result: ReleaseResult) -> list[str]:
+    lines = []
+    for level in cells.findings_levels([result]):
+        before, after = cells.proof_run(result.baseline, level.name), cells.proof_run(result.patched, level.name)
+        assert after is not None
+        problem = cells.run_problem(after) or (cells.run_problem(before) if before is not None else "")
+        if problem:
+            lines.append(f"{level.subject}: did not run to the end ({cell(problem)}), so this change is not shown clean under upstream's linters.")
+            continue
+        new = cells.lint_new(result, level.name)
+        there = f"; {len(before.findings)} finding{'s' * (len(before.findings) != 1)} there before it, unchanged" if before and before.findings else ""
+        lines.append(f"{level.subject} ({cell(after.tool)}): " + (f"{len(new)} new finding{'s' * (len(new) != 1)}" if new else "nothing new") + there + ".")
+        lines += [f"- `{cell(f.describe())}`" for f in new]
+    return [*lines, ""] if lines else []
 
 
 def _mark(run: RunResult | None, case: str) -> str:

@@ -14,7 +14,7 @@ from patcher.harness.contract import CASE_IDS
 from patcher.reports import cells
 from patcher.run.progress import VERDICT_STYLES, elapsed
 from patcher.run.results import ReleaseResult
-from patcher.runners.testresults import PROOF_LEVELS, ProofLevel, RunResult, Status
+from patcher.runners.testresults import FINDINGS, PROOF_LEVELS, ProofLevel, RunResult, Status
 
 REGRESSION_HEADER = "reg"
 UPSTREAM_HEADER = "ust"
@@ -73,6 +73,20 @@ def tall_table(results: list[ReleaseResult], proof: str = cells.GO) -> Table:
         for level in cells.proof_levels(results):
             table.add_row(level.heading.lower(), *(_cell(cells.proof_cell(r, level.name)) for r in results))
     table.add_row("verdict", *(verdict_text(r) for r in results))
+    return table
+
+
+def findings_table(results: list[ReleaseResult], level: ProofLevel) -> Table:
+    """A row per release: what ran, the baseline's findings, the patched tree's new ones."""
+    table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), show_edge=False)
+    for column in ("release", "tool", "before", "new after"):
+        table.add_column(column, no_wrap=column != "tool")
+    for result in results:
+        before, after = cells.proof_run(result.baseline, level.name), cells.proof_run(result.patched, level.name)
+        if after is None:
+            continue
+        tool = after.tool or cells.run_problem(after)
+        table.add_row(result.version, tool, cells.findings_symbol(before), _cell(cells.new_findings_symbol(before, after)))
     return table
 
 
@@ -160,6 +174,9 @@ def details(results: list[ReleaseResult], *, baseline_output: bool = False) -> R
         for level in PROOF_LEVELS:
             block += _run_details(result, f"patched {level.where}", cells.proof_run(result.patched, level.name), with_output=True)
             block += _run_details(result, f"baseline {level.where}", cells.proof_run(result.baseline, level.name), with_output=baseline_output)
+            if level.kind == FINDINGS and cells.lint_new(result, level.name):
+                block.append(Text(f"  new {level.where}:", style="bold"))
+                block += [Text(f"    {finding.describe()}") for finding in cells.lint_new(result, level.name)]
         blocks.append(Group(*block))
     if not blocks:
         return None
@@ -177,11 +194,15 @@ def print_report(results: list[ReleaseResult], console: Console, *, baseline_out
         console.print(table)
     further = cells.proof_levels(results)
     console.print(legend(wide, further=further, upstream=cells.has_upstream_test(results)))
-    for level in further:
+    for level in cells.case_levels(results):
         console.print()
         console.print(Text(f"{level.title}, per case", style="bold underline"))
         for table in results_tables(results, console, level.name)[0]:
             console.print(table)
+    for level in cells.findings_levels(results):
+        console.print()
+        console.print(Text(level.title, style="bold underline"))
+        console.print(findings_table(results, level))
     for section in (regression_failures(results), details(results, baseline_output=baseline_output)):
         if section is not None:
             console.print()

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from patcher.errors import ExitCode
-from patcher.runners.testresults import RunResult, RunStatus, Status
+from patcher.runners.testresults import FINDINGS, LEVELS_BY_NAME, RunResult, RunStatus, Status, new_findings
 
 
 class ErrorKind(str, enum.Enum):
@@ -163,14 +163,28 @@ def judge(baseline: RunResult | None, patched: RunResult | None, *, error: Error
         return Verdict.PATCHED
     if patched is None:
         return Verdict.INFRA_ERROR
-    proofs = [(baseline, patched)]
+    verdicts = [_judge_proof(baseline, patched)]
     for name, proof in patched.proofs.items():
-        proofs.append((baseline.proofs.get(name) if baseline is not None else None, proof))
-    verdicts = [_judge_proof(before, after) for before, after in proofs]
+        before = baseline.proofs.get(name) if baseline is not None else None
+        judge_one = _judge_findings if LEVELS_BY_NAME[name].kind == FINDINGS else _judge_proof
+        verdicts.append(judge_one(before, proof))
     for worst in (Verdict.INFRA_ERROR, Verdict.BUILD_ERROR, Verdict.STILL_FAILING, Verdict.PASSED, Verdict.FIXED):
         if worst in verdicts:
             return worst
     return Verdict.ALREADY_CORRECT
+
+
+def _judge_findings(baseline: RunResult | None, patched: RunResult) -> Verdict:
+    """A proof of findings (lint) fails on what the patched tree has and the baseline lacks; what
+    was there already is reported and not counted. One that could not run is never a pass."""
+    runs = [run for run in (baseline, patched) if run is not None]
+    if any(run.status in (RunStatus.INFRA_ERROR, RunStatus.TIMEOUT) for run in runs):
+        return Verdict.INFRA_ERROR
+    if any(run.status is RunStatus.BUILD_ERROR for run in runs):
+        return Verdict.BUILD_ERROR
+    if new_findings(baseline.findings if baseline is not None else None, patched.findings):
+        return Verdict.STILL_FAILING
+    return Verdict.ALREADY_CORRECT  # passes without deciding whether the release was fixed
 
 
 def _judge_proof(baseline: RunResult | None, patched: RunResult) -> Verdict:

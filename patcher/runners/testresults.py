@@ -41,9 +41,13 @@ class RunStatus(str, enum.Enum):
     TIMEOUT = "timeout"
 
 
+CASES, FINDINGS = "cases", "findings"
+
+
 @dataclasses.dataclass(frozen=True)
 class ProofLevel:
-    """A further proof of a tree whose run holds the contract's cases, as the reports name it."""
+    """A further proof of a tree, as the reports name it: one whose run holds the contract's
+    cases (``CASES``: the real controller), or one whose run holds findings (``FINDINGS``: lint)."""
 
     name: str  # its key in the report (report.schema.json) and in ``RunResult.proofs``
     where: str  # in a sentence: "on a real API server"
@@ -52,6 +56,7 @@ class ProofLevel:
     title: str  # its own table's title
     subject: str  # what ran, in a pull request's table: "Real controller"
     described: str  # what that is, in a sentence
+    kind: str = CASES
 
     @property
     def lower_title(self) -> str:
@@ -63,8 +68,58 @@ PROOF_LEVELS = (
         "cluster", "on a real API server", "cluster", "Real API server", "The real workflow-controller against a real API server (--cluster)",
         "Real controller", "the release's `workflow-controller` binary against a real API server, the cases checked on the Pods it created",
     ),
+    ProofLevel(
+        "lint", "under upstream's linters", "lint", "Lint", "Upstream's linters on the changed packages: the ref's golangci-lint and go vet (--lint)",
+        "Lint", "the golangci-lint version the ref pins, with its .golangci.yml and build tags, and go vet, over the packages the change touches",
+        kind=FINDINGS,
+    ),
 )  # fmt: skip
+LEVELS_BY_NAME = {level.name: level for level in PROOF_LEVELS}
 PROOF_NAMES = tuple(level.name for level in PROOF_LEVELS)
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    """One problem a linter reports at a place in the code."""
+
+    linter: str  # "errcheck", "govet", "vet" (go vet itself)
+    file: str  # relative to the tree
+    line: int
+    text: str
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """What matches a finding in the baseline to one in the patched tree: lines move when code
+        is added above them, the linter, file and message do not."""
+        return self.linter, self.file, self.text
+
+    def to_json(self) -> dict[str, Any]:
+        return {"linter": self.linter, "file": self.file, "line": self.line, "text": self.text}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Finding:
+        return cls(str(data["linter"]), str(data["file"]), int(data["line"]), str(data["text"]))
+
+    def describe(self) -> str:
+        return f"{self.file}:{self.line}: {self.text} ({self.linter})"
+
+
+def new_findings(baseline: list[Finding] | None, patched: list[Finding]) -> list[Finding]:
+    """The patched tree's findings the baseline lacks, each baseline finding matching one patched
+    finding of its key (the nearest line first); all of them without a baseline."""
+    if baseline is None:
+        return list(patched)
+    left: dict[tuple[str, str, str], list[int]] = {}
+    for finding in baseline:
+        left.setdefault(finding.key, []).append(finding.line)
+    new = []
+    for finding in sorted(patched, key=lambda f: (f.key, f.line)):
+        lines = left.get(finding.key)
+        if lines:
+            lines.remove(min(lines, key=lambda line: abs(line - finding.line)))
+        else:
+            new.append(finding)
+    return sorted(new, key=lambda f: (f.file, f.line, f.linter))
 
 
 @dataclasses.dataclass
@@ -88,6 +143,9 @@ class RunResult:
     # Further proofs of the same tree, by name: its controller binary against a real API server
     # ("cluster", --cluster), its cases as tests.
     proofs: dict[str, RunResult] = dataclasses.field(default_factory=dict)
+    # A proof of FINDINGS (lint): what it found in the tree, and what ran (versions).
+    findings: list[Finding] = dataclasses.field(default_factory=list)
+    tool: str = ""
 
     @property
     def cases(self) -> dict[str, Status]:
@@ -142,6 +200,8 @@ class RunResult:
             "message": self.message,
             "cached": self.cached,
             **{name: proof.to_json() for name, proof in self.proofs.items()},
+            **({"findings": [f.to_json() for f in self.findings]} if self.findings or self.tool else {}),
+            **({"tool": self.tool} if self.tool else {}),
             "failures": {r.name: r.output for r in self.failures if r.output},
         }
 
@@ -155,7 +215,11 @@ class RunResult:
         tests.update({n: TestResult(n, Status(s), output=failures.get(n, "")) for n, s in data.get("tests", {}).items()})
         tests.update({n: TestResult(n, Status(s), output=failures.get(n, "")) for n, s in data.get("upstream_test", {}).items()})
         proofs = {name: cls.from_json(data[name]) for name in PROOF_NAMES if data.get(name)}
-        return cls(RunStatus(data["status"]), tests, data.get("duration_s", 0.0), data.get("message", ""), bool(data.get("cached", False)), proofs)
+        findings = [Finding.from_json(f) for f in data.get("findings") or []]
+        return cls(
+            RunStatus(data["status"]), tests, data.get("duration_s", 0.0), data.get("message", ""), bool(data.get("cached", False)), proofs,
+            findings, str(data.get("tool", "")),
+        )  # fmt: skip
 
 
 def _top_level(name: str) -> str:
