@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from patcher.delivery import helmvalues, kustomize
+from patcher.delivery.deliverables import Request
 from patcher.delivery.imageref import ImageRef
 from patcher.errors import InputError
 from tests import gitrepo
@@ -64,6 +65,16 @@ def test_image_references_read_as_docker_reads_them(text, parts):
 def test_a_malformed_image_name_is_one_input_error(text, message):
     with pytest.raises(InputError, match=message):
         ImageRef.parse(text, what="--push")
+
+
+def test_the_image_is_named_by_tag_push_or_default_and_always_has_a_tag():
+    assert [str(r) for r in Request().image_names("v3.5.5") if r] == ["argo-patcher/workflow-controller:v3.5.5-fix12945"]
+    name, push = Request(push="127.0.0.1:5000/argo/wc").image_names("v3.5.5")
+    assert (str(name), str(push)) == ("127.0.0.1:5000/argo/wc:v3.5.5-fix12945", "127.0.0.1:5000/argo/wc:v3.5.5-fix12945")
+    name, push = Request(tag="local/wc:dev", push="reg.example/argo/wc").image_names("v3.5.5")
+    assert (str(name), str(push)) == ("local/wc:dev", "reg.example/argo/wc:dev")
+    with pytest.raises(InputError, match="name a tag, not a digest"):
+        Request(push=f"reg.example/wc@{DIGEST}").image_names("v3.5.5")
 
 
 def test_the_overlay_swaps_the_controller_for_the_patched_image_by_digest(release_tree: Path, tmp_path: Path):

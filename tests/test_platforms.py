@@ -98,3 +98,10 @@ def test_a_bad_platform_is_one_input_error(text, message):
     with pytest.raises(InputError, match=message):
         platforms.parse_list(text)
 
+
+def test_the_cli_refuses_a_bad_platform_before_any_work(run_cli, argo_repo):
+    done = run_cli("--repo", str(argo_repo), "build", "--version", "v3.5.0", "--platform", "linux/sparc")
+    assert done.returncode == 2 and done.stderr.strip() == (
+        "error: --platform linux/sparc: sparc is not an architecture Go builds linux binaries for "
+        f"({', '.join(platforms.ARCHITECTURES)})"
+    )
