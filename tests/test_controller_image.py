@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from patcher.delivery import controllerimage, helmvalues, platforms
-from tests import gitrepo, localregistry
+from tests import gitrepo, gotools, localregistry
 from tests.goshapes import make_tree
 from tests.runner_support import TEST_VOLUME_PREFIX
 
@@ -228,9 +228,7 @@ def test_the_deploy_manifests_name_the_pushed_index_by_digest(built):
     tagged = f"{built['address']}/{PUSHED[0]}:{PUSHED[1]}" if built["address"] else f"docker.io/{TAG}"
     assert helmvalues.rendered_image(values) == f"{tagged}@{entry['digest']}"  # the chart's REGISTRY/REPOSITORY:TAG
     assert values["images"] == {"tag": "v3.5.0"}
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("no kubectl to render the overlay with")
+    kubectl = str(gotools.kubectl_for_tests())
     rendered = subprocess.run([kubectl, "kustomize", str(out / "kustomize")], capture_output=True, text=True, timeout=60)
     assert rendered.returncode == 0, rendered.stderr
     images = {d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0]["image"] for d in yaml.safe_load_all(rendered.stdout)}

@@ -5,7 +5,6 @@ a real release's manifests: tests/test_build_upstream.py."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from patcher.delivery import helmvalues, kustomize
 from patcher.delivery.deliverables import Request
 from patcher.delivery.imageref import ImageRef
 from patcher.errors import InputError
-from tests import gitrepo
+from tests import gitrepo, gotools
 
 DIGEST = "sha256:" + "2d" * 32
 
@@ -129,9 +128,7 @@ def test_helm_values_name_the_same_image_as_the_chart_renders_it(tmp_path: Path)
 
 
 def test_kustomize_renders_the_overlay_with_the_digest(release_tree: Path, tmp_path: Path):
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("no kubectl to render the overlay with")
+    kubectl = str(gotools.kubectl_for_tests())
     image = ImageRef.parse("registry.example.com/argo/workflow-controller:v3.5.5-fix12945")
     written = kustomize.write(tmp_path / "kustomize", release_tree, image=image, digest=DIGEST, release="v3.5.5", version_tag=True)
     assert written is not None
