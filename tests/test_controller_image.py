@@ -101,7 +101,7 @@ def deployment(name: str, image: str) -> str:
 def release_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("release")
     files = gitrepo.copy_tree(make_tree(root / "shape", "v3.5"))
-    files.update({"go.mod": "module example.com/argo-workflows/v3\n\ngo 1.21\n", "version.go": VERSION_GO, "cmd/workflow-controller/main.go": MAIN_GO})
+    files.update({"version.go": VERSION_GO, "cmd/workflow-controller/main.go": MAIN_GO})  # go.mod: the shape's, module example.com/argo-workflows/v3
     files.update({**MANIFESTS, ".github/workflows/release.yaml": RELEASE_WORKFLOW})
     files["manifests/base/workflow-controller/workflow-controller-deployment.yaml"] = deployment("workflow-controller", "quay.io/argoproj/workflow-controller:latest")
     files["manifests/base/argo-server/argo-server-deployment.yaml"] = deployment("argo-server", "quay.io/argoproj/argocli:latest")
