@@ -426,28 +426,41 @@ def apply_command(session: Session, version: str, output: Path | None, keep: boo
 
 @cli.command("build")
 @click.option("--version", "version", required=True, metavar="VERSION", help=VERSION_HELP)
-@click.option("--tag", metavar="NAME", help="The image's name. Default: argo-patcher/workflow-controller:<version>-fix12945.")
+@click.option("--platform", "platform_list", metavar="OS/ARCH,...",
+              help="The platforms to build images for, such as linux/amd64,linux/arm64. Default: those upstream "
+              "publishes the release's image for (its release workflow says; linux/amd64 and linux/arm64 for every "
+              "release from v3.4.0).")
+@click.option("--tag", metavar="NAME", help="The image's name. Default: the --push name, else argo-patcher/workflow-controller:<version>-fix12945.")
+@click.option("--push", "push", metavar="REGISTRY/NAME[:TAG]",
+              help="Push the multi-platform image index there (credentials as 'docker login' keeps them; a registry "
+              "on 127.0.0.1 or localhost over plain HTTP). The deploy manifests then name it.")
 @click.option("--output", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
-              help="Also write the binary (DIR/workflow-controller) and the image as 'docker save' makes it "
-              "(DIR/workflow-controller-image.tar, for 'docker load' where no registry is reachable).")
+              help="Also write the binaries (DIR/workflow-controller-linux-ARCH), the image index as an OCI layout "
+              "(DIR/oci), this machine's image as a docker-archive (DIR/workflow-controller-image.tar, for 'docker "
+              "load'), a kustomize overlay over the release's install manifests (DIR/kustomize) and Helm values "
+              "(DIR/helm-values.yaml) that run the image by digest.")
 @runner_options
 @release_options
 @pass_session
-def build_command(session: Session, version: str, tag: str | None, output: Path | None, pre: bool, refresh: bool, **kwargs: Any) -> None:
-    """Build the patched workflow-controller of one release, and an image of it to deploy.
+def build_command(session: Session, version: str, platform_list: str | None, tag: str | None, push: str | None, output: Path | None,
+                  pre: bool, refresh: bool, **kwargs: Any) -> None:  # fmt: skip
+    """Build the patched workflow-controller of one release, and its images to deploy.
 
     The controller is built as the release's Makefile builds it (its version stamp, static, no
-    cgo), from the patched tree recorded as a backport commit, with the runner's Go and caches.
-    The image needs no registry: FROM scratch with CA certificates, running as uid 8737 like
-    upstream's, labelled with the release, the commits and the patch's digest. Prints its name.
-    Prove the patch first with 'patcher apply --version VERSION --cluster'.
+    cgo), from the patched tree recorded as a backport commit, with the runner's Go and caches,
+    once per platform. The images need no registry: FROM scratch with CA certificates, running
+    as uid 8737 like upstream's, labelled with the release, the commits and the patch's digest;
+    one per platform, in one multi-platform index. This machine's image goes into the local
+    Docker engine. Prints its name. Prove the patch first with 'patcher apply --version VERSION --cluster'.
     """
-    from patcher.delivery import controllerimage
+    from patcher.delivery import deliverables, platforms
 
     settings.check()
     options = ProveOptions(runner=kwargs.pop("runner"), image=kwargs.pop("image"), offline=kwargs.pop("offline"), timeout_s=kwargs.pop("timeout_s"))
     gocache.limit_bytes(kwargs.pop("cache_limit"))
     options.check()
+    request = deliverables.Request(tag=tag, output=output, platforms=platforms.parse_list(platform_list) if platform_list is not None else (), push=push)
+    request.image_names("release")  # a malformed name is refused before any work
     if output is not None and output.exists() and (not output.is_dir() or any(output.iterdir())):
         raise InputError(f"--output {output} exists and is not empty; choose a new or empty directory")
     ok, why = engine.available()
@@ -455,10 +468,14 @@ def build_command(session: Session, version: str, tag: str | None, output: Path 
         raise DockerUnavailable(f"{why.split(';')[0]}; patcher build makes a Docker image: start Docker")
     release = session.resolve_one(version, pre=pre, refresh=refresh)
     options = dataclasses.replace(options, runner=runners.resolve_kind(options.runner, options.image))
-    built = controllerimage.build(session, release, options, tag=tag, output=output)
-    ui.info(f"built {built.tag} ({built.image_id[:19]}): {release} at {built.provenance.commit[:12]}, patch {built.provenance.patch_digest[:19]}")
-    if output is not None:
-        ui.info(f"wrote {output / 'workflow-controller'} and {output / 'workflow-controller-image.tar'}")
+    built = deliverables.build(session, release, options, request)
+    provenance = built.provenance
+    ui.info(f"built {built.tag} ({built.loaded}, {built.image_id[:19]}): {release} at {provenance.commit[:12]}, patch {provenance.patch_digest[:19]}")
+    ui.info(f"image index {built.index_digest}: {', '.join(map(str, built.platforms))}")
+    if built.pushed:
+        ui.info(f"pushed {built.pushed}")
+    for path in built.files:
+        ui.info(f"wrote {path}")
     ui.out(built.tag)
 
 

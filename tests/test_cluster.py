@@ -463,7 +463,7 @@ class _FakeRunner:
         self.built: list[tuple[Path, str]] = []
         self.gcflags: list[str] = []
 
-    def build_binary(self, tree: Path, package: str, output_dir: Path, *, ldflags: str, gcflags: str = "", timeout_s: float, run_id: str) -> Path:
+    def build_binary(self, tree: Path, package: str, output_dir: Path, *, ldflags: str, gcflags: str = "", timeout_s: float, run_id: str, target: object = None) -> Path:
         self.built.append((tree, ldflags))
         self.gcflags.append(gcflags)
         if tree.name in self.fail:

@@ -75,6 +75,10 @@ KUBE_APISERVER = Recipe(
     ldflags=_kubernetes_ldflags(), replace_staging=True,
 )  # fmt: skip
 RECIPES = (ETCD, KUBE_APISERVER)
+# Not the control plane's: for checking manifests against it (kustomize built in), built on request.
+KUBECTL = Recipe(
+    "kubectl", "k8s.io/kubernetes", KUBERNETES_VERSION, "k8s.io/kubernetes/cmd/kubectl", ldflags=_kubernetes_ldflags(), replace_staging=True
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,6 +156,17 @@ def build(*, rebuild: bool = False, only_missing: bool = False) -> Assets:
             else:
                 ui.info(f"{recipe.name} {recipe.version} is already built ({recipe.cached_binary}); --rebuild builds it again")
     return require()
+
+
+def build_recipe(recipe: Recipe) -> Path:
+    """Build one recipe into the cache unless it is there already; its binary's path."""
+    host = hostgo.find()
+    if host is None:
+        raise InfraError(f"no Go on PATH to build {recipe.name}; install Go (go.dev/dl)")
+    with _build_lock():
+        if not _executable(recipe.cached_binary):
+            _build_one(recipe, host)
+    return recipe.cached_binary
 
 
 def _build_lock() -> filelock.FileLock:

@@ -10,6 +10,7 @@ date is the commit's date rather than now, so that building the same tree again 
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 from patcher.patching import gomod
@@ -35,13 +36,24 @@ def tree_ldflags(tree: Path, release_tag: str) -> str:
     )
 
 
-def build(runner: Runner, tree: Path, output_dir: Path, *, release_tag: str, timeout_s: float, run_id: str, for_tests: bool = False) -> Path:
+def build(
+    runner: Runner, tree: Path, output_dir: Path, *, release_tag: str, timeout_s: float, run_id: str, for_tests: bool = False,
+    target: Mapping[str, str] | None = None,
+) -> Path:  # fmt: skip
     """Build the controller of ``tree`` into ``output_dir``; see ``Runner.build_binary``.
 
     ``for_tests``: a binary only the cluster proof runs, compiled as the test runs compile (no
-    DWARF), so that it reuses every package they compiled instead of compiling them all again."""
+    DWARF), so that it reuses every package they compiled instead of compiling them all again.
+    ``target``: the GOOS and GOARCH (GOARM) to cross-compile for, as upstream's release workflow
+    builds each platform's image."""
     gcflags = gotest.NO_DWARF_GCFLAGS if for_tests else ""
-    return runner.build_binary(tree, PACKAGE, output_dir, ldflags=tree_ldflags(tree, release_tag), gcflags=gcflags, timeout_s=timeout_s, run_id=run_id)
+    ldflags = tree_ldflags(tree, release_tag)
+    return runner.build_binary(tree, PACKAGE, output_dir, ldflags=ldflags, gcflags=gcflags, timeout_s=timeout_s, run_id=run_id, target=target)
+
+
+def commit_date(tree: Path) -> str:
+    """The date of the tree's commit (UTC, RFC 3339), the build date its binaries are stamped with."""
+    return _git_state(tree)[1]
 
 
 def _git_state(tree: Path) -> tuple[str, str, bool]:

@@ -1,38 +1,28 @@
-"""What operators deploy: a release's patched ``workflow-controller`` and an image of it.
+"""The patched controller's image: what it holds, how it runs and what it says it is.
 
-The binary is built as the release's Makefile builds it (``cluster.controller``: its LDFLAGS
-version stamp, CGO off, static), from the patched tree recorded as a commit, so that the
-controller's version says the release and its git commit says the backport. The image is laid
-out as upstream's own controller image (distroless): ``/bin/workflow-controller`` as the
-entrypoint, CA certificates, name-service configuration, a writable /tmp, running as upstream's
-uid 8737; made ``FROM scratch`` with ``docker import``, so no registry is needed, and labelled with
-the release, the commits and a digest of the patch.
+It is laid out as upstream's own controller image (distroless): ``/bin/workflow-controller`` as
+the entrypoint, CA certificates, name-service configuration, a writable /tmp, running as
+upstream's uid 8737; made ``FROM scratch`` (``ociimage`` turns each platform's root file system
+into an image and the images into an index), so no registry is needed, and labelled with the
+release, the commits and a digest of the patch.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
-import shutil
 import tarfile
-import tempfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from patcher import runners, ui
-from patcher.delivery import controller, handover
 from patcher.errors import InfraError
-from patcher.options import ProveOptions
-from patcher.run import pipeline
 from patcher.runners import engine, images
-from patcher.session import Session
-from patcher.source.versions import Release
 
 USER_UID = 8737  # upstream's controller image runs as this user
 BINARY = "bin/workflow-controller"
 REPOSITORY = "argo-patcher/workflow-controller"
 LABEL_PREFIX = "io.github.argo-patcher"
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,32 +57,32 @@ def default_tag(release: str) -> str:
     return f"{REPOSITORY}:{safe}-fix12945"
 
 
-def build_image(binary: Path, tag: str, provenance: Provenance) -> str:
-    """Make the image of ``binary`` under ``tag``; return its id."""
+def image_config(provenance: Provenance) -> dict[str, Any]:
+    """How the image runs (an OCI image config's ``config``), as upstream's does: upstream's
+    Deployment runs ``command: [workflow-controller]``, found on PATH."""
+    return {
+        "Entrypoint": [f"/{BINARY}"],
+        "User": f"{USER_UID}:{USER_UID}",
+        "Env": [f"PATH={PATH}"],
+        "WorkingDir": "/",
+        "Labels": provenance.labels(),
+    }
+
+
+def write_rootfs(path: Path, binary: Path) -> Path:
+    """The image's whole file system as a tar at ``path``: the binary, CA certificates, users."""
+    with path.open("wb") as f:
+        _write_rootfs(f, binary)
+    return path
+
+
+def load(archive: Path, tag: str) -> str:
+    """``docker load`` of a docker-archive holding the image ``tag``; return the image's id."""
     docker_client = engine.client(images.BUILD_TIMEOUT_S)
-    repository, _, version = tag.rpartition(":") if ":" in tag.rsplit("/", 1)[-1] else (tag, "", "latest")
-    with tempfile.TemporaryDirectory(prefix="argo-patcher-controller-image-") as scratch:
-        rootfs = Path(scratch, "rootfs.tar")
-        with rootfs.open("wb") as f:
-            _write_rootfs(f, binary)
-        with engine.errors_as_infra(f"making the image {tag}"):
-            docker_client.api.import_image_from_file(os.fspath(rootfs), repository=repository, tag=version, changes=image_changes(provenance))
+    with engine.errors_as_infra(f"loading the image {tag} into Docker"), archive.open("rb") as f:
+        docker_client.images.load(f)
     with engine.errors_as_infra(f"reading the image {tag}"):
         return str(docker_client.images.get(tag).id)
-
-
-def image_changes(provenance: Provenance) -> list[str]:
-    labels = " ".join(f'{key}="{value}"' for key, value in provenance.labels().items())
-    return [f"USER {USER_UID}:{USER_UID}", f'ENTRYPOINT ["/{BINARY}"]', "WORKDIR /", f"LABEL {labels}"]
-
-
-def save(tag: str, path: Path) -> None:
-    """``docker save`` of the image, for a cluster with no registry to pull it from (``docker load``)."""
-    with engine.errors_as_infra(f"saving the image {tag}"):
-        image = engine.client(images.BUILD_TIMEOUT_S).images.get(tag)
-        with path.open("wb") as f:
-            for chunk in image.save(named=True):
-                f.write(chunk)
 
 
 def _write_rootfs(fileobj: BinaryIO, binary: Path) -> None:
@@ -113,40 +103,3 @@ def _write_rootfs(fileobj: BinaryIO, binary: Path) -> None:
         images.add_dir(tar, "tmp", 0o1777)
         images.add_dir(tar, "home", 0o755)
         images.add_dir(tar, "home/argo", 0o755, uid=USER_UID)
-
-
-
-
-@dataclasses.dataclass(frozen=True)
-class Built:
-    binary: Path  # where it was built (a temporary directory), or copied to with --output
-    tag: str
-    image_id: str
-    provenance: Provenance
-
-
-def build(session: Session, release: Release, options: ProveOptions, *, tag: str | None = None, output: Path | None = None) -> Built:
-    """Patch ``release``, record the patch as a commit, build its controller with the runner's Go
-    and caches, and make the image; with ``output``, also write the binary and the saved image there."""
-    tag = tag or default_tag(release.name)
-    with session.workspace() as workspace, tempfile.TemporaryDirectory(prefix="argo-patcher-controller-") as scratch:
-        prepared = pipeline.prepare(workspace, release)
-        tree = prepared.checkout.path
-        if prepared.plan.already_patched:
-            ui.info(f"{release} already carries the precedence fix; building it as it is")
-        prepared.change.apply()
-        patch_text = handover.diff(tree)
-        commit = handover.commit(tree, handover.commit_message(release, with_harness=False)) if patch_text else prepared.checkout.commit
-        runner = runners.prepare(tree, runner=options.runner, image=options.image, offline=options.offline, context=release.name)
-        ui.info(f"building the patched workflow-controller of {release} ({runner.describe()})")
-        run_id = f"{release.name}-build-{os.getpid()}"
-        binary = controller.build(runner, tree, Path(scratch), release_tag=release.name, timeout_s=options.timeout_s, run_id=run_id)
-        provenance = Provenance(release.name, prepared.checkout.commit, commit, patch_text, session.repo)
-        image_id = build_image(binary, tag, provenance)
-        if output is not None:
-            output.mkdir(parents=True, exist_ok=True)
-            kept = output / "workflow-controller"
-            shutil.copy2(binary, kept)
-            save(tag, output / "workflow-controller-image.tar")
-            binary = kept
-        return Built(binary, tag, image_id, provenance)

@@ -17,7 +17,7 @@ import contextlib
 import itertools
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from patcher import ui
@@ -91,11 +91,12 @@ class Runner(abc.ABC):
 
     @abc.abstractmethod
     def build_binary(
-        self, tree: Path, package: str, output_dir: Path, *, ldflags: str, gcflags: str = "", timeout_s: float, run_id: str
-    ) -> Path:
+        self, tree: Path, package: str, output_dir: Path, *, ldflags: str, gcflags: str = "", timeout_s: float, run_id: str,
+        target: Mapping[str, str] | None = None,
+    ) -> Path:  # fmt: skip
         """``go build -ldflags LDFLAGS [-gcflags GCFLAGS] -o OUTPUT_DIR/<name> PACKAGE`` in ``tree``,
         with the Go and the caches of this runner's test runs (CGO_ENABLED=0); returns the binary's
-        path.
+        path. ``target``: the GOOS, GOARCH (and GOARM) to cross-compile for; by default the Go's own.
 
         Raises ``BuildFailed`` when it built nothing (its ``status`` says why), ``InfraError``
         when the machinery fails, ``RunInterrupted`` when ``abort_all`` stopped it."""

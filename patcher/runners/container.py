@@ -28,7 +28,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -174,8 +174,9 @@ class DockerRunner(Runner):
         return parser.result(exit_code=outcome.exit_code, stderr=outcome.stderr, duration_s=duration, stopped=why, stopped_status=status)
 
     def build_binary(
-        self, tree: Path, package: str, output_dir: Path, *, ldflags: str, gcflags: str = "", timeout_s: float, run_id: str
-    ) -> Path:
+        self, tree: Path, package: str, output_dir: Path, *, ldflags: str, gcflags: str = "", timeout_s: float, run_id: str,
+        target: Mapping[str, str] | None = None,
+    ) -> Path:  # fmt: skip
         """A ``build`` container like the ``test`` ones (same image, cache volumes and read-only
         tree, no network), with ``output_dir`` mounted writable; a ``fetch`` first only when the
         module cache lacks modules."""
@@ -193,11 +194,11 @@ class DockerRunner(Runner):
         command = ["go", *gotest.go_build_args(package, f"{_BUILD_OUTPUT}/{name}", ldflags=ldflags, gcflags=gcflags)]
         build = functools.partial(
             self._container, docker_client, "build", command, tree, run_id, deadline, network=False,
-            mounts=[Mount(_BUILD_OUTPUT, str(output_dir), type="bind")],
+            mounts=[Mount(_BUILD_OUTPUT, str(output_dir), type="bind")], env=target,
         )  # fmt: skip
         built = build()
         if built.exit_code and "GOPROXY=off" in built.stderr and not self.offline:
-            fetched = self._container(docker_client, "fetch", ["go", "list", "-deps", package], tree, run_id, deadline, network=True)
+            fetched = self._container(docker_client, "fetch", ["go", "list", "-deps", package], tree, run_id, deadline, network=True, env=target)
             _check_built(fetched, "downloading modules", timeout_s)
             built = build()
         _check_built(built, f"building {package}", timeout_s)
@@ -263,12 +264,13 @@ class DockerRunner(Runner):
         on_stdout: Callable[[bytes], None] | None = None,
         mounts: Sequence[Mount] = (),
         serve: bool = True,
+        env: Mapping[str, str] | None = None,
     ) -> _Outcome:
         outcome = _Outcome()
         started = time.monotonic()
         create: dict[str, Any] = {
             "command": command, "user": f"{images.USER_UID}:{images.USER_UID}", "working_dir": images.WORKDIR,
-            "environment": self._environment(network, serve=serve),
+            "environment": {**self._environment(network, serve=serve), **(env or {})},
             "mounts": [
                 Mount(images.WORKDIR, str(tree), type="bind", read_only=True),
                 *(Mount(path, volume, type="volume") for volume, path in cache_volumes().items()),

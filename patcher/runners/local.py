@@ -25,7 +25,7 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from patcher import locks, settings, ui
@@ -166,8 +166,9 @@ class LocalRunner(Runner):
         return result
 
     def build_binary(
-        self, tree: Path, package: str, output_dir: Path, *, ldflags: str, gcflags: str = "", timeout_s: float, run_id: str
-    ) -> Path:
+        self, tree: Path, package: str, output_dir: Path, *, ldflags: str, gcflags: str = "", timeout_s: float, run_id: str,
+        target: Mapping[str, str] | None = None,
+    ) -> Path:  # fmt: skip
         """``go build`` with the local Go and this runner's environment (its caches, CGO_ENABLED=0),
         in a process group of its own like ``go test``."""
         check_not_aborting()
@@ -175,7 +176,8 @@ class LocalRunner(Runner):
         output_dir = Path(output_dir).resolve()
         output_dir.mkdir(parents=True, exist_ok=True)
         output = output_dir / package.rstrip("/").rsplit("/", 1)[-1]
-        go = self._go(gotest.go_build_args(package, str(output), ldflags=ldflags, gcflags=gcflags), Path(tree).resolve(), run_id, timeout_s, None)
+        args = gotest.go_build_args(package, str(output), ldflags=ldflags, gcflags=gcflags)
+        go = self._go(args, Path(tree).resolve(), run_id, timeout_s, None, target=target)
         if go.timed_out:
             raise BuildFailed(f"timed out after {timeout_s:g}s building {package}; go build was stopped", RunStatus.TIMEOUT)
         if go.exit_code:
@@ -184,7 +186,10 @@ class LocalRunner(Runner):
             raise BuildFailed(f"building {package} failed: {message}", status)
         return output
 
-    def _go(self, args: list[str], tree: Path, run_id: str, timeout_s: float, on_stdout: Callable[[bytes], None] | None) -> _Finished:
+    def _go(
+        self, args: list[str], tree: Path, run_id: str, timeout_s: float, on_stdout: Callable[[bytes], None] | None, *,
+        target: Mapping[str, str] | None = None,
+    ) -> _Finished:  # fmt: skip
         """Run ``go ARGS`` in ``tree`` in a process group of its own, recorded while it runs (a
         killed argo-patcher's next run reaps it); the whole group is killed when it ends, times
         out or the run is interrupted."""
@@ -192,7 +197,8 @@ class LocalRunner(Runner):
         ui.debug(f"[{run_id}] {' '.join(command)} in {tree}")
         stdout = subprocess.PIPE if on_stdout is not None else subprocess.DEVNULL
         stderr = bytearray()
-        with childprocs.Group(command, name="go", run_id=run_id, kind="local", cwd=tree, env=self.environment(), stdout=stdout, stderr=subprocess.PIPE) as go:
+        env = {**self.environment(), **(target or {})}
+        with childprocs.Group(command, name="go", run_id=run_id, kind="local", cwd=tree, env=env, stdout=stdout, stderr=subprocess.PIPE) as go:
             readers = [threading.Thread(target=_pump, args=(go.proc.stderr, lambda b: _append(stderr, b)), daemon=True)]
             if on_stdout is not None:
                 readers.append(threading.Thread(target=_pump, args=(go.proc.stdout, on_stdout), daemon=True))
