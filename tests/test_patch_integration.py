@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from patcher.delivery import handover
+from patcher.harness import upstream
 from patcher.patching import goimports, patch, shapes
+from patcher.patching.gosyntax import GoFile
 from patcher.patching.gotree import GoTree
 from patcher.runners import gofmt
 from patcher.session import Session
@@ -59,11 +61,15 @@ def test_the_patch_renders_applies_is_gofmt_clean_and_its_imports_match(session:
             pytest.skip(f"{ref} already carries the fix")
         assert shapes.WORKFLOWPOD in plan.changed_files
         for relative, content in plan.contents.items():
-            original = (tree / relative).read_bytes()
-            assert goimports.problems(content, goimports.candidates_for(tree, relative), original) == [], relative
+            patched = GoFile(content)
+            used = goimports.used_names(patched)
+            assert [spec.path for spec in goimports.imports(patched) if spec.names and not spec.names & used] == [], f"{relative}: an import left unused"
+            assert goimports.new_syntax_errors(GoFile((tree / relative).read_bytes()), patched) == [], relative
             if GOFMT.is_file():
                 formatted = subprocess.run([str(GOFMT)], input=content, capture_output=True, check=True).stdout
                 assert formatted == content, f"{relative} is not gofmt-clean"
+        test = upstream.render_for(GoTree(tree), gofmt.check)  # the fix's own test, rendered for this ref's helpers
+        assert sorted(test) == [shapes.TEMPLATE_REF_TEST, shapes.RESOLUTION_TEST] and len(upstream.test_names(test)) == 3
         plan.apply()
         text = handover.diff(tree)
         assert patch.plan(GoTree(tree), gofmt.check).already_patched
