@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from patcher import __version__, cluster, reports, runners, settings, ui
+from patcher import __version__, cluster, lint, reports, runners, settings, ui
 from patcher.cluster.cli import cluster as cluster_commands
 from patcher.delivery import handover
 from patcher.errors import DockerUnavailable, ExitCode, InputError, PatcherError
@@ -316,6 +316,12 @@ def prove_options(func: Callable[..., Any]) -> Callable[..., Any]:
         "'patcher cluster build' (done once, by itself, when missing).",
     )(func)  # fmt: skip
     func = click.option(
+        "--lint/--no-lint", default=None,
+        help="Also run upstream's linters on the packages the change touches, on the baseline and the patched tree: the "
+        "golangci-lint version the ref pins (built once per version), with its .golangci.yml and build tags, and go vet; a "
+        "finding the patched tree has and the baseline lacks fails the release. On by default with --commit-to and --pr-body.",
+    )(func)  # fmt: skip
+    func = click.option(
         "--fresh", is_flag=True,
         help="Run every test again, even a run whose every input (commit, patch, harness, tests, Go) is the same as "
         "an earlier one's; by default that earlier result is replayed and marked cached, as go test does.",
@@ -343,6 +349,7 @@ def prove_options_from(kwargs: dict[str, Any]) -> ProveOptions | None:
         cache_limit=gocache.limit_bytes(kwargs.pop("cache_limit")),
         fresh=kwargs.pop("fresh"),
         cluster=kwargs.pop("cluster"),
+        lint=bool(kwargs.pop("lint")),
     )
     return None if kwargs.pop("no_test") else options
 
@@ -407,6 +414,8 @@ def apply_command(session: Session, version: str, output: Path | None, keep: boo
     The same run as 'patcher matrix' with one release, plus the hand-over of its tree. Exits 0
     only when every case passes on the patched tree and no test fails that passed before it.
     """
+    if kwargs["lint"] is None:  # upstream's bar is what a commit or a pull request is handed over to
+        kwargs["lint"] = commit_to is not None or pr_path is not None
     options = RunOptions(
         prove=prove_options_from(kwargs),
         deliver=DeliverOptions(output=output, keep=keep, commit_to=commit_to, with_harness=with_harness, signoff=signoff, upstream_pr=upstream_pr),
@@ -540,7 +549,12 @@ cli.add_command(cluster_commands)
 def later_stages(options: RunOptions) -> pipeline.LaterStages:
     """What a run hands to the stages after its own, which it may not import: the further proofs
     asked for, the hand-over of the tree, the reports."""
-    proofs = (cluster.ControllerProof(),) if options.prove is not None and options.prove.cluster else ()
+    prove = options.prove
+    proofs: list[pipeline.Proof] = []
+    if prove is not None and prove.lint:
+        proofs.append(lint.LintProof())
+    if prove is not None and prove.cluster:
+        proofs.append(cluster.ControllerProof())
     return pipeline.LaterStages(proofs=proofs, hand_over=handover.TreeHandOver(), report=_present)
 
 

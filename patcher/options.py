@@ -37,6 +37,7 @@ class ProveOptions:
     cache_limit: int = 0  # bytes the Go caches may take, trimmed after each release (0: no limit)
     fresh: bool = False  # run again what an earlier run of the same inputs already ran
     cluster: bool = False  # also prove the controller binary against a real API server
+    lint: bool = False  # also run the ref's own golangci-lint and go vet on the changed packages
 
     def check(self) -> None:
         if self.suite not in SUITES:
@@ -65,6 +66,8 @@ class ProveOptions:
             args.append("--fresh")
         if self.cluster:
             args.append("--cluster")
+        if self.lint:
+            args.append("--lint")
         return args
 
 

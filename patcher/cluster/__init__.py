@@ -1,4 +1,4 @@
-"""Stage 9, cluster: the patched controller proved against a real Kubernetes API server
+"""Stage 10, cluster: the patched controller proved against a real Kubernetes API server
 (etcd + kube-apiserver, no kubelet).
 
 ``ControllerProof`` is the further proof the pipeline runs with ``--cluster`` (the CLI wires it
@@ -58,7 +58,9 @@ class ControllerProof:
     def preflight(self, runner_kind: str) -> None:
         preflight(mode_for(runner_kind))
 
-    def prove(self, release: Release, baseline: Path | None, patched: Path, *, runner: Runner, timeout_s: float) -> ProofRuns:
+    def prove(
+        self, release: Release, baseline: Path | None, patched: Path, *, runner: Runner, timeout_s: float, packages: Sequence[str] = ()
+    ) -> ProofRuns:
         proof = prove_release(baseline, patched, runner=runner, release_tag=release.name, timeout_s=timeout_s, mode=mode_for(runner.kind))
         details = {"mode": proof.mode, "seconds": {name: round(s, 1) for name, s in proof.timings.items()}}
         return ProofRuns(proof.baseline, proof.patched, details)

@@ -1,4 +1,4 @@
-"""Stage 8, reports: releases' results as a terminal table, JSON, JUnit XML, Markdown, a pull
+"""Stage 9, reports: releases' results as a terminal table, JSON, JUnit XML, Markdown, a pull
 request's body and the releases page; and the matrix emitted for other machines (``emit``).
 
 Every renderer is a pure function of a list of ``ReleaseResult``; ``write`` puts them in files.

@@ -62,8 +62,11 @@ class Proof(Protocol):
     def preflight(self, runner_kind: str) -> None:
         """What the proof needs before any release starts; raises the run's one (run-wide) error."""
 
-    def prove(self, release: Release, baseline: Path | None, patched: Path, *, runner: runners.Runner, timeout_s: float) -> ProofRuns:
-        """Prove ``patched`` (and ``baseline``, when there is one) with the runner's Go and caches."""
+    def prove(
+        self, release: Release, baseline: Path | None, patched: Path, *, runner: runners.Runner, timeout_s: float, packages: Sequence[str]
+    ) -> ProofRuns:
+        """Prove ``patched`` (and ``baseline``, when there is one) with the runner's Go and caches;
+        ``packages`` are those the change touches (``./dir/``)."""
 
 
 class HandOver(Protocol):
@@ -256,16 +259,19 @@ def _prove(
             on_stage(release, proof.name)
             if options.baseline and baseline is None:  # its Go tests were replayed: the proof still needs its tree
                 baseline = workspace.checkout(release, name=f"{release.name}-baseline")
-            _prove_further(proof, release, checkout, baseline, runner, options, result)
+            _prove_further(proof, release, checkout, baseline, runner, options, result, change.packages)
     if options.cache_limit and (ran or proofs):
         _trim_caches(runner, options.cache_limit, release)
 
 
 def _prove_further(
-    proof: Proof, release: Release, checkout: Checkout, baseline: Checkout | None, runner: runners.Runner, options: ProveOptions, result: ReleaseResult
-) -> None:
+    proof: Proof, release: Release, checkout: Checkout, baseline: Checkout | None, runner: runners.Runner, options: ProveOptions,
+    result: ReleaseResult, packages: Sequence[str],
+) -> None:  # fmt: skip
     """One further proof of each tree; its runs go with the tree's Go run, its details in the report."""
-    found = proof.prove(release, baseline.path if baseline is not None else None, checkout.path, runner=runner, timeout_s=options.timeout_s)
+    found = proof.prove(
+        release, baseline.path if baseline is not None else None, checkout.path, runner=runner, timeout_s=options.timeout_s, packages=packages
+    )
     assert result.patched is not None  # the Go runs came first
     result.patched.proofs[proof.name] = found.patched
     if result.baseline is not None and found.baseline is not None:

@@ -14,6 +14,7 @@ import abc
 import atexit
 import concurrent.futures.thread  # noqa: F401 - imported first so that our shutdown hook runs before its joins
 import contextlib
+import dataclasses
 import itertools
 import threading
 import time
@@ -27,6 +28,7 @@ from patcher.options import DEFAULT_TIMEOUT_S
 from patcher.runners.testresults import RunResult, RunStatus
 
 POLL_S = 0.2
+TOOL_CACHE = "argo-patcher-tool-cache"  # in the build cache: run_tool's caches (golangci-lint's)
 
 
 class RunInterrupted(PatcherError):
@@ -100,6 +102,29 @@ class Runner(abc.ABC):
 
         Raises ``BuildFailed`` when it built nothing (its ``status`` says why), ``InfraError``
         when the machinery fails, ``RunInterrupted`` when ``abort_all`` stopped it."""
+
+
+    @abc.abstractmethod
+    def run_tool(
+        self, tree: Path, tool: Path, args: Sequence[str], *, goroot: Path | None = None, env: Mapping[str, str] | None = None,
+        timeout_s: float, run_id: str, cache_var: str | None = None,
+    ) -> ToolRun:  # fmt: skip
+        """Run the binary ``tool`` (a linter built for this runner's platform) with ``args`` in
+        ``tree``, with this runner's Go caches, no network, and ``goroot``'s Go instead of the
+        runner's own when given (an older one the tool was built with). ``cache_var`` names the
+        variable that points the tool at a cache of its own, kept in the runner's build cache (and
+        trimmed with it). Raises ``InfraError`` when the machinery fails, ``RunInterrupted`` when
+        ``abort_all`` stopped it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ToolRun:
+    """What a tool printed, and how it ended."""
+
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    timed_out: bool = False
 
 
 # -- stopping everything ------------------------------------------------------------------------

@@ -41,7 +41,7 @@ from patcher.errors import InfraError
 from patcher.gocaches import gocache
 from patcher.options import DEFAULT_TIMEOUT_S
 from patcher.runners import engine, gotest, hostgo, images
-from patcher.runners.base import BuildFailed, Runner, check_not_aborting, supervise
+from patcher.runners.base import TOOL_CACHE, BuildFailed, Runner, ToolRun, check_not_aborting, supervise
 from patcher.runners.testresults import RunResult, RunStatus
 
 
@@ -57,6 +57,8 @@ def build_cache_volume() -> str:
 
 
 LOG_DRAIN_S = 15
+_TOOL = "/opt/argo-patcher/tool"  # where run_tool mounts its binary
+_TOOL_GOROOT = "/opt/argo-patcher/goroot"  # and the Go it was built with
 VOLUME_ID_LABEL = "argo-patcher.volume-id"
 TRIM_TIMEOUT_S = 300
 _TOOLS = f"{images.GOCACHE}/{gocache.TOOLS_DIR}"
@@ -203,6 +205,33 @@ class DockerRunner(Runner):
             built = build()
         _check_built(built, f"building {package}", timeout_s)
         return output_dir / name
+
+    def run_tool(
+        self, tree: Path, tool: Path, args: Sequence[str], *, goroot: Path | None = None, env: Mapping[str, str] | None = None,
+        timeout_s: float, run_id: str, cache_var: str | None = None,
+    ) -> ToolRun:  # fmt: skip
+        """A ``tool`` container like the ``test`` ones (same image, cache volumes and read-only
+        tree, no network), with the tool, and ``goroot`` in place of the image's Go when given,
+        mounted read-only."""
+        check_not_aborting()
+        docker_client = engine.client()
+        engine.reap_orphans(docker_client)
+        self._prepare_volumes(docker_client)
+        mounts = [Mount(_TOOL, str(Path(tool).resolve()), type="bind", read_only=True)]
+        environment = dict(env or {})
+        if cache_var:
+            environment[cache_var] = f"{images.GOCACHE}/{TOOL_CACHE}"
+        if goroot is not None:
+            mounts.append(Mount(_TOOL_GOROOT, str(Path(goroot).resolve()), type="bind", read_only=True))
+            environment.update(GOROOT=_TOOL_GOROOT, PATH=f"{_TOOL_GOROOT}/bin:{images.IMAGE_ENV['PATH']}")
+        stdout = bytearray()
+        ran = self._container(
+            docker_client, "tool", [_TOOL, *args], Path(tree).resolve(), run_id, time.monotonic() + timeout_s, network=False,
+            on_stdout=stdout.extend, mounts=mounts, serve=goroot is None, env=environment,
+        )  # fmt: skip
+        if ran.lost:
+            raise InfraError(f"running {Path(tool).name}: {ran.lost}")
+        return ToolRun(None if ran.timed_out else ran.exit_code, stdout.decode("utf-8", "replace"), ran.stderr, ran.timed_out)
 
     # -- the build cache's own program, and trimming ------------------------------------------------
 

@@ -33,7 +33,7 @@ from patcher.errors import InfraError
 from patcher.gocaches import gocache
 from patcher.options import DEFAULT_TIMEOUT_S
 from patcher.runners import childprocs, gotest, hostgo
-from patcher.runners.base import BuildFailed, Runner, check_not_aborting
+from patcher.runners.base import TOOL_CACHE, BuildFailed, Runner, ToolRun, check_not_aborting
 from patcher.runners.testresults import RunResult, RunStatus
 
 MAX_STDERR_BYTES = 4 << 20
@@ -186,19 +186,40 @@ class LocalRunner(Runner):
             raise BuildFailed(f"building {package} failed: {message}", status)
         return output
 
+    def run_tool(
+        self, tree: Path, tool: Path, args: Sequence[str], *, goroot: Path | None = None, env: Mapping[str, str] | None = None,
+        timeout_s: float, run_id: str, cache_var: str | None = None,
+    ) -> ToolRun:  # fmt: skip
+        """The tool with this runner's environment (its caches; GOPROXY off: the tests fetched the
+        modules), ``goroot``'s Go first on PATH when given."""
+        check_not_aborting()
+        reap_orphans()
+        environment = {**self._base_environment(), "GOPROXY": "off", **(env or {})}
+        if cache_var:
+            environment[cache_var] = str(go_cache_dir() / 'build' / TOOL_CACHE)
+        if goroot is not None:
+            environment.update(GOROOT=str(goroot), PATH=f"{goroot / 'bin'}{os.pathsep}{environment.get('PATH', '')}")
+        stdout = bytearray()
+        ran = self._run([str(tool), *args], Path(tree).resolve(), run_id, timeout_s, lambda chunk: _append(stdout, chunk), environment)
+        return ToolRun(None if ran.timed_out else ran.exit_code, stdout.decode("utf-8", "replace"), ran.stderr, ran.timed_out)
+
     def _go(
         self, args: list[str], tree: Path, run_id: str, timeout_s: float, on_stdout: Callable[[bytes], None] | None, *,
         target: Mapping[str, str] | None = None,
     ) -> _Finished:  # fmt: skip
-        """Run ``go ARGS`` in ``tree`` in a process group of its own, recorded while it runs (a
+        return self._run([str(self.host.go), *args], tree, run_id, timeout_s, on_stdout, {**self.environment(), **(target or {})})
+
+    def _run(
+        self, command: list[str], tree: Path, run_id: str, timeout_s: float, on_stdout: Callable[[bytes], None] | None, env: dict[str, str]
+    ) -> _Finished:
+        """Run ``command`` in ``tree`` in a process group of its own, recorded while it runs (a
         killed argo-patcher's next run reaps it); the whole group is killed when it ends, times
         out or the run is interrupted."""
-        command = [str(self.host.go), *args]
         ui.debug(f"[{run_id}] {' '.join(command)} in {tree}")
         stdout = subprocess.PIPE if on_stdout is not None else subprocess.DEVNULL
         stderr = bytearray()
-        env = {**self.environment(), **(target or {})}
-        with childprocs.Group(command, name="go", run_id=run_id, kind="local", cwd=tree, env=env, stdout=stdout, stderr=subprocess.PIPE) as go:
+        name = Path(command[0]).name
+        with childprocs.Group(command, name=name, run_id=run_id, kind="local", cwd=tree, env=env, stdout=stdout, stderr=subprocess.PIPE) as go:
             readers = [threading.Thread(target=_pump, args=(go.proc.stderr, lambda b: _append(stderr, b)), daemon=True)]
             if on_stdout is not None:
                 readers.append(threading.Thread(target=_pump, args=(go.proc.stdout, on_stdout), daemon=True))
