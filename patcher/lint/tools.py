@@ -83,7 +83,9 @@ def _versions(host: hostgo.HostGo, env: dict[str, str]) -> tuple[str, ...]:
     """The Go releases the module proxy serves as toolchains (for linux/amd64), asked once."""
     key = str(host.go)
     if key not in _toolchains:
-        listing = _go(host, ["list", "-m", "-versions", "golang.org/toolchain"], env, "listing the Go toolchains of the module proxy")
+        # The proxies of GOPROXY but the local download cache, whose list holds only what was fetched here.
+        proxy = ",".join(p for p in env.get("GOPROXY", "").split(",") if not p.startswith("file://")) or hostgo.DEFAULT_GOPROXY
+        listing = _go(host, ["list", "-m", "-versions", "golang.org/toolchain"], {**env, "GOPROXY": proxy}, "listing the Go toolchains of the module proxy")
         _toolchains[key] = tuple(m.group(1) for m in map(_TOOLCHAIN.match, listing.split()) if m)
     return _toolchains[key]
 
