@@ -23,6 +23,7 @@ from patcher.options import ProveOptions, RunOptions
 from patcher.reports import cells
 from patcher.run import pipeline
 from patcher.run.results import Verdict
+from patcher.runners.base import ToolRun
 from patcher.runners.testresults import RunResult, RunStatus, Status, TestResult
 from patcher.session import Session
 from tests import gitrepo
@@ -71,6 +72,9 @@ class TimingRunner(runners.Runner):
 
     def build_binary(self, tree: Path, package: str, output_dir: Path, *, ldflags: str, gcflags: str = "", timeout_s: float, run_id: str) -> Path:
         raise AssertionError("these proofs build no binaries")
+
+    def run_tool(self, tree: Path, tool: Path, args: Sequence[str], **kwargs: object) -> ToolRun:
+        raise AssertionError("these proofs run no tools")
 
     def overlapped(self) -> bool:
         (b_start, b_end), (p_start, p_end) = self.spans["baseline"], self.spans["patched"]

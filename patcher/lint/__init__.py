@@ -26,7 +26,6 @@ from patcher.runners.base import Runner
 from patcher.runners.testresults import Finding, RunResult, RunStatus
 from patcher.source.versions import Release
 
-LINT_TIMEOUT = "10m"
 NAME = "lint"
 
 
@@ -74,7 +73,8 @@ def lint(runner: Runner, tree: Path, pin: pins.Pin, linter: tools.Linter, packag
     started = time.monotonic()
     tags = ",".join(pin.build_tags)
     tool = f"{linter.describe()}, go vet"
-    args = ["run", "--config", pin.config, "--timeout", LINT_TIMEOUT, "--max-issues-per-linter", "0", "--max-same-issues", "0",
+    # Its own deadline is the run's: cold, it compiles every dependency with its Go first.
+    args = ["run", "--config", pin.config, "--timeout", f"{int(timeout_s)}s", "--max-issues-per-linter", "0", "--max-same-issues", "0",
             *pin.json_output(), *(["--build-tags", tags] if tags else []), *packages]  # fmt: skip
     found: list[Finding] = []
     for name, binary, arguments, cache_var, read in (
