@@ -64,7 +64,7 @@ def proof_cell(result: ReleaseResult, proof: str) -> str:
     (lint), the baseline's findings and the patched tree's new ones (``3→✓``, ``3→✗1``)."""
     before, after = proof_run(result.baseline, proof), proof_run(result.patched, proof)
     if LEVELS_BY_NAME[proof].kind == FINDINGS:
-        return f"{findings_symbol(before)}→{new_findings_symbol(before, after)}"
+        return f"{findings_symbol(before)}→{new_findings_symbol(before, after)}" if after is not None else f"{NOT_RUN}→{NOT_RUN}"
     return f"{proof_symbol(before)}→{proof_symbol(after)}"
 
 
@@ -73,6 +73,8 @@ def proof_counts(result: ReleaseResult, proof: str) -> str:
     findings, ``3 → 0 new``."""
     before, after = proof_run(result.baseline, proof), proof_run(result.patched, proof)
     if LEVELS_BY_NAME[proof].kind == FINDINGS:
+        if after is None:
+            return NOT_RUN
         found = len(before.findings) if before is not None and before.status is RunStatus.OK else NOT_RUN
         new = len(lint_new(result, proof)) if after is not None and after.status is RunStatus.OK else SYMBOLS[Status.ERROR]
         return f"{found} → {new} new"
