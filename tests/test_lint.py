@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from patcher.errors import InputError
-from patcher.lint import findings, pins
+from patcher.errors import InfraError, InputError
+from patcher.lint import findings, lint, pins
+from patcher.lint.tools import Linter
 from patcher.patching.gomod import GoVersion
 from patcher.reports import cells, junit, markdown, pr
 from patcher.run.results import Verdict
+from patcher.runners.base import ToolRun
 from patcher.runners.testresults import Finding, RunResult, RunStatus, new_findings
 from tests import report_samples as samples
 
@@ -151,3 +153,50 @@ def test_a_lint_run_round_trips_through_the_report():
 
 def _header() -> dict[str, object]:
     return {"tool": "argo-patcher", "tool_version": "0", "generated_at": "2026-12-03T00:00:00Z", "ok": False, "summary": {"still-failing": 1}}
+
+
+class ToolsRunner:
+    """Runs no real tool: answers golangci-lint and go vet from a script, and records the module
+    fetches (the real twin: tests/test_upstream.py lints a replayed release-3.7 for real)."""
+
+    offline = False
+
+    def __init__(self, modules_cached: bool) -> None:
+        self.modules_cached = modules_cached
+        self.calls: list[str] = []
+
+    def run_tool(self, tree: Path, tool: Path, args: list[str], **kwargs: object) -> ToolRun:
+        self.calls.append("vet" if args[0] == "vet" else "golangci-lint")
+        if not self.modules_cached:
+            lacking = "could not import github.com/stretchr/testify/require (module lookup disabled by GOPROXY=off) (typecheck)"
+            return ToolRun(1, json.dumps({"Issues": [{"FromLinter": "typecheck", "Text": lacking, "Pos": {"Filename": "a.go", "Line": 8}}]}), lacking)
+        return ToolRun(0, json.dumps({"Issues": []}) if args[0] != "vet" else "", "")
+
+    def fetch_modules(self, tree: Path, packages: list[str], **kwargs: object) -> None:
+        self.calls.append("fetch")
+        if self.offline:
+            raise InfraError("--offline, and the module cache lacks modules the linters need; run once without --offline")
+        self.modules_cached = True
+
+
+def lint_with(runner: ToolsRunner, tmp_path: Path) -> RunResult:
+    linter = Linter("v1.55.1", "1.21.13", tmp_path / "golangci-lint", tmp_path / "go")
+    return lint(runner, tmp_path, pins.Pin("v1.55.1", ()), linter, ["./workflow/controller/"], timeout_s=60, run_id="t")  # type: ignore[arg-type]
+
+
+def test_a_linter_lacking_modules_fetches_them_once_and_runs_again(tmp_path):
+    """A release whose test runs were replayed from the result cache fetched no modules; the
+    linters run without network, so the missing ones are fetched and the linter runs again."""
+    runner = ToolsRunner(modules_cached=False)
+    result = lint_with(runner, tmp_path)
+    assert result.status is RunStatus.OK, result.message
+    assert runner.calls == ["golangci-lint", "fetch", "golangci-lint", "vet"]
+    warm = ToolsRunner(modules_cached=True)
+    assert lint_with(warm, tmp_path).status is RunStatus.OK and warm.calls == ["golangci-lint", "vet"]
+
+
+def test_offline_a_linter_lacking_modules_is_an_infra_error_that_says_so(tmp_path):
+    runner = ToolsRunner(modules_cached=False)
+    runner.offline = True
+    result = lint_with(runner, tmp_path)
+    assert result.status is RunStatus.INFRA_ERROR and "--offline" in result.message

@@ -76,6 +76,9 @@ class TimingRunner(runners.Runner):
     def run_tool(self, tree: Path, tool: Path, args: Sequence[str], **kwargs: object) -> ToolRun:
         raise AssertionError("these proofs run no tools")
 
+    def fetch_modules(self, tree: Path, packages: Sequence[str], **kwargs: object) -> None:
+        raise AssertionError("these proofs run no tools")
+
     def overlapped(self) -> bool:
         (b_start, b_end), (p_start, p_end) = self.spans["baseline"], self.spans["patched"]
         return b_start < p_end and p_start < b_end

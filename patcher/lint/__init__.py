@@ -13,6 +13,7 @@ the top of ``patcher`` and the earlier stages; the CLI wires it into the run.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +23,7 @@ from patcher.lint import findings, pins, tools
 from patcher.patching import gomod
 from patcher.run.pipeline import ProofRuns
 from patcher.runners import hostgo
-from patcher.runners.base import Runner
+from patcher.runners.base import Runner, ToolRun
 from patcher.runners.testresults import Finding, RunResult, RunStatus
 from patcher.source.versions import Release
 
@@ -81,8 +82,15 @@ def lint(runner: Runner, tree: Path, pin: pins.Pin, linter: tools.Linter, packag
         ("golangci-lint", linter.binary, args, "GOLANGCI_LINT_CACHE", findings.golangci),
         ("go vet", linter.goroot / "bin" / "go", ["vet", "-json", *(["-tags", tags] if tags else []), *packages], None, findings.go_vet),
     ):
-        ran = runner.run_tool(tree, binary, arguments, goroot=linter.goroot, timeout_s=timeout_s, run_id=f"{run_id}-{name.replace(' ', '-')}",
-                              cache_var=cache_var)  # fmt: skip
+        tool_run = functools.partial(runner.run_tool, tree, binary, arguments, goroot=linter.goroot, timeout_s=timeout_s,
+                                     run_id=f"{run_id}-{name.replace(' ', '-')}", cache_var=cache_var)  # fmt: skip
+        ran = tool_run()
+        if _lacks_modules(ran):  # the tests' runs that would have fetched them were replayed from the result cache
+            try:
+                runner.fetch_modules(tree, packages, timeout_s=max(1.0, timeout_s - (time.monotonic() - started)), run_id=f"{run_id}-fetch")
+            except InfraError as exc:
+                return RunResult(RunStatus.INFRA_ERROR, duration_s=time.monotonic() - started, message=f"{name}: {exc}", tool=tool)
+            ran = tool_run()
         duration = time.monotonic() - started
         if ran.timed_out:
             return RunResult(RunStatus.TIMEOUT, duration_s=duration, message=f"{name} timed out after {timeout_s:g}s", tool=tool)
@@ -97,6 +105,11 @@ def lint(runner: Runner, tree: Path, pin: pins.Pin, linter: tools.Linter, packag
             message = f"{name} failed (exit code {ran.exit_code}): {_last_lines(ran.stderr)}"
             return RunResult(RunStatus.INFRA_ERROR, duration_s=duration, message=message, tool=tool)
     return RunResult(RunStatus.OK, duration_s=time.monotonic() - started, findings=found, tool=tool)
+
+
+def _lacks_modules(ran: ToolRun) -> bool:
+    """Whether a tool run without network failed for want of modules in the cache."""
+    return "GOPROXY=off" in ran.stdout or "GOPROXY=off" in ran.stderr
 
 
 def _last_lines(text: str, count: int = 3) -> str:

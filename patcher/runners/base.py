@@ -105,6 +105,13 @@ class Runner(abc.ABC):
 
 
     @abc.abstractmethod
+    def fetch_modules(self, tree: Path, packages: Sequence[str], *, timeout_s: float, run_id: str) -> None:
+        """Download into this runner's module cache what ``packages`` and their tests need
+        (``go list -deps -test``), for a tool that runs without network. Raises ``InfraError``
+        when it cannot (``--offline``, the proxy, a timeout), ``RunInterrupted`` when
+        ``abort_all`` stopped it."""
+
+    @abc.abstractmethod
     def run_tool(
         self, tree: Path, tool: Path, args: Sequence[str], *, goroot: Path | None = None, env: Mapping[str, str] | None = None,
         timeout_s: float, run_id: str, cache_var: str | None = None,

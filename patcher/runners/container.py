@@ -206,6 +206,20 @@ class DockerRunner(Runner):
         _check_built(built, f"building {package}", timeout_s)
         return output_dir / name
 
+    def fetch_modules(self, tree: Path, packages: Sequence[str], *, timeout_s: float, run_id: str) -> None:
+        """A ``fetch`` container, the one a test run starts when the module cache lacks modules."""
+        check_not_aborting()
+        if self.offline:
+            raise InfraError("--offline, and the module cache lacks modules the linters need; run once without --offline")
+        docker_client = engine.client()
+        self._prepare_volumes(docker_client)
+        fetched = self._container(docker_client, "fetch", ["go", "list", "-deps", "-test", *packages], Path(tree).resolve(), run_id,
+                                  time.monotonic() + timeout_s, network=True, serve=False)  # fmt: skip
+        try:
+            _check_built(fetched, "downloading modules", timeout_s)
+        except BuildFailed as exc:
+            raise InfraError(str(exc)) from None
+
     def run_tool(
         self, tree: Path, tool: Path, args: Sequence[str], *, goroot: Path | None = None, env: Mapping[str, str] | None = None,
         timeout_s: float, run_id: str, cache_var: str | None = None,

@@ -186,6 +186,18 @@ class LocalRunner(Runner):
             raise BuildFailed(f"building {package} failed: {message}", status)
         return output
 
+    def fetch_modules(self, tree: Path, packages: Sequence[str], *, timeout_s: float, run_id: str) -> None:
+        """``go list -deps -test`` with this runner's proxies."""
+        check_not_aborting()
+        if self.offline:
+            raise InfraError("--offline, and the module cache lacks modules the linters need; run once without --offline")
+        go = self._run([str(self.host.go), "list", "-deps", "-test", *packages], Path(tree).resolve(), run_id, timeout_s, None,
+                       self._base_environment())  # fmt: skip
+        if go.timed_out:
+            raise InfraError(f"timed out after {timeout_s:g}s downloading the Go modules")
+        if go.exit_code:
+            raise InfraError(f"cannot download the Go modules: {gotest.message_lines(go.stderr) or f'exit code {go.exit_code}'}")
+
     def run_tool(
         self, tree: Path, tool: Path, args: Sequence[str], *, goroot: Path | None = None, env: Mapping[str, str] | None = None,
         timeout_s: float, run_id: str, cache_var: str | None = None,
