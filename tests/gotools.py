@@ -160,3 +160,12 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def assert_go_tests_pass(source: Path, scratch: Path, go: str, *, offline: bool, timeout_s: int = 900) -> None:
+    """``go test ./...`` of one of argo-patcher's own Go helpers, copied to ``scratch`` (their
+    modules from the user's module cache, else, unless ``offline``, the Go module proxy)."""
+    copy = shutil.copytree(source, scratch / source.name)
+    env = {**os.environ, "GOFLAGS": "-buildvcs=false", "GOTOOLCHAIN": "local", "CGO_ENABLED": "0", **({"GOPROXY": "off"} if offline else {})}
+    done = subprocess.run([go, "test", "-count=1", "./..."], cwd=copy, env=env, capture_output=True, text=True, timeout=timeout_s)
+    assert done.returncode == 0, done.stdout + done.stderr

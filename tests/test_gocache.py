@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from patcher import runners
 from patcher.errors import InputError
 from patcher.gocaches import gocache
 from patcher.runners import local as local_runner
+from tests import gotools
 
 GO = shutil.which("go")
 RUNNERS = [pytest.param("docker", marks=pytest.mark.docker), pytest.param("local", marks=pytest.mark.go)]
@@ -21,10 +21,7 @@ RUNNERS = [pytest.param("docker", marks=pytest.mark.docker), pytest.param("local
 
 @pytest.mark.go
 def test_the_programs_own_go_tests_pass(tmp_path: Path, host_go: str) -> None:
-    source = shutil.copytree(gocache.SOURCE, tmp_path / "cacheprog")
-    env = {**os.environ, "GOFLAGS": "-buildvcs=false", "GOTOOLCHAIN": "local", "GOPROXY": "off"}
-    done = subprocess.run([host_go, "test", "-count=1", "./..."], cwd=source, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout + done.stderr
+    gotools.assert_go_tests_pass(gocache.SOURCE, tmp_path, host_go, offline=True, timeout_s=600)
 
 
 @pytest.mark.parametrize(

@@ -4,23 +4,18 @@ go-containerregistry's in-memory registry serves the index and each platform), a
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from patcher.delivery import ociimage
+from tests import gotools
 
 
 @pytest.mark.go
 def test_the_helpers_own_go_tests_pass(tmp_path: Path, host_go: str) -> None:
-    source = shutil.copytree(ociimage.SOURCE, tmp_path / "ocitool")
-    # The modules come from the user's module cache, else the Go module proxy (the first time).
-    env = {**os.environ, "GOFLAGS": "-buildvcs=false", "GOTOOLCHAIN": "local", "CGO_ENABLED": "0"}
-    done = subprocess.run([host_go, "test", "-count=1", "./..."], cwd=source, env=env, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stdout + done.stderr
+    gotools.assert_go_tests_pass(ociimage.SOURCE, tmp_path, host_go, offline=False)
 
 
 def test_a_change_to_the_helpers_source_names_a_new_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
