@@ -21,7 +21,7 @@ RUNNERS = [pytest.param("docker", marks=pytest.mark.docker), pytest.param("local
 
 @pytest.mark.go
 def test_the_programs_own_go_tests_pass(tmp_path: Path, host_go: str) -> None:
-    source = shutil.copytree(gocache.SOURCE, tmp_path / "cacheprog")
+    source = shutil.copytree(gocache.source(), tmp_path / "cacheprog")
     env = {**os.environ, "GOFLAGS": "-buildvcs=false", "GOTOOLCHAIN": "local", "GOPROXY": "off"}
     done = subprocess.run([host_go, "test", "-count=1", "./..."], cwd=source, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
