@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from patcher import __version__, cluster, lint, reports, runners, settings, ui
+from patcher import __version__, cluster, lint, reports, runners, selfcode, settings, ui
 from patcher.cluster.cli import cluster as cluster_commands
 from patcher.delivery import handover
 from patcher.errors import DockerUnavailable, ExitCode, InputError, PatcherError
@@ -50,6 +50,7 @@ def cli(ctx: click.Context, repo: str, verbose: int, quiet: bool) -> None:
     """Backport the Argo Workflows podMetadata precedence fix (issue 12945) to any release,
     and prove it with Argo's own Go tests, release by release."""
     ui.configure(verbose=verbose, quiet=quiet)
+    selfcode.snapshot()  # what this run executes and builds from is argo-patcher's code as it is now
     ctx.obj = Session(repo=repo)
 
 

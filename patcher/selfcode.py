@@ -8,9 +8,11 @@ it runs. So the first use in a process reads every file of argo-patcher once (``
 package, and the templates and Go fixtures (in the repository for an editable install, under
 ``patcher/_data`` in a wheel). From that one reading come:
 
-* ``fingerprint()``: the hash of what judged a result (those files' contents, the versions of
-  the libraries argo-patcher runs with, and the Python): part of every result cache key and the
-  label of the check image, so that other code never replays or runs what this code made;
+* ``fingerprint()``: the hash of what judged a result (those files' contents, argo-patcher's
+  version and the Python): part of every result cache key, so that other code never replays
+  what this code judged; with the versions of the libraries argo-patcher runs with
+  (``with_libraries``, read when an image is made, as the image's layer is), the tag and label
+  of the check image;
 * ``root()``: that reading written out once per fingerprint under ``<cache root>/code/``, laid out
   as an installed wheel (``patcher/…``, ``patcher/_data/…``): the templates are rendered, the Go
   programs built, the check's subprocess and image made from there, never from the files that
@@ -45,7 +47,6 @@ _SKIP_PARTS = ("__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache")
 @dataclasses.dataclass(frozen=True)
 class Snapshot:
     files: dict[str, bytes]  # by their path in an installed tree: "patcher/cli.py", "patcher/_data/templates/x.j2"
-    libraries: tuple[str, ...]  # "name==version" of every library argo-patcher runs with
     fingerprint: str
 
 
@@ -91,7 +92,8 @@ def distributions(name: str = DISTRIBUTION) -> list[importlib.metadata.Distribut
     return list(found.values())
 
 
-def _libraries() -> tuple[str, ...]:
+def libraries() -> tuple[str, ...]:
+    """``name==version`` of every library argo-patcher runs with (none when it is not installed)."""
     try:
         dists = distributions()
     except importlib.metadata.PackageNotFoundError:
@@ -100,8 +102,8 @@ def _libraries() -> tuple[str, ...]:
 
 
 def fingerprint_of(files: dict[str, bytes], libraries: tuple[str, ...] = ()) -> str:
-    """The one fingerprint of argo-patcher's code: its files' paths and contents, its libraries,
-    its version and the Python that runs it."""
+    """The one fingerprint of argo-patcher's code: its files' paths and contents, its version and
+    the Python that runs it, and the libraries it runs with when they are given."""
     digest = hashlib.sha256(f"argo-patcher {__version__}\0python {sys.version}\0{Path(sys.executable).resolve()}\0".encode())
     for library in libraries:
         digest.update(f"library {library}\0".encode())
@@ -114,13 +116,18 @@ def fingerprint_of(files: dict[str, bytes], libraries: tuple[str, ...] = ()) -> 
 def snapshot() -> Snapshot:
     """argo-patcher's code as this process first read it; the same answer for the whole process."""
     files = read_files()
-    libraries = _libraries()
-    return Snapshot(files, libraries, fingerprint_of(files, libraries))
+    return Snapshot(files, fingerprint_of(files))
 
 
 def fingerprint() -> str:
     """The fingerprint of the code this process runs (read once: see ``snapshot``)."""
     return snapshot().fingerprint
+
+
+def with_libraries() -> str:
+    """The fingerprint of this process's code and of the libraries installed with it now: what an
+    image of argo-patcher carries."""
+    return fingerprint_of(snapshot().files, libraries())
 
 
 def digest(*paths: str) -> str:
@@ -154,12 +161,12 @@ def _written(directory: Path) -> Path:
         staged = Path(tempfile.mkdtemp(prefix=f".{pinned.fingerprint}-", dir=target.parent))
         try:
             for name, content in pinned.files.items():
-                path = staged / name
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(content)
-                path.chmod(0o644)
-            for directory, _subdirs, _files in os.walk(staged):
-                os.chmod(directory, 0o755)
+                written = staged / name
+                written.parent.mkdir(parents=True, exist_ok=True)
+                written.write_bytes(content)
+                written.chmod(0o644)
+            for walked, _subdirs, _files in os.walk(staged):
+                os.chmod(walked, 0o755)
             try:
                 staged.rename(target)
             except OSError:  # another process with the same code wrote it first

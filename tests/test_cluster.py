@@ -562,8 +562,8 @@ def test_the_check_image_is_that_of_the_code_this_process_runs() -> None:
     from patcher import selfcode
     from patcher.cluster import image
 
-    assert image.fingerprint() == selfcode.fingerprint()
-    assert image.tag() == f"{image.REPOSITORY}:{selfcode.fingerprint()}"
+    assert image.fingerprint() == selfcode.fingerprint_of(selfcode.snapshot().files, selfcode.libraries())
+    assert image.tag() == f"{image.REPOSITORY}:{image.fingerprint()}"
 
 
 # -- the suite's judgement of each case over the polls ------------------------------------------------

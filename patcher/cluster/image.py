@@ -10,6 +10,7 @@ code, whatever was edited since. Building takes seconds and needs no registry.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,10 @@ LABEL_FINGERPRINT = "argo-patcher.fingerprint"
 LOCK_TIMEOUT_S = 600
 
 
+@functools.cache
 def fingerprint() -> str:
-    """The fingerprint of the code the image carries: this process's (``selfcode``)."""
-    return selfcode.fingerprint()
+    """The fingerprint of what the image carries: this process's code (``selfcode``) and libraries."""
+    return selfcode.with_libraries()
 
 
 def tag() -> str:
