@@ -150,8 +150,8 @@ def root() -> Path:
     return _written(code_dir())
 
 
-@functools.cache
 def _written(directory: Path) -> Path:
+    """The copy, written again from this process's reading when it is missing (``cache clean --code``)."""
     pinned = snapshot()
     target = directory / pinned.fingerprint
     if not (target / "patcher" / "__init__.py").is_file():
