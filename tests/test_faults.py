@@ -248,7 +248,7 @@ class Run:
     """``python3 -m patcher`` as a user starts it, its stderr followed line by line."""
 
     def __init__(self, args: list[str], cache: Path, *, cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
-        full_env = {**os.environ, "ARGO_PATCHER_CACHE": str(cache), "COLUMNS": "200", **(env or {})}
+        full_env = {**os.environ, "ARGO_PATCHER_CACHE": str(cache), "COLUMNS": "4000", **(env or {})}  # a line is never wrapped
         full_env.pop("ARGO_PATCHER_VOLUME_PREFIX", None)
         self.proc = subprocess.Popen([sys.executable, "-m", "patcher", *args], cwd=cwd or SOURCE_ROOT, env=full_env, text=True,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
@@ -430,7 +430,7 @@ def test_corrupt_kept_results_and_state_files_are_ignored_with_a_warning(upstrea
     assert verdicts(tmp_path / "r.json") == {"v3.5.5": ("fixed", False)}  # ran again
     warnings = [line for line in run.lines if line.startswith("warning:")]
     assert any("ignored the kept result" in line and "the run goes again" in line for line in warnings), run.stderr
-    assert any("pull-failures.json" in line for line in warnings) or not any("pull" in line for line in run.lines), run.stderr
+    assert any("pull-failures.json" in line for line in warnings) or not any("pull" in line for line in run.lines), run.stderr  # when it pulled
     assert "Traceback" not in run.stderr
     assert_nothing_left(run.proc.pid, fault_cache)
 
