@@ -38,8 +38,11 @@ from patcher.run import matrix
 from patcher.run.progress import PlainProgress
 from patcher.run.results import ErrorKind, ReleaseResult, Verdict, exit_code, interrupted
 from patcher.source.versions import Release, parse_tag
+from tests import gitrepo
 from tests import report_samples as samples
+from tests.goshapes import make_tree
 from tests.report_samples import schema_errors
+from tests.test_pipeline import TimingRunner, prove
 
 SOURCE_ROOT = Path(patcher.__file__).resolve().parent.parent
 CLEAN_PREFIX = "argo-patcher-faulttest"  # no volume of that name exists: --go and --all touch none of the real ones
@@ -126,6 +129,42 @@ def test_a_pinned_copy_removed_under_a_run_is_written_again(isolated_cache: Path
     state.clean(kinds=("code",))
     assert not first.exists()
     assert selfcode.root() == first and (first / "patcher" / "__init__.py").is_file()
+
+
+@pytest.fixture
+def release_repo(tmp_path: Path) -> Path:
+    """A synthetic v3.5-shaped release (as tests/test_pipeline.py's)."""
+    files = gitrepo.copy_tree(make_tree(tmp_path / "shape", "v3.5"))
+    return gitrepo.make_repo(tmp_path / "argo", ["v3.5.0"], files_for={"v3.5.0": files})
+
+
+def test_a_corrupt_kept_result_is_ignored_with_a_warning_and_the_release_runs_again(
+    release_repo: Path, isolated_cache: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = TimingRunner()
+    prove(release_repo, first, monkeypatch)
+    kept = sorted((isolated_cache / "results").rglob("*.json"))
+    assert len(kept) == 2 and set(first.spans) == {"baseline", "patched"}
+    kept[0].write_text('{"status": "ok", "cas')  # torn
+    kept[1].write_text('{"status": "nonsense", "cases": {}}')  # not a run's result
+    capsys.readouterr()
+    again = TimingRunner()
+    result: Any = prove(release_repo, again, monkeypatch)
+    assert set(again.spans) == {"baseline", "patched"} and not result.patched.cached and result.verdict is Verdict.FIXED
+    warned = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: ignored the kept result")]
+    assert len(warned) == 2 and all("the run goes again" in line for line in warned), warned
+    replayed: Any = prove(release_repo, TimingRunner(), monkeypatch)  # kept anew, and good
+    assert replayed.patched.cached and replayed.baseline.cached
+
+
+def test_a_corrupt_pull_failures_file_is_ignored_with_a_warning(isolated_cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from patcher.runners import images
+
+    (isolated_cache / "pull-failures.json").write_text('{"golang:1.21": {"at": "yesterday"')
+    before = dict(images._unpullable)
+    images._load_pull_failures()
+    assert images._unpullable == before and not (isolated_cache / "pull-failures.json").exists()
+    assert "warning: ignored " in capsys.readouterr().err
 
 
 # -- the interrupted verdict ---------------------------------------------------------------------
