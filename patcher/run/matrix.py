@@ -110,6 +110,7 @@ def preflight(session: Session, releases: Sequence[Release], options: RunOptions
         later.hand_over.check(session, options.deliver, releases)
     if options.prove is not None:
         kind = runners.resolve_kind(options.prove.runner, options.prove.image)
+        runners.reap_leftovers(kind)
         for proof in later.proofs:
             proof.preflight(kind)
         options = dataclasses.replace(options, prove=dataclasses.replace(options.prove, runner=kind))
