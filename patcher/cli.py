@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from patcher import __version__, cluster, lint, reports, runners, settings, ui
+from patcher import __version__, cluster, lint, reports, runners, selfcode, settings, ui
 from patcher.cluster.cli import cluster as cluster_commands
 from patcher.delivery import handover
 from patcher.errors import DockerUnavailable, ExitCode, InputError, PatcherError
@@ -50,6 +50,7 @@ def cli(ctx: click.Context, repo: str, verbose: int, quiet: bool) -> None:
     """Backport the Argo Workflows podMetadata precedence fix (issue 12945) to any release,
     and prove it with Argo's own Go tests, release by release."""
     ui.configure(verbose=verbose, quiet=quiet)
+    selfcode.snapshot()  # what this run executes and builds from is argo-patcher's code as it is now
     ctx.obj = Session(repo=repo)
 
 
@@ -249,8 +250,10 @@ def cache() -> None:
 @cache.command("info")
 @pass_session
 def cache_info(session: Session) -> None:
-    """Show where the caches are and their sizes: the git mirrors, the Go module and build
-    caches (Docker volumes for the docker runner, a directory for the local runner)."""
+    """Show every kind of state argo-patcher keeps, where it is and its size: the git mirrors, the
+    Go module and build caches (Docker volumes for the docker runner, a directory for the local
+    runner), the cluster binaries, and what the runs keep under the cache directory (kept results,
+    marks, records, tools, the pinned copies of argo-patcher's code, locks)."""
     from patcher import state
 
     entries = state.info(session.store)
@@ -258,23 +261,44 @@ def cache_info(session: Session) -> None:
     go_total = sum(e.size or 0 for e in entries if e.kind.startswith("go-"))
     shown = f"limit {state.human(limit)}: the least recently used trimmed after each release" if limit else "no limit"
     entries.append(state.CacheEntry("go-total", "all the Go caches above", go_total, f"{shown} (--cache-limit, ARGO_PATCHER_CACHE_LIMIT)"))
+    entries.append(state.CacheEntry("total", "everything above", sum(e.size or 0 for e in entries if e.kind != "go-total"),
+                                    f"the volumes, and all under {settings.cache_root()}"))  # fmt: skip
     width = max(len(e.name) for e in entries)
-    ui.out(f"{'CACHE':<10}  {'WHERE':<{width}}  {'SIZE':>9}  NOTE")
+    kind_width = max(len(e.kind) for e in entries)
+    ui.out(f"{'CACHE':<{kind_width}}  {'WHERE':<{width}}  {'SIZE':>9}  NOTE")
     for entry in entries:
-        ui.out(f"{entry.kind:<10}  {entry.name:<{width}}  {state.human(entry.size):>9}  {entry.note}")
+        ui.out(f"{entry.kind:<{kind_width}}  {entry.name:<{width}}  {state.human(entry.size):>9}  {entry.note}")
+
+
+CLEAN_HELP = {
+    "go": "Remove the Go module and build caches (volumes and local directory).",
+    "mirrors": "Remove the git mirrors (not those with worktrees in use or kept).",
+    "cluster": "Remove the etcd and kube-apiserver 'patcher cluster build' made.",
+}
+
+
+def clean_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """A flag per kind of state ``patcher.state`` knows, each removing that kind."""
+    from patcher import state
+
+    for record in reversed(state.RECORDS):
+        func = click.option(f"--{record.kind}", record.kind.replace("-", "_"), is_flag=True, help=f"Remove {record.what}.")(func)
+    for kind in reversed(list(CLEAN_HELP)):
+        func = click.option(f"--{kind}", kind, is_flag=True, help=CLEAN_HELP[kind])(func)
+    return func
 
 
 @cache.command("clean")
-@click.option("--go", "go", is_flag=True, help="Remove the Go module and build caches (volumes and local directory).")
-@click.option("--mirrors", is_flag=True, help="Remove the git mirrors (not those with worktrees in use or kept).")
-@click.option("--cluster", is_flag=True, help="Remove the etcd and kube-apiserver 'patcher cluster build' made.")
+@clean_options
 @click.option("--all", "all_", is_flag=True, help="All of them.")
 @pass_session
-def cache_clean(session: Session, go: bool, mirrors: bool, cluster: bool, all_: bool) -> None:
-    """Remove caches; the next run fills them again (downloads and compiles take longer then)."""
+def cache_clean(session: Session, all_: bool, **kinds: bool) -> None:
+    """Remove caches and records; the next run fills them again (downloads and compiles take
+    longer then, and results kept of earlier runs run again)."""
     from patcher import state
 
-    removed = state.clean(go=go or all_, mirrors=mirrors or all_, cluster=cluster or all_, store=session.store)
+    chosen = state.KINDS if all_ else tuple(kind for kind in state.KINDS if kinds.get(kind.replace("-", "_")))
+    removed = state.clean(kinds=chosen, store=session.store)
     for entry in removed:
         ui.info(f"removed {entry.name} ({state.human(entry.size)})")
     if not removed:
@@ -567,16 +591,16 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         code = cli.main(args=argv, prog_name="patcher", standalone_mode=False)
-    except click.exceptions.Abort:
-        code = _report_interrupt()
+    except click.exceptions.Abort as exc:
+        code = _report_interrupt(exc.__cause__ or exc.__context__)
     except click.ClickException as exc:
         exc.show()
         code = exc.exit_code
     except PatcherError as exc:
         ui.error(str(exc))
         code = exc.exit_code
-    except KeyboardInterrupt:
-        code = _report_interrupt()
+    except KeyboardInterrupt as exc:
+        code = _report_interrupt(exc)
     except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
         if ui.verbosity() > ui.VERBOSE:
             traceback.print_exc()
@@ -586,10 +610,10 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+    raise KeyboardInterrupt(f"interrupted ({signal.Signals(signum).name})")
 
 
-def _report_interrupt() -> int:
-    ui.error("interrupted")
+def _report_interrupt(exc: BaseException | None) -> int:
+    ui.error(matrix.stop_reason(exc) if isinstance(exc, KeyboardInterrupt) else "interrupted")
     return ExitCode.INTERRUPTED
 

@@ -3,7 +3,14 @@
 * mirrors: the git mirrors of Argo's repository, under ``<cache root>/mirrors`` (see ``store``);
 * Go caches of the docker runner: the named volumes for the module and build caches;
 * Go caches of the local runner: ``<cache root>/go`` (module cache, build cache);
-* the cluster proof's etcd and kube-apiserver, built once: ``<cache root>/cluster``.
+* the cluster proof's etcd and kube-apiserver, built once: ``<cache root>/cluster``;
+* what the runs keep beside them under the cache root (``RECORDS``): the kept results of runs
+  (``results``), the marks of warm builds (``warm``), the generations of kept test binaries
+  (``binary-slots``), the marks of the cache program built into a volume (``cache-programs``),
+  the records of running child processes (``runs``), the remembered pull failures
+  (``pull-failures.json``), the golangci-lint builds (``lint``), the image helper (``tools``) and
+  the copies of argo-patcher's code the runs pinned (``code``);
+* the locks between runs (``locks``): shown, never removed (another run may hold one).
 
 Images are not caches: ``patcher image list`` shows them and ``docker rmi`` removes them.
 """
@@ -22,11 +29,11 @@ from typing import Any
 import docker.errors
 import filelock
 
-from patcher import ui
+from patcher import selfcode, settings, ui
 from patcher.cluster import assets as cluster_assets
 from patcher.errors import InfraError, InputError
+from patcher.runners import childprocs, engine
 from patcher.runners import container as container_runner
-from patcher.runners import engine
 from patcher.runners import local as local_runner
 from patcher.source import checkout
 from patcher.source.mirrors import Store
@@ -36,10 +43,37 @@ MIRROR_LOCK_TIMEOUT_S = 5
 
 @dataclasses.dataclass
 class CacheEntry:
-    kind: str  # "mirrors", "go-volume", "go-local", "cluster"
+    kind: str  # "mirrors", "go-volume", "go-local", "cluster", a record's kind ("results", ...), "locks"
     name: str  # a path or a volume name
     size: int | None  # bytes; None when unknown
     note: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """A kind of state the runs keep under the cache root, which ``cache clean --<kind>`` removes."""
+
+    kind: str
+    relative: str  # under the cache root
+    what: str
+
+    @property
+    def path(self) -> Path:
+        return settings.cache_root() / self.relative
+
+
+RECORDS = (
+    Record("results", "results", "the kept results of Go runs, replayed as cached (--fresh runs again)"),
+    Record("warm", "warm", "the marks of the commits a build cache has built (their two runs go side by side)"),
+    Record("binary-slots", "binary-slots", "the generations of the kept test binaries (in the build cache volume)"),
+    Record("cache-programs", "cache-programs", "the marks of the cache program built into a build cache volume"),
+    Record("runs", "runs", "the records of the child processes runs started (cleaning kills those of gone runs and keeps the rest)"),
+    Record("pull-failures", "pull-failures.json", "the image pulls that failed in the last hour (not tried again for an hour)"),
+    Record("lint", "lint", "the golangci-lint builds"),
+    Record("tools", "tools", "argo-patcher's image helper builds"),
+    Record("code", selfcode.CODE_DIR, "argo-patcher's code as the runs pinned it, one copy per version"),
+)
+KINDS = ("go", "mirrors", "cluster", *(record.kind for record in RECORDS))
 
 
 def info(store: Store | None = None) -> list[CacheEntry]:
@@ -50,6 +84,11 @@ def info(store: Store | None = None) -> list[CacheEntry]:
         CacheEntry("go-local", str(local_runner.go_cache_dir()), _size(local_runner.go_cache_dir()), "local runner"),
         *(CacheEntry("cluster", str(built.path), built.size, built.note) for built in cluster_assets.cached_builds()),
     ]
+    for record in RECORDS:
+        path = record.path
+        entries.append(CacheEntry(record.kind, str(path), _size(path) if path.exists() else 0, record.what if path.exists() else "none yet"))
+    locks_dir = settings.cache_root() / "locks"
+    entries.append(CacheEntry("locks", str(locks_dir), _size(locks_dir) if locks_dir.exists() else 0, "between runs; never removed"))
     ok, why = engine.available()
     if not ok:
         entries += [CacheEntry("go-volume", name, None, "Docker not reachable") for name in container_runner.cache_volumes()]
@@ -70,10 +109,16 @@ def _volume_sizes() -> dict[str, int]:
     }
 
 
-def clean(*, go: bool, mirrors: bool, cluster: bool = False, store: Store | None = None) -> list[CacheEntry]:
-    """Remove the Go caches, the mirrors and/or the cluster binaries; return what was removed."""
-    if not (go or mirrors or cluster):
-        raise InputError("say what to clean: --go, --mirrors, --cluster or --all")
+def clean(*, go: bool = False, mirrors: bool = False, cluster: bool = False, kinds: tuple[str, ...] = (), store: Store | None = None) -> list[CacheEntry]:
+    """Remove the Go caches, the mirrors, the cluster binaries and/or the records of ``kinds``
+    (``RECORDS``' kinds); return what was removed."""
+    unknown = [kind for kind in kinds if kind not in KINDS]
+    if unknown:
+        raise InputError(f"cannot clean {', '.join(unknown)}: expected one of {', '.join(KINDS)}")
+    go, mirrors, cluster = go or "go" in kinds, mirrors or "mirrors" in kinds, cluster or "cluster" in kinds
+    records = [record for record in RECORDS if record.kind in kinds]
+    if not (go or mirrors or cluster or records):
+        raise InputError(f"say what to clean: {', '.join(f'--{kind}' for kind in KINDS)}, or --all")
     store = store or Store()
     removed: list[CacheEntry] = []
     if go:
@@ -82,8 +127,34 @@ def clean(*, go: bool, mirrors: bool, cluster: bool = False, store: Store | None
         removed += _clean_mirrors(store)
     if cluster:
         removed += _clean_cluster()
+    for record in records:
+        removed += _clean_record(record)
     return removed
 
+
+def _clean_record(record: Record) -> list[CacheEntry]:
+    path = record.path
+    if not path.exists():
+        return []
+    if record.kind == "runs":
+        return _clean_runs(path)
+    size = _size(path)
+    if path.is_dir():
+        remove_tree(path)
+    else:
+        path.unlink(missing_ok=True)
+    return [CacheEntry(record.kind, str(path), size)]
+
+
+def _clean_runs(path: Path) -> list[CacheEntry]:
+    """The records of runs that are gone, after their process groups are killed; a running run's stay."""
+    size = _size(path)
+    for kind in sorted({entry.name.split("-", 1)[0] for entry in path.glob("*-*.json")}):
+        childprocs.reap_orphans(kind, f"a {kind} process")
+    left = sorted(path.glob("*.json"))
+    if left:
+        ui.warn(f"kept {len(left)} record(s) in {path}: their runs are still going")
+    return [CacheEntry("runs", str(path), size - _size(path))]
 
 def _clean_cluster() -> list[CacheEntry]:
     """The etcd and kube-apiserver argo-patcher built (not those of KUBEBUILDER_ASSETS or PATH)."""
@@ -167,7 +238,9 @@ def remove_tree(path: Path) -> None:
 
 
 def _size(path: Path) -> int:
-    """Bytes used by the files under ``path`` (hard links counted once)."""
+    """Bytes used by the files under ``path`` (hard links counted once); a file's own size."""
+    if path.is_file():
+        return path.stat().st_size
     total, seen = 0, set()
     for dirpath, _dirnames, filenames in os.walk(path):
         for name in filenames:

@@ -11,6 +11,7 @@ import jsonschema
 
 from patcher.harness.contract import CASE_IDS, HARNESS_TEST
 from patcher.reports import jsonfile
+from patcher.run import results
 from patcher.run.results import ErrorKind, ReleaseResult
 from patcher.runners.testresults import RunResult, RunStatus, Status, TestResult
 
@@ -106,7 +107,13 @@ def passed() -> ReleaseResult:
     return ReleaseResult("v4.2.0", "0" * 40, "1.25", None, run())
 
 
-ALL = (fixed, already_correct, still_failing, patch_error, input_error, build_error, infra_error, passed, patched_untested, pre_existing, with_cluster)
+def interrupted() -> ReleaseResult:
+    """A release the run did not finish (Ctrl-C, SIGTERM, a run-wide failure)."""
+    return results.interrupted("v3.6.2", "interrupted (Ctrl-C)")
+
+
+ALL = (fixed, already_correct, still_failing, patch_error, input_error, build_error, infra_error, passed, patched_untested, pre_existing, with_cluster,
+       interrupted)  # fmt: skip
 
 
 def every_verdict() -> list[ReleaseResult]:

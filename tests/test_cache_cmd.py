@@ -30,7 +30,7 @@ def _read_only_module_cache(root: Path) -> Path:
 def test_clean_needs_a_choice(run_cli: Any) -> None:
     proc = run_cli("cache", "clean")
     assert proc.returncode == 2
-    assert "say what to clean: --go, --mirrors, --cluster or --all" in proc.stderr
+    assert "say what to clean: --go, --mirrors, --cluster, --results, --warm, --binary-slots" in proc.stderr and "--code, or --all" in proc.stderr
 
 
 def test_info_and_clean_local_go_caches(run_cli: Any, isolated_cache: Path) -> None:

@@ -558,17 +558,12 @@ def test_cluster_build_command(monkeypatch: pytest.MonkeyPatch) -> None:
     assert assets.KUBERNETES_VERSION in CliRunner().invoke(cluster, ["build", "--help"]).output
 
 
-def test_the_check_image_fingerprint_follows_argo_patchers_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_check_image_is_that_of_the_code_this_process_runs() -> None:
+    from patcher import selfcode
     from patcher.cluster import image
-    from patcher.delivery import selfimage
 
-    module = tmp_path / "check.py"
-    module.write_text("old code\n")
-    monkeypatch.setattr(selfimage, "package_files", lambda: iter([(module, "patcher/cluster/check.py")]))
-    before = image.fingerprint()
-    assert image.fingerprint() == before
-    module.write_text("new code, longer\n")
-    assert image.fingerprint() != before
+    assert image.fingerprint() == selfcode.fingerprint_of(selfcode.snapshot().files, selfcode.libraries())
+    assert image.tag() == f"{image.REPOSITORY}:{image.fingerprint()}"
 
 
 # -- the suite's judgement of each case over the polls ------------------------------------------------

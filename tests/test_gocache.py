@@ -21,7 +21,7 @@ RUNNERS = [pytest.param("docker", marks=pytest.mark.docker), pytest.param("local
 
 @pytest.mark.go
 def test_the_programs_own_go_tests_pass(tmp_path: Path, host_go: str) -> None:
-    gotools.assert_go_tests_pass(gocache.SOURCE, tmp_path, host_go, offline=True, timeout_s=600)
+    gotools.assert_go_tests_pass(gocache.source(), tmp_path, host_go, offline=True, timeout_s=600)
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "patcher"
 # The stages a release goes through, in order: a module may import its own stage and the ones
 # before it, never a later one. The cross-cutting modules at the top import none of them.
 STAGES = ("source", "patching", "harness", "gocaches", "runners", "run", "lint", "delivery", "reports", "cluster")
-CROSS_CUTTING = ("errors", "ui", "settings", "options", "locks", "owners")
+CROSS_CUTTING = ("errors", "ui", "settings", "options", "locks", "owners", "selfcode")
 # Top-level modules that are not cross-cutting, with the stage they sit in: a session is the
 # source stage's handle for one command; the CLI and the state of every stage come after all.
 PLACED = {"session": "source", "cli": None, "state": None, "__main__": None}

@@ -4,7 +4,6 @@ go-containerregistry's in-memory registry serves the index and each platform), a
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,15 +14,20 @@ from tests import gotools
 
 @pytest.mark.go
 def test_the_helpers_own_go_tests_pass(tmp_path: Path, host_go: str) -> None:
-    gotools.assert_go_tests_pass(ociimage.SOURCE, tmp_path, host_go, offline=False)
+    gotools.assert_go_tests_pass(ociimage.source(), tmp_path, host_go, offline=False)
 
 
-def test_a_change_to_the_helpers_source_names_a_new_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    source = shutil.copytree(ociimage.SOURCE, tmp_path / "ocitool")
-    monkeypatch.setattr(ociimage, "SOURCE", source)
+def test_a_change_to_the_helpers_source_names_a_new_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from patcher import selfcode
+
+    pinned = selfcode.snapshot()
     ociimage.tool_name.cache_clear()
     before = ociimage.tool_name()
-    (source / "main.go").write_text((source / "main.go").read_text() + "\n// changed\n")
+    main = f"{ociimage.SOURCE_PATH}/main.go"
+    changed = dataclasses.replace(pinned, files={**pinned.files, main: pinned.files[main] + b"\n// changed\n"})
+    monkeypatch.setattr(selfcode, "snapshot", lambda: changed)
     ociimage.tool_name.cache_clear()
     try:
         assert ociimage.tool_name() != before and ociimage.tool_name().startswith("ocitool-")

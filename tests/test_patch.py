@@ -172,13 +172,22 @@ def test_an_unknown_variable_value_fails_the_rendering():
         render.render(resources.TEMPLATES, "controller_add_metadata.go.j2", variables)
 
 
-def test_data_directories_come_from_the_wheel_layout_first(tmp_path, monkeypatch):
+def test_data_directories_come_from_the_wheel_layout_first(tmp_path):
+    from patcher import selfcode
+
     package = tmp_path / "site" / "patcher"
     (package / "_data" / "templates").mkdir(parents=True)
-    monkeypatch.setattr(resources, "__file__", str(package / "patching" / "resources.py"))
-    assert resources.data_dir("templates") == package / "_data" / "templates"
-    (tmp_path / "site" / "go-fixtures").mkdir()
-    assert resources.data_dir("go-fixtures") == tmp_path / "site" / "go-fixtures"
+    (package / "_data" / "templates" / "a.j2").write_text("wheel")
+    (tmp_path / "site" / "templates").mkdir()
+    (tmp_path / "site" / "templates" / "a.j2").write_text("beside")
+    assert selfcode.read_files(package) == {"patcher/_data/templates/a.j2": b"wheel"}
+    editable = tmp_path / "repo" / "patcher"
+    editable.mkdir(parents=True)
+    (editable / "__init__.py").write_text("")
+    (tmp_path / "repo" / "go-fixtures").mkdir()
+    (tmp_path / "repo" / "go-fixtures" / "h.j2").write_text("fixture")
+    assert selfcode.read_files(editable) == {"patcher/__init__.py": b"", "patcher/_data/go-fixtures/h.j2": b"fixture"}
+    assert resources.data_dir("templates") == selfcode.root() / "patcher" / "_data" / "templates"
 
 
 @pytest.mark.go

@@ -147,8 +147,10 @@ def test_markdown_summarises_every_release_and_details_the_failures():
     assert "| **v3.4.17** (`aaaaaaaaaaaa`, Go 1.19) | ✅ fixed | 13/15 | 15/15 |" in text
     assert "| `holder-cluster` | ❌→✅ |" in text
     # the case table and the real controller's, five failures (still-failing, patch-, input-,
-    # build-, infra-error) and the passing release that has a pre-existing failure and a flaky test
-    assert text.count("<details>") == text.count("</details>") == 2 + 5 + 1
+    # build-, infra-error), the interrupted release, and the passing release that has a
+    # pre-existing failure and a flaky test
+    assert text.count("<details>") == text.count("</details>") == 2 + 5 + 1 + 1
+    assert "<summary>⏹️ v3.6.2: interrupted — not finished: interrupted (Ctrl-C)</summary>" in text
     assert "<summary>❌ v3.7.18: still-failing" in text
     assert "<summary>⚠️ v4.1.2: infra-error" in text and "<summary>⚠️ v3.6.0: input-error" in text
     assert "undefined: mergePodMetadata" in text and samples.ASSERTION in text

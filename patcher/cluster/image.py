@@ -1,53 +1,51 @@
 """The image the container mode runs the check in: argo-patcher's own image, never stale.
 
 It is what ``patcher image build --self`` makes (the Go image plus this machine's Python,
-argo-patcher and its dependencies; see ``selfimage``), labelled with a fingerprint of the
-installed files it was made from. When argo-patcher's code changes (an editable install, an
-upgrade), the fingerprint changes and the next check rebuilds the image rather than running old
-code. Building takes seconds and needs no registry.
+argo-patcher and its dependencies; see ``selfimage``), from the code this process pinned at its
+start, tagged and labelled with that code's fingerprint (``selfcode``). When argo-patcher's code
+changes (an editable install, an upgrade), the next run's fingerprint differs and it builds its
+own image rather than running old code; a run already going keeps running the image of its own
+code, whatever was edited since. Building takes seconds and needs no registry.
 """
 
 from __future__ import annotations
 
-import hashlib
-import sys
+import functools
 from pathlib import Path
+from typing import Any
 
 import docker.errors
 
-from patcher import locks, ui
+from patcher import locks, selfcode, ui
 from patcher.delivery import selfimage
 from patcher.errors import InfraError
 from patcher.runners import engine, images
 
-TAG = "argo-patcher/cluster-check:latest"
+REPOSITORY = "argo-patcher/cluster-check"
 LABEL_FINGERPRINT = "argo-patcher.fingerprint"
 LOCK_TIMEOUT_S = 600
 
 
+@functools.cache
 def fingerprint() -> str:
-    """A hash of the files the image would carry (path, size, modification time) and the Python."""
-    digest = hashlib.sha256(f"{sys.version}\n{Path(sys.executable).resolve()}\n".encode())
-    for source, target in sorted(selfimage.package_files(), key=lambda pair: pair[1]):
-        try:
-            stat = source.stat()
-        except OSError:
-            continue
-        digest.update(f"{target}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()[:16]
+    """The fingerprint of what the image carries: this process's code (``selfcode``) and libraries."""
+    return selfcode.with_libraries()
+
+
+def tag() -> str:
+    return f"{REPOSITORY}:{fingerprint()}"
 
 
 def ensure(goroot: Path | None = None) -> str:
-    """The image's reference, built first when missing or made from other files than these."""
-    wanted = fingerprint()
+    """The image of this process's code, built first when missing."""
+    wanted, ref = fingerprint(), tag()
     docker_client = engine.client(images.BUILD_TIMEOUT_S)
     with locks.lock("cluster-check-image", timeout=LOCK_TIMEOUT_S):
-        current = _fingerprint_of(docker_client, TAG)
-        if current == wanted:
-            return TAG
-        ui.info(f"building {TAG} (argo-patcher's code {'changed' if current else 'is not in an image yet'}; it takes seconds)")
+        if _fingerprint_of(docker_client, ref) == wanted:
+            return ref
+        ui.info(f"building {ref} (argo-patcher's code is not in an image yet; it takes seconds)")
         _build(docker_client, goroot, wanted)
-    return TAG
+    return ref
 
 
 def _fingerprint_of(docker_client: object, tag: str) -> str:
@@ -63,7 +61,18 @@ def _fingerprint_of(docker_client: object, tag: str) -> str:
 def _build(docker_client: object, goroot: Path | None, wanted: str) -> None:
     base = images.build(goroot, quiet=True)
     dockerfile = selfimage.dockerfile(base.id) + f'LABEL {LABEL_FINGERPRINT}="{wanted}"\n'
-    selfimage.build_image(docker_client, TAG, dockerfile)
-    with engine.errors_as_infra("removing the stale check images"):
-        docker_client.images.prune(filters={"dangling": True, "label": f"{LABEL_FINGERPRINT}"})  # type: ignore[attr-defined]
+    selfimage.build_image(docker_client, tag(), dockerfile)
+    _remove_others(docker_client, wanted)
+
+
+def _remove_others(docker_client: Any, wanted: str) -> None:
+    """The check images of other code: those a run still uses stay (Docker refuses), the rest go."""
+    with engine.errors_as_infra("listing the check images"):
+        others = [image for image in docker_client.images.list(REPOSITORY) if (image.labels or {}).get(LABEL_FINGERPRINT) != wanted]
+    for image in others:
+        for ref in image.tags:
+            try:
+                docker_client.images.remove(ref, noprune=False)
+            except engine.DockerError as exc:
+                ui.debug(f"kept the check image {ref}: {engine.reason(exc)}")
 

@@ -33,8 +33,7 @@ from typing import Any
 
 from docker.types import Mount
 
-import patcher
-from patcher import ui
+from patcher import selfcode, ui
 from patcher.cluster import image as check_image
 from patcher.cluster.spec import CheckResult, CheckSpec, ControllerSpec
 from patcher.delivery import selfimage
@@ -99,11 +98,13 @@ def run_local(spec: CheckSpec, *, timeout_s: float, run_id: str) -> CheckResult:
         spec_path = Path(scratch, "spec.json")
         spec_path.write_text(json.dumps(dataclasses.replace(spec, private_network=True).to_json()))
         command = [*prefix, sys.executable, "-m", "patcher.cluster.check", str(spec_path)]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(patcher.__file__).parent.parent), os.environ.get("PYTHONPATH")]))}
+        # The code this process pinned at its start (``selfcode``), not what may have been edited since.
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(selfcode.root()), os.environ.get("PYTHONPATH")]))}
         stdout_path, stderr_path = Path(scratch, "stdout"), Path(scratch, "stderr")
         ui.debug(f"[{run_id}] {' '.join(command)}")
         with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
-            check = childprocs.Group(command, name="the cluster check", run_id=run_id, kind="cluster", env=env, stdout=stdout, stderr=stderr,
+            # In the scratch directory: ``-m`` puts the working directory first on sys.path, and a checkout of argo-patcher there would win.
+            check = childprocs.Group(command, name="the cluster check", run_id=run_id, kind="cluster", cwd=Path(scratch), env=env, stdout=stdout, stderr=stderr,
                                      grace_s=STOP_GRACE_S)  # fmt: skip
         with check:  # SIGTERM first: the check stops its children in order
             timed_out = check.supervise(timeout_s)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import json
 import os
 import subprocess
@@ -23,14 +22,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from patcher import locks, runners, settings, ui
+from patcher import locks, runners, selfcode, settings, ui
 from patcher.delivery.imageref import ImageRef
 from patcher.delivery.platforms import Platform
 from patcher.errors import InfraError
 from patcher.options import ProveOptions
 from patcher.runners.base import BuildFailed
 
-SOURCE = Path(__file__).resolve().parent / "ocitool"
+SOURCE_PATH = "patcher/delivery/ocitool"  # in argo-patcher's code (``selfcode``)
 PACKAGE = "argo-patcher.invalid/ocitool"  # its go.mod's module: the package go build is given
 BUILD_TIMEOUT_S = 10 * 60
 RUN_TIMEOUT_S = 10 * 60
@@ -40,10 +39,12 @@ CREATED_BY = "argo-patcher build"
 @functools.cache
 def tool_name() -> str:
     """One name per version of the helper's source, so a change builds it anew."""
-    digest = hashlib.sha256()
-    for name in ("go.mod", "go.sum", "main.go"):
-        digest.update((SOURCE / name).read_bytes())
-    return f"ocitool-{digest.hexdigest()[:12]}"
+    return f"ocitool-{selfcode.digest(*(f'{SOURCE_PATH}/{name}' for name in ('go.mod', 'go.sum', 'main.go')))}"
+
+
+def source() -> Path:
+    """The helper's source as this process read it at its start (``selfcode``): what is built."""
+    return selfcode.path(SOURCE_PATH)
 
 
 def tools_dir() -> Path:
@@ -59,12 +60,12 @@ def tool(options: ProveOptions) -> Path:
     with locks.lock(f"tool-{path.name}", timeout=BUILD_TIMEOUT_S):
         if path.exists():
             return path
-        runner = runners.prepare(SOURCE, runner=options.runner, image=options.image, offline=options.offline, context="argo-patcher's image helper")
+        runner = runners.prepare(source(), runner=options.runner, image=options.image, offline=options.offline, context="argo-patcher's image helper")
         ui.info(f"building argo-patcher's image helper (go-containerregistry; once, {runner.describe()})")
         with tempfile.TemporaryDirectory(prefix="argo-patcher-ocitool-", dir=path.parent) as scratch:
             try:
                 built = runner.build_binary(
-                    SOURCE, PACKAGE, Path(scratch), ldflags="-s -w", timeout_s=BUILD_TIMEOUT_S, run_id=f"ocitool-{os.getpid()}"
+                    source(), PACKAGE, Path(scratch), ldflags="-s -w", timeout_s=BUILD_TIMEOUT_S, run_id=f"ocitool-{os.getpid()}"
                 )
             except BuildFailed as exc:
                 if "GOPROXY=off" in str(exc):

@@ -25,10 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import docker.errors
-from packaging.requirements import Requirement
 
-import patcher
-from patcher import __version__, ui
+from patcher import __version__, selfcode, ui
 from patcher.errors import InfraError
 from patcher.runners import engine, images
 
@@ -39,8 +37,6 @@ DISTRIBUTION = "argo-patcher"
 GIT_TEMPLATES = "/usr/share/git-core/templates"
 # Parts of the standard library argo-patcher never imports: tests, GUIs, installers.
 _STDLIB_SKIP = ("site-packages", "dist-packages", "test", "idlelib", "tkinter", "_tkinter", "turtledemo", "ensurepip", "lib2to3", "config-")
-# Where an editable install's data lives in the repository, and where a wheel puts it (pyproject's force-include).
-_DATA_DIRS = {"templates": "_data/templates", "go-fixtures": "_data/go-fixtures"}
 _LDD_PATH = re.compile(r"(?:=>\s*)?(/\S+)\s+\(0x")
 
 
@@ -143,42 +139,26 @@ def _python_name() -> str:
 
 
 def package_files() -> Iterator[tuple[Path, str]]:
-    """argo-patcher and its installed dependencies: (file here, path under site-packages)."""
+    """argo-patcher and its installed dependencies: (file here, path under site-packages).
+
+    argo-patcher's own files come from the copy this process pinned at its start (``selfcode``), so
+    that an image made during a run carries the code the run runs, whatever was edited since."""
     for dist in _closure(DISTRIBUTION):
         for entry in dist.files or []:
-            if entry.parts and entry.parts[0] != ".." and not entry.name.endswith(".pth"):
+            if entry.parts and entry.parts[0] not in ("..", "patcher") and not entry.name.endswith(".pth"):
                 found = Path(str(dist.locate_file(entry)))
                 if found.is_file():
                     yield found, entry.as_posix()
-    package = Path(patcher.__file__).resolve().parent
-    for path in sorted(package.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts:
-            yield path, f"patcher/{path.relative_to(package).as_posix()}"
-    if not (package / "_data").exists():  # an editable install: the data is in the repository
-        for directory, target in _DATA_DIRS.items():
-            root = package.parent / directory
-            for path in sorted(root.rglob("*")) if root.is_dir() else []:
-                if path.is_file():
-                    yield path, f"patcher/{target}/{path.relative_to(root).as_posix()}"
+    pinned = selfcode.root()
+    for name in sorted(selfcode.snapshot().files):
+        yield pinned / name, name
 
 
 def _closure(name: str) -> list[importlib.metadata.Distribution]:
-    found: dict[str, importlib.metadata.Distribution] = {}
-    todo = [name]
-    while todo:
-        wanted = todo.pop()
-        key = re.sub(r"[-_.]+", "-", wanted).lower()
-        if key in found:
-            continue
-        try:
-            dist = importlib.metadata.distribution(wanted)
-        except importlib.metadata.PackageNotFoundError:
-            raise InfraError(f"{wanted} (needed by argo-patcher) is not installed here; reinstall argo-patcher") from None
-        found[key] = dist
-        for requirement in map(Requirement, dist.requires or []):
-            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
-                todo.append(requirement.name)
-    return list(found.values())
+    try:
+        return selfcode.distributions(name)
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise InfraError(f"{exc.name} (needed by argo-patcher) is not installed here; reinstall argo-patcher") from None
 
 
 def shared_libraries(binaries: Iterable[Path]) -> list[Path]:

@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import json
 from pathlib import Path
 
-from patcher import settings
+from patcher import selfcode, settings
 from patcher.errors import InfraError, InputError
 from patcher.patching.gomod import GoVersion
 
-SOURCE = Path(__file__).resolve().parent / "cacheprog"
+SOURCE_PATH = "patcher/gocaches/cacheprog"  # in argo-patcher's code (``selfcode``)
 LRU_DIR = "argo-patcher-lru"  # in the build cache: the entries GOCACHEPROG serves
 TOOLS_DIR = "argo-patcher-tools"  # in the build cache (docker) or the cache root (local): never trimmed
 SERVES_FROM = GoVersion(1, 24)  # GOCACHEPROG
@@ -44,13 +43,15 @@ def trim_target(limit: int) -> int:
     return int(limit * TRIM_TO)
 
 
+def source() -> Path:
+    """The program's source as this process read it at its start (``selfcode``): what is built."""
+    return selfcode.path(SOURCE_PATH)
+
+
 @functools.cache
 def tool_name() -> str:
     """The program's file name: one per version of its source, so an upgrade builds it anew."""
-    digest = hashlib.sha256()
-    for name in ("go.mod", "main.go"):
-        digest.update((SOURCE / name).read_bytes())
-    return f"cacheprog-{digest.hexdigest()[:12]}"
+    return f"cacheprog-{selfcode.digest(*(f'{SOURCE_PATH}/{name}' for name in ('go.mod', 'main.go')))}"
 
 
 def serves(go: GoVersion | None) -> bool:
@@ -64,7 +65,7 @@ def serve_command(tool: str, build_cache: str) -> str:
 
 
 def build_command(tool: str) -> list[str]:
-    """The go command that builds the program, run in a copy or mount of ``SOURCE``."""
+    """The go command that builds the program, run in a copy or mount of ``source()``."""
     return ["go", "build", "-trimpath", "-o", tool, "."]
 
 

@@ -5,8 +5,11 @@ changes; but it never keeps a failing one, and a baseline fails by design (it is
 does unpatched), so a matrix run again with nothing changed would still link and run every
 baseline. Here a run's result is kept under a key made of everything its outcome depends on: the
 commit, the files the patch writes, the harness, the packages and test selection, the timeout and
-reruns, the Go toolchain (an image's id, or a local Go's version and place), and argo-patcher's
-version. Only runs that got as far as their tests are kept. A result from here says so
+reruns, the Go toolchain (an image's id, or a local Go's version and place), and what judged the
+result: the fingerprint of argo-patcher's own code, templates and libraries as the run read them
+at its start (``selfcode``), so that a change to how results are parsed or judged never replays a
+result the old code judged. Only runs that got as far as their tests are kept. A kept result that
+cannot be read (a torn or edited file) is said once, removed, and the run goes again. A result from here says so
 (``RunResult.cached``) in every report; ``--fresh`` runs everything again, as ``go test -count=1``.
 """
 
@@ -19,9 +22,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from patcher import __version__, settings
+from patcher import selfcode, settings, ui
 
-FORMAT = 1  # bump when what a key covers or how a result is stored changes
+FORMAT = 2  # bump when what a key covers or how a result is stored changes
 
 
 def key(
@@ -39,7 +42,7 @@ def key(
     """The key of a run of the tree ``commit`` with ``files`` written over it (the patch's, and the
     harness at its place); ``flags`` are the go command's own (``gotest.COMPILE_FLAGS``)."""
     digest = hashlib.sha256()
-    for part in (f"format {FORMAT}", f"argo-patcher {__version__}", f"commit {commit}", f"toolchain {toolchain}",
+    for part in (f"format {FORMAT}", f"argo-patcher {selfcode.fingerprint()}", f"commit {commit}", f"toolchain {toolchain}",
                  f"flags {' '.join(flags)}", f"packages {' '.join(packages)}", f"run {run_regex or ''}",
                  f"timeout {timeout_s:g}", f"reruns {rerun_fails}"):  # fmt: skip
         digest.update(part.encode() + b"\0")
@@ -54,12 +57,38 @@ def _path(run_key: str) -> Path:
 
 
 def load(run_key: str) -> dict[str, Any] | None:
-    """The kept result of the run ``run_key`` names, as it was stored; None when there is none."""
+    """The kept result of the run ``run_key`` names, as it was stored; None when there is none,
+    or when it cannot be read (said, and the file removed: the run goes again)."""
+    path = _path(run_key)
     try:
-        data = json.loads(_path(run_key).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
         return None
-    return data if isinstance(data, dict) else None
+    except (OSError, ValueError) as exc:
+        discard(path, f"{type(exc).__name__}: {exc}")
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        discard(path, f"not JSON ({exc})")
+        return None
+    if not isinstance(data, dict):
+        discard(path, f"a JSON {type(data).__name__}, not an object")
+        return None
+    return data
+
+
+def discard(path: Path, why: str) -> None:
+    """Say that a kept result is unusable and remove it, so that its run goes again."""
+    ui.warn(f"ignored the kept result {path}: {why}; the run goes again")
+    try:
+        path.unlink()
+    except OSError as exc:
+        ui.debug(f"could not remove {path}: {exc}")
+
+
+def path_of(run_key: str) -> Path:
+    return _path(run_key)
 
 
 def store(run_key: str, result: Mapping[str, Any]) -> None:

@@ -101,12 +101,13 @@ def write(results: list[ReleaseResult], files: ReportOptions, *, spec: str | Non
 def present(results: list[ReleaseResult], files: ReportOptions, *, spec: str | None = None, stdout: Console | None = None) -> None:
     """The end of a run: the reports asked for; the table and details on stdout once a release
     ran tests; a summary line per release on stderr. A single release that stopped before its
-    runs is said in one line, as an error."""
+    runs is said in one line, as an error (unless it was interrupted: the run's line says so)."""
     write(results, files, spec=spec)
     tested = any(r.baseline is not None or r.patched is not None for r in results)
     if tested and not files.to_stdout:
         terminal.print_report(results, stdout or Console(highlight=False))
-    if len(results) == 1 and not tested and results[0].error is not None:
+    # An interrupted one is not: the run's own line says what stopped it.
+    if len(results) == 1 and not tested and results[0].error not in (None, ErrorKind.INTERRUPTED):
         only = results[0]
         message = only.message or only.verdict.value
         ui.error(message if only.version in message else f"{only.version}: {message}")

@@ -19,6 +19,8 @@ TITLE = "argo-patcher: podMetadata precedence backport"
 def verdict_mark(verdict: Verdict) -> str:
     if verdict in cells.OK_VERDICTS:
         return "✅"
+    if verdict is Verdict.INTERRUPTED:
+        return "⏹️"
     return "⚠️" if verdict in (Verdict.INFRA_ERROR, Verdict.INPUT_ERROR) else "❌"
 
 

@@ -10,8 +10,11 @@ A run-wide failure met while proving (the Docker daemon went away) stops the run
 raised, as one line with its exit code, whatever the number of releases. At the end the reports
 are written and shown, and the verdicts give the exit code (``results.exit_code``).
 
-Ctrl-C stops the queue, asks the running releases to stop at their next stage, runs the
-``on_interrupt`` clean-up (containers, process groups), and re-raises.
+Ctrl-C (or SIGTERM) stops the queue, asks the running releases to stop at their next stage,
+runs the ``on_interrupt`` clean-up (containers, process groups), and re-raises as ``Stopped``,
+which carries what the run has: the releases that finished keep their results, the others are
+``interrupted``. A run-wide failure ends the same way, its error in ``Outcome.run_wide``. Either
+way the reports are written before the one line and the exit code (130, or the failure's).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from patcher.options import RunOptions
 from patcher.run import pipeline
 from patcher.run.pipeline import NOTHING_LATER, LaterStages
 from patcher.run.progress import Progress, for_console
-from patcher.run.results import ErrorKind, ReleaseResult, exit_code
+from patcher.run.results import ErrorKind, ReleaseResult, exit_code, interrupted
 from patcher.session import Session
 from patcher.source import versions
 from patcher.source.mirrors import UPSTREAM_URL
@@ -50,6 +53,14 @@ JOBS_HELP = (
     "container start and test run with another's compile."
 )
 GRACE_S = 10.0
+
+
+class Stopped(KeyboardInterrupt):
+    """The run was interrupted; ``outcome`` is what it has (see ``Outcome``), its reports still to write."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.why)
+        self.outcome = outcome
 
 
 class Cancelled(BaseException):
@@ -99,6 +110,7 @@ def preflight(session: Session, releases: Sequence[Release], options: RunOptions
         later.hand_over.check(session, options.deliver, releases)
     if options.prove is not None:
         kind = runners.resolve_kind(options.prove.runner, options.prove.image)
+        runners.reap_leftovers(kind)
         for proof in later.proofs:
             proof.preflight(kind)
         options = dataclasses.replace(options, prove=dataclasses.replace(options.prove, runner=kind))
@@ -107,12 +119,29 @@ def preflight(session: Session, releases: Sequence[Release], options: RunOptions
 
 @dataclasses.dataclass
 class Outcome:
+    """Every release's result, in the order asked for; those the run did not finish are
+    ``interrupted`` when it was stopped (``why``: by what) or met a run-wide failure (``run_wide``)."""
+
     results: list[ReleaseResult]
     run_wide: PatcherError | None = None  # the error that stopped the whole run
+    why: str = ""  # what interrupted the run, when something did
 
     @property
     def exit_code(self) -> ExitCode:
-        return self.run_wide.exit_code if self.run_wide is not None else exit_code([r.verdict for r in self.results])
+        if self.run_wide is not None:
+            return self.run_wide.exit_code
+        if self.why:
+            return ExitCode.INTERRUPTED
+        return exit_code([r.verdict for r in self.results])
+
+
+def stop_reason(exc: BaseException) -> str:
+    """What interrupted a run, from its ``KeyboardInterrupt`` (SIGTERM's handler names itself)."""
+    return str(exc.args[0]) if exc.args and exc.args[0] else "interrupted (Ctrl-C)"
+
+
+def _partial(releases: Sequence[Release], results: dict[Release, ReleaseResult], why: str) -> list[ReleaseResult]:
+    return [results[release] if release in results else interrupted(release.name, why) for release in releases]
 
 
 class LineQueue:
@@ -188,7 +217,8 @@ class _Run:
             result = ReleaseResult(release.name, message=f"internal error: {type(exc).__name__}: {exc}", error=ErrorKind.INFRA)
         result.extra.setdefault("elapsed_s", round(time.monotonic() - began, 3))
         with self.lock:
-            self.results[release] = result
+            if not self.cancel.is_set():  # one that ends once the run is stopped was stopped with it: interrupted
+                self.results[release] = result
         return result
 
 
@@ -210,16 +240,19 @@ def run(
         for worker in workers:
             while worker.is_alive():
                 worker.join(0.2)  # a bounded wait keeps Ctrl-C responsive
-    except KeyboardInterrupt:
-        state.cancel.set()
+    except KeyboardInterrupt as exc:
+        with state.lock:
+            state.cancel.set()
+            finished = dict(state.results)
         on_interrupt()
         deadline = time.monotonic() + grace_s
         for worker in (w for w in workers if w.ident is not None):
             worker.join(max(0.0, deadline - time.monotonic()))
-        raise
+        why = stop_reason(exc)
+        raise Stopped(Outcome(_partial(releases, finished, why), why=why)) from None
     if state.run_wide is not None:
         runners.reset_abort()
-        return Outcome([state.results[r] for r in releases if r in state.results], state.run_wide)
+        return Outcome(_partial(releases, state.results, f"the run stopped: {state.run_wide}"), state.run_wide)
     return Outcome([state.results[release] for release in releases])
 
 
@@ -264,8 +297,16 @@ def prove_and_report(
 ) -> ExitCode:
     """``patcher apply`` and ``patcher matrix``: check, prove, report; the verdicts give the exit code."""
     options = preflight(session, releases, options, later)
-    outcome = prove_all(session, releases, options, jobs=jobs, later=later)
+    try:
+        outcome = prove_all(session, releases, options, jobs=jobs, later=later)
+    except Stopped as stopped:
+        later.report(stopped.outcome.results, options.reports, spec)
+        raise
+    except KeyboardInterrupt as exc:  # before any release started (the workspace, the mirror)
+        why = stop_reason(exc)
+        later.report(_partial(releases, {}, why), options.reports, spec)
+        raise Stopped(Outcome(_partial(releases, {}, why), why=why)) from None
+    later.report(outcome.results, options.reports, spec)
     if outcome.run_wide is not None:
         raise outcome.run_wide
-    later.report(outcome.results, options.reports, spec)
     return outcome.exit_code

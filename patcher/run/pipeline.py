@@ -299,7 +299,8 @@ def _replayed(run_key: str) -> RunResult | None:
         return None
     try:
         result = RunResult.from_json(data)
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        resultcache.discard(resultcache.path_of(run_key), f"not a run's result ({type(exc).__name__}: {exc})")
         return None
     result.cached = True
     return result

@@ -33,6 +33,7 @@ VERDICT_STYLES = {
     Verdict.PATCH_ERROR: "bold magenta",
     Verdict.INPUT_ERROR: "bold magenta",
     Verdict.INFRA_ERROR: "bold yellow",
+    Verdict.INTERRUPTED: "yellow",
 }
 
 

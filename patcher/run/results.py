@@ -28,10 +28,11 @@ class ErrorKind(str, enum.Enum):
     INPUT = "input"  # the user's input: an unrecognised code shape, a tree that is not Argo's
     PATCH = "patch"  # the rendered patch is broken: the patch's own failure
     INFRA = "infra"  # the machinery: git, Docker, the Go toolchain, the network
+    INTERRUPTED = "interrupted"  # the run stopped before this release finished (Ctrl-C, SIGTERM, a run-wide failure)
 
     @classmethod
     def of(cls, exit_code: int) -> ErrorKind:
-        return {ExitCode.USAGE: cls.INPUT, ExitCode.TESTS_FAILED: cls.PATCH}.get(ExitCode(exit_code), cls.INFRA)
+        return {ExitCode.USAGE: cls.INPUT, ExitCode.TESTS_FAILED: cls.PATCH, ExitCode.INTERRUPTED: cls.INTERRUPTED}.get(ExitCode(exit_code), cls.INFRA)
 
 
 class Verdict(str, enum.Enum):
@@ -44,6 +45,7 @@ class Verdict(str, enum.Enum):
     PATCH_ERROR = "patch-error"
     INPUT_ERROR = "input-error"
     INFRA_ERROR = "infra-error"
+    INTERRUPTED = "interrupted"  # not finished: the run stopped first; its finished releases keep theirs
 
     @property
     def ok(self) -> bool:
@@ -53,17 +55,24 @@ class Verdict(str, enum.Enum):
     def exit_code(self) -> ExitCode:
         if self.ok:
             return ExitCode.OK
-        return {Verdict.INPUT_ERROR: ExitCode.USAGE, Verdict.INFRA_ERROR: ExitCode.INFRA}.get(self, ExitCode.TESTS_FAILED)
+        by_verdict = {Verdict.INPUT_ERROR: ExitCode.USAGE, Verdict.INFRA_ERROR: ExitCode.INFRA, Verdict.INTERRUPTED: ExitCode.INTERRUPTED}
+        return by_verdict.get(self, ExitCode.TESTS_FAILED)
 
 
 def exit_code(verdicts: list[Verdict]) -> ExitCode:
-    """The run's exit code: 1 when a release failed on its merits, else 3 when the machinery
-    failed, else 2 when the only failures were input errors, else 0."""
+    """The run's exit code: 1 when a release failed on its merits, else 130 when one was not
+    finished (interrupted), else 3 when the machinery failed, else 2 when the only failures were
+    input errors, else 0. (A run that is interrupted exits 130 whatever its finished releases did.)"""
     codes = {verdict.exit_code for verdict in verdicts}
-    for code in (ExitCode.TESTS_FAILED, ExitCode.INFRA, ExitCode.USAGE):
+    for code in (ExitCode.TESTS_FAILED, ExitCode.INTERRUPTED, ExitCode.INFRA, ExitCode.USAGE):
         if code in codes:
             return code
     return ExitCode.OK
+
+
+def interrupted(version: str, why: str) -> ReleaseResult:
+    """A release the run did not finish: ``why`` says what stopped the run."""
+    return ReleaseResult(version, message=f"not finished: {why}", error=ErrorKind.INTERRUPTED)
 
 
 @dataclasses.dataclass
@@ -145,7 +154,7 @@ def _error_of(data: dict[str, Any]) -> ErrorKind | None:
     verdict = data.get("verdict")
     if verdict is None and not data.get("baseline") and not data.get("patched"):
         return ErrorKind.INFRA  # a stand-in for a report that never came (a pod that wrote none)
-    by_verdict = {Verdict.INPUT_ERROR.value: ErrorKind.INPUT, Verdict.PATCH_ERROR.value: ErrorKind.PATCH}
+    by_verdict = {Verdict.INPUT_ERROR.value: ErrorKind.INPUT, Verdict.PATCH_ERROR.value: ErrorKind.PATCH, Verdict.INTERRUPTED.value: ErrorKind.INTERRUPTED}
     return by_verdict.get(verdict) if isinstance(verdict, str) else None
 
 
@@ -158,7 +167,8 @@ def judge(baseline: RunResult | None, patched: RunResult | None, *, error: Error
     contract's cases must pass after the patch, in every proof, whatever they did before.
     """
     if error is not None:
-        return {ErrorKind.INPUT: Verdict.INPUT_ERROR, ErrorKind.PATCH: Verdict.PATCH_ERROR}.get(error, Verdict.INFRA_ERROR)
+        by_error = {ErrorKind.INPUT: Verdict.INPUT_ERROR, ErrorKind.PATCH: Verdict.PATCH_ERROR, ErrorKind.INTERRUPTED: Verdict.INTERRUPTED}
+        return by_error.get(error, Verdict.INFRA_ERROR)
     if baseline is None and patched is None:
         return Verdict.PATCHED
     if patched is None:

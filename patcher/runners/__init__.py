@@ -22,7 +22,7 @@ from patcher import ui
 from patcher.errors import DockerUnavailable, InfraError, InputError, ToolchainUnavailable
 from patcher.options import DEFAULT_TIMEOUT_S, RUNNERS
 from patcher.patching import gomod
-from patcher.runners import engine, hostgo, images
+from patcher.runners import childprocs, engine, hostgo, images
 from patcher.runners.base import RunInterrupted, Runner, abort_all, reset_abort
 from patcher.runners.container import DockerRunner
 from patcher.runners.local import LocalRunner
@@ -65,6 +65,19 @@ def prepare(tree: Path, *, runner: str = "auto", image: str = "auto", offline: b
             f"install a newer Go or use --runner docker"
         )
     return LocalRunner(host, offline=offline)
+
+
+def reap_leftovers(kind: str) -> None:
+    """Remove what killed runs left (their containers, their process groups), once as a run starts:
+    a run whose every result is replayed starts no container, and would otherwise never reap them."""
+    try:
+        if kind == "docker":
+            removed = engine.reap_orphans()
+            if removed:
+                ui.debug(f"removed {len(removed)} container(s) left by killed runs: {', '.join(removed)}")
+        childprocs.reap_orphans("local")
+    except (InfraError, OSError) as exc:  # the runs reap again when they start theirs
+        ui.debug(f"could not reap what killed runs left: {exc}")
 
 
 def resolve_kind(runner: str, image: str = "auto") -> str:

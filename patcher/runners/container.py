@@ -258,7 +258,7 @@ class DockerRunner(Runner):
         self._prepare_cache_program(docker_client, "cache", deadline)
         command = gocache.trim_command(_tool(), limit, build_cache=images.GOCACHE, module_cache=images.GOMODCACHE, keep=_TOOLS)
         output = bytearray()
-        trimmed = self._container(docker_client, "trim", command, gocache.SOURCE, "cache", deadline, network=False, on_stdout=output.extend, serve=False)
+        trimmed = self._container(docker_client, "trim", command, gocache.source(), "cache", deadline, network=False, on_stdout=output.extend, serve=False)
         _check_built(trimmed, "trimming the Go caches", TRIM_TIMEOUT_S)
         return gocache.TrimReport.parse(output.decode("utf-8", "replace"))
 
@@ -272,7 +272,7 @@ class DockerRunner(Runner):
             if marker.exists():
                 return
             built = self._container(
-                docker_client, "tool", gocache.build_command(_tool()), gocache.SOURCE, run_id, deadline, network=False, serve=False
+                docker_client, "tool", gocache.build_command(_tool()), gocache.source(), run_id, deadline, network=False, serve=False
             )
             try:
                 _check_built(built, "building argo-patcher's cache program", max(1.0, deadline - time.monotonic()))

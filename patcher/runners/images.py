@@ -406,11 +406,20 @@ def _pull_failures_file() -> Path:
 
 
 def _load_pull_failures() -> None:
-    with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
-        saved = json.loads(_pull_failures_file().read_text())
-        for key, entry in saved.items():
-            if time.time() - float(entry["at"]) < PULL_FAILURE_TTL_S:
-                _unpullable.setdefault(key, f"{entry['why']} (remembered from a run less than an hour ago)")
+    path = _pull_failures_file()
+    try:
+        saved = json.loads(path.read_text())
+        remembered = {key: str(entry["why"]) for key, entry in saved.items() if time.time() - float(entry["at"]) < PULL_FAILURE_TTL_S}
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError, TypeError, AttributeError, KeyError) as exc:
+        # A torn or edited file: what it remembered is forgotten, and the pulls are tried again.
+        ui.warn(f"ignored {path}: {type(exc).__name__}: {exc}; images are pulled as if no pull had failed")
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return
+    for key, why in remembered.items():
+        _unpullable.setdefault(key, f"{why} (remembered from a run less than an hour ago)")
 
 
 def _save_pull_failures() -> None:

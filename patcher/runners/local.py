@@ -113,7 +113,7 @@ class LocalRunner(Runner):
             if tool.exists():
                 return tool
             build = subprocess.run(
-                [str(self.host.go), *gocache.build_command(str(tool))[1:]], cwd=gocache.SOURCE, env={**env, "GOPROXY": "off"},
+                [str(self.host.go), *gocache.build_command(str(tool))[1:]], cwd=gocache.source(), env={**env, "GOPROXY": "off"},
                 capture_output=True, text=True, timeout=300,
             )  # fmt: skip
             if build.returncode != 0:
