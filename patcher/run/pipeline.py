@@ -136,7 +136,8 @@ class Change:
 def plan_change(tree: GoTree) -> Change:
     """The fix and its upstream-style test for ``tree``; ``InputError`` for a code shape argo-patcher
     does not know, ``PatchError`` for a broken patch."""
-    return Change(patch.plan(tree, gofmt.check), upstream.render_for(tree, gofmt.check))
+    check = gofmt.for_tree(tree.root)
+    return Change(patch.plan(tree, check), upstream.render_for(tree, check))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -217,7 +218,7 @@ def _prove(
     on_stage: StageCallback,
     proofs: Sequence[Proof],
 ) -> None:
-    test = fixture.render_for(change.plan.tree, gofmt.check)
+    test = fixture.render_for(change.plan.tree, gofmt.for_tree(checkout.path))
     runner = runners.prepare(checkout.path, runner=options.runner, image=options.image, offline=options.offline, context=release.name)
     result.extra["runner"] = runner.describe()
     packages = sorted({HARNESS_PACKAGE, *change.packages})

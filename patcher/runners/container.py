@@ -59,6 +59,7 @@ def build_cache_volume() -> str:
 LOG_DRAIN_S = 15
 _TOOL = "/opt/argo-patcher/tool"  # where run_tool mounts its binary
 _TOOL_GOROOT = "/opt/argo-patcher/goroot"  # and the Go it was built with
+GO_WORKDIR = "/work"  # where run_go mounts its writable module
 VOLUME_ID_LABEL = "argo-patcher.volume-id"
 TRIM_TIMEOUT_S = 300
 _TOOLS = f"{images.GOCACHE}/{gocache.TOOLS_DIR}"
@@ -245,6 +246,31 @@ class DockerRunner(Runner):
         )  # fmt: skip
         if ran.lost:
             raise InfraError(f"running {Path(tool).name}: {ran.lost}")
+        return ToolRun(None if ran.timed_out else ran.exit_code, stdout.decode("utf-8", "replace"), ran.stderr, ran.timed_out)
+
+    def run_go(
+        self, workdir: Path, args: Sequence[str], *, timeout_s: float, run_id: str, env: Mapping[str, str] | None = None
+    ) -> ToolRun:  # fmt: skip
+        """``go -C /work ARGS`` in a ``build`` container like the others (same image and cache
+        volumes), ``workdir`` mounted writable at /work, with the network unless offline: a
+        throwaway module's commands, for building a program from the Go module proxy where there
+        is no Go on this machine (etcd and kube-apiserver)."""
+        check_not_aborting()
+        workdir = Path(workdir).resolve()
+        workdir.chmod(0o777)  # the container's user (uid 1000) writes go.mod, go.sum and the binary there
+        deadline = time.monotonic() + timeout_s
+        docker_client = engine.client()
+        engine.reap_orphans(docker_client)
+        self._prepare_volumes(docker_client)
+        if self.serves_cache:
+            self._prepare_cache_program(docker_client, run_id, deadline)
+        stdout = bytearray()
+        ran = self._container(
+            docker_client, "build", ["go", "-C", GO_WORKDIR, *args], workdir, run_id, deadline, network=not self.offline,
+            on_stdout=stdout.extend, mounts=[Mount(GO_WORKDIR, str(workdir), type="bind")], env=env,
+        )  # fmt: skip
+        if ran.lost:
+            raise InfraError(f"go {' '.join(args[:1])}: {ran.lost}")
         return ToolRun(None if ran.timed_out else ran.exit_code, stdout.decode("utf-8", "replace"), ran.stderr, ran.timed_out)
 
     # -- the build cache's own program, and trimming ------------------------------------------------

@@ -1,17 +1,34 @@
 """gofmt, to refuse Go code argo-patcher renders that gofmt would lay out otherwise.
 
 The patch plan and the harness take the check as a function (``patching.patch.FormatCheck``):
-they come before this stage, which owns where Go runs.
+they come before this stage, which owns where Go runs. gofmt is the local Go's; where this
+machine has no Go, the one in the Go image the tree's tests would run in (every Go image has
+gofmt), in a short container with no network. With neither, the check is skipped, and said so.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import subprocess
+import tempfile
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from docker.types import Mount
+
+from patcher import ui
 from patcher.errors import PatchError
-from patcher.runners import gotest, hostgo
+from patcher.patching import gomod
+from patcher.runners import engine, gotest, hostgo, images
+
+FormatCheck = Callable[[bytes, str], None]
+_SOURCE = "/src"
+_checked: set[tuple[str, str]] = set()  # (image id, content digest) that gofmt left as they were
+_checked_lock = threading.Lock()
 
 
 def binary() -> Path | None:
@@ -23,13 +40,78 @@ def binary() -> Path | None:
 
 
 def check(content: bytes, name: str) -> None:
-    """Refuse Go code that gofmt would change; a no-op where Go is not installed."""
+    """Refuse Go code that gofmt would change: with the local gofmt, else in a Go image that is
+    here (the newest), else skipped with a warning."""
     gofmt = binary()
-    if gofmt is None:
+    if gofmt is not None:
+        _check_output(subprocess.run([os.fspath(gofmt)], input=content, capture_output=True, timeout=60), content, name)
         return
-    proc = subprocess.run([os.fspath(gofmt)], input=content, capture_output=True, timeout=60)
+    ok, _why = engine.available()
+    if not ok:
+        _skipped_once()
+        return
+    _in_container(_any_image(), content, name)
+
+
+def for_tree(tree: Path) -> FormatCheck:
+    """The check for code rendered into ``tree``: the local gofmt, else the gofmt of the Go image
+    the tree's tests run in (as its go.mod chooses it), else none (said so)."""
+    if binary() is not None:
+        return check
+    ok, _why = engine.available()
+    if not ok:
+        return check  # which says once that it skips
+    image: list[images.GoImage] = []
+
+    def in_image(content: bytes, name: str) -> None:
+        if not image:
+            image.append(images.choose(gomod.read(Path(tree)), context=f"gofmt of {Path(tree).name}"))
+        _in_container(image[0], content, name)
+
+    return in_image
+
+
+def _check_output(proc: subprocess.CompletedProcess[bytes], content: bytes, name: str) -> None:
     # Argo-patcher rendered this code: a fault in it is the patch's own, not the release's.
     if proc.returncode != 0:
         raise PatchError(f"the patched {name} is not valid Go: {gotest.message_lines(proc.stderr.decode(errors='replace'))}")
     if proc.stdout != content:
         raise PatchError(f"the patched {name} is not gofmt-clean")
+
+
+def _any_image() -> images.GoImage:
+    found = sorted((i for i in images.list_images() if i.go is not None), key=lambda i: (i.go, i.built), reverse=True)
+    if found:
+        return found[0]
+    return images.choose(gomod.parse("module argo-patcher.invalid/gofmt\n\ngo 1.21\n"), context="gofmt")
+
+
+def _in_container(image: images.GoImage, content: bytes, name: str) -> None:
+    """gofmt of ``image`` on ``content``, in a container with no network and the file read-only."""
+    digest = hashlib.sha256(content).hexdigest()
+    with _checked_lock:
+        if (image.id, digest) in _checked:
+            return
+    docker_client = engine.client()
+    with tempfile.TemporaryDirectory(prefix="argo-patcher-gofmt-") as scratch:
+        source = Path(scratch, "file.go")
+        source.write_bytes(content)
+        source.chmod(0o644)
+        Path(scratch).chmod(0o755)
+        create: dict[str, Any] = {
+            "command": ["gofmt", f"{_SOURCE}/file.go"], "user": f"{images.USER_UID}:{images.USER_UID}", "network_mode": "none",
+            "mounts": [Mount(_SOURCE, scratch, type="bind", read_only=True)], "environment": {"PATH": images.IMAGE_ENV["PATH"]},
+        }  # fmt: skip
+        with engine.hardened_container(docker_client, image.ref, role="gofmt", run_id=f"gofmt-{os.getpid()}", **create) as container:
+            with engine.errors_as_infra(f"running gofmt in {image.ref}"):
+                code = int(container.wait(timeout=120).get("StatusCode", -1))
+                stdout = container.logs(stdout=True, stderr=False)
+                stderr = container.logs(stdout=False, stderr=True)
+    _check_output(subprocess.CompletedProcess(["gofmt"], code, stdout, stderr), content, name)
+    with _checked_lock:
+        _checked.add((image.id, digest))
+
+
+@functools.cache
+def _skipped_once() -> None:
+    ui.warn("no Go on PATH and no Docker daemon: the patch's gofmt check is skipped (install Go or start Docker to have it)")
