@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from patcher import runners, ui
-from patcher.errors import PatcherError
+from patcher.errors import PatcherError, internal_error_line, no_space_line
 from patcher.gocaches import buildmarks, cachewatch, gocache, resultcache
 from patcher.harness import fixture, upstream
 from patcher.harness.contract import SUITE_PATTERNS
@@ -201,7 +201,13 @@ def prove_release(
     except PatcherError as exc:
         if exc.run_wide:
             raise
-        result.error, result.message = ErrorKind.of(exc.exit_code), str(exc)
+        full = no_space_line(exc)  # a full disk is the machinery's, whatever met it
+        result.error, result.message = (ErrorKind.INFRA, full) if full else (ErrorKind.of(exc.exit_code), str(exc))
+    except OSError as exc:
+        full = no_space_line(exc)
+        if full is None:
+            raise
+        result.error, result.message = ErrorKind.INFRA, full
     finally:
         result.extra["elapsed_s"] = round(time.monotonic() - began, 3)
         on_stage(release, "done")
@@ -316,8 +322,13 @@ def _trim_caches(runner: runners.Runner, limit: int, release: Release) -> None:
     """Keep the Go caches under the limit as a matrix goes; a failed trim costs disk, not a verdict."""
     try:
         report = runner.trim_cache(gocache.trim_target(limit))
+    except RunInterrupted:
+        raise
     except PatcherError as exc:
-        ui.warn(f"could not trim the Go caches after {release}: {exc}")
+        ui.warn(f"could not trim the Go caches after {release}: {no_space_line(exc) or exc}")
+        return
+    except Exception as exc:  # noqa: BLE001 - housekeeping never changes a verdict: the release's runs stand
+        ui.warn(f"could not trim the Go caches after {release}: {internal_error_line(exc, f'trim-{release}')}")
         return
     cachewatch.record(report)
     ui.debug(f"[{release}] {report.describe()}")
