@@ -115,6 +115,23 @@ def test_a_full_tmpdir_is_named_in_one_line_with_exit_3(upstream_repo: Path, tmp
     assert str(full) not in listing
 
 
+@pytest.mark.integration
+def test_a_full_cache_is_named_in_one_line_with_exit_3(upstream_repo: Path, tmp_path: Path) -> None:
+    report = tmp_path / "report.json"
+    with small_tmpfs("64k") as full:
+        env = {**_patcher_env(tmp_path), "ARGO_PATCHER_CACHE": str(full)}
+        proc = subprocess.run(
+            [sys.executable, "-m", "patcher", "--repo", str(upstream_repo), "apply", "--version", VERSION, "--no-test", "--json", str(report)],
+            capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path,
+        )  # fmt: skip
+        left = [p.name for p in Path(full, "mirrors").glob("*.staging-*")] if Path(full, "mirrors").is_dir() else []
+    assert proc.returncode == 3, proc.stderr
+    errors = _error_lines(proc.stderr)
+    assert len(errors) == 1 and errors[0].startswith(f"error: no space left on device: {full} (tmpfs) is full while mirroring "), proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not left, f"half-made mirrors left: {left}"
+
+
 # -- a PATH without go -----------------------------------------------------------------------------
 
 

@@ -315,7 +315,10 @@ def _replayed(run_key: str) -> RunResult | None:
 def _keep(run_key: str, result: RunResult) -> None:
     """Keep ``result`` for the same run again, if it got as far as its tests."""
     if result.status is RunStatus.OK and not result.cached:
-        resultcache.store(run_key, result.to_json())
+        try:
+            resultcache.store(run_key, result.to_json())
+        except OSError as exc:  # housekeeping: the run stands, only its replay is lost
+            ui.warn(f"could not keep a run's result for replay: {no_space_line(exc, 'writing the result cache') or exc}")
 
 
 def _trim_caches(runner: runners.Runner, limit: int, release: Release) -> None:
