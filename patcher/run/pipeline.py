@@ -325,8 +325,6 @@ def _trim_caches(runner: runners.Runner, limit: int, release: Release) -> None:
     """Keep the Go caches under the limit as a matrix goes; a failed trim costs disk, not a verdict."""
     try:
         report = runner.trim_cache(gocache.trim_target(limit))
-    except RunInterrupted:
-        raise
     except PatcherError as exc:
         ui.warn(f"could not trim the Go caches after {release}: {no_space_line(exc) or exc}")
         return
