@@ -230,3 +230,18 @@ def test_the_cluster_check_turns_any_error_into_one_line(tmp_path: Path, monkeyp
 
 def test_patcher_errors_keep_their_codes() -> None:
     assert issubclass(DiskFull, InfraError) and issubclass(InternalError, PatcherError)
+
+
+def test_a_full_docker_volume_names_the_volume_and_docker_s_data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from patcher.runners import container, engine, images
+
+    class Client:
+        def info(self) -> dict[str, str]:
+            return {"DockerRootDir": str(tmp_path)}
+
+    monkeypatch.setattr(engine, "client", lambda *a, **k: Client())
+    said = f"go: writing {images.GOCACHE}/ab/abcdef-d: write {images.GOCACHE}/ab/abcdef-d: no space left on device"
+    line = container.docker_disk_full_line(said, "running go test")
+    volume = container.build_cache_volume()
+    assert line.startswith(f"no space left on device: {errors.mount_point(tmp_path)}") and "(Docker's data root) is full while running go test" in line
+    assert f"writing {images.GOCACHE}/ab/abcdef-d (the Docker volume {volume})" in line and "lower --cache-limit" in line
