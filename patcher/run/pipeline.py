@@ -136,8 +136,10 @@ class Change:
 def plan_change(tree: GoTree) -> Change:
     """The fix and its upstream-style test for ``tree``; ``InputError`` for a code shape argo-patcher
     does not know, ``PatchError`` for a broken patch."""
-    check = gofmt.for_tree(tree.root)
-    return Change(patch.plan(tree, check), upstream.render_for(tree, check))
+    check = gofmt.for_tree(tree.root, batch=True)  # in a container: one for all the files
+    change = Change(patch.plan(tree, check), upstream.render_for(tree, check))
+    gofmt.flush(check)
+    return change
 
 
 @dataclasses.dataclass(frozen=True)
