@@ -180,17 +180,24 @@ def test_with_docker_and_no_go_gofmt_runs_in_the_tree_s_go_image(upstream_repo: 
 
 @contextlib.contextmanager
 def private_dockerd() -> Iterator[tuple[str, int, Path]]:
-    """A dockerd of the test's own (its own data root, exec root, pid file, socket; no bridge, no
-    iptables), so that stopping it leaves the machine's daemon alone: (DOCKER_HOST, pid, its directory)."""
+    """A dockerd of the test's own (its own data root, exec root, pid file, socket and bridge; no
+    iptables), so that stopping it leaves the machine's daemon and its docker0 alone: (DOCKER_HOST,
+    pid, its directory)."""
     _need_root("a private dockerd")
     if shutil.which("dockerd") is None:
         pytest.skip("no dockerd on PATH")
     root = Path(tempfile.mkdtemp(prefix="d19-", dir="/tmp"))  # short: a unix socket's path is limited
     host = f"unix://{root}/docker.sock"
+    # A bridge of its own: dockerd --bridge=none deletes the machine's docker0 (the shared daemon's).
+    bridge = f"ap{os.getpid() % 100000}"
+    made = subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], capture_output=True, text=True)
+    if made.returncode != 0:
+        shutil.rmtree(root, ignore_errors=True)
+        pytest.skip(f"cannot make a bridge for the private dockerd: {made.stderr.strip()}")
     log = (root / "dockerd.log").open("wb")
     daemon = subprocess.Popen(
         ["dockerd", "--data-root", str(root / "data"), "--exec-root", str(root / "exec"), "--pidfile", str(root / "docker.pid"),
-         "-H", host, "--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false"],
+         "-H", host, f"--bridge={bridge}", "--iptables=false", "--ip6tables=false", "--ip-masq=false"],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:
@@ -218,6 +225,7 @@ def private_dockerd() -> Iterator[tuple[str, int, Path]]:
         for line in reversed(_mounts_under(root)):
             subprocess.run(["umount", "-l", line.split()[1]], check=False)
         shutil.rmtree(root, ignore_errors=True)
+        subprocess.run(["ip", "link", "del", bridge], check=False, capture_output=True)
 
 
 @pytest.mark.integration
@@ -262,6 +270,7 @@ def test_the_docker_daemon_stopped_in_the_middle_of_a_release(upstream_repo: Pat
         assert not list(work.iterdir()), f"left in TMPDIR: {list(work.iterdir())}"
         assert not _processes_mentioning(str(work)), _processes_mentioning(str(work))
     assert not _mounts_under(root) and not root.exists()
+    assert subprocess.run(["ip", "link", "show", "docker0"], capture_output=True).returncode == 0 or not Path("/sys/class/net/docker0").exists()
 
 
 # -- Ctrl-C in the middle of --cluster -------------------------------------------------------------------
