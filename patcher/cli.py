@@ -16,7 +16,7 @@ import click
 from patcher import __version__, cluster, lint, reports, runners, selfcode, settings, ui
 from patcher.cluster.cli import cluster as cluster_commands
 from patcher.delivery import handover
-from patcher.errors import DockerUnavailable, ExitCode, InputError, PatcherError
+from patcher.errors import DockerUnavailable, ExitCode, InputError, PatcherError, internal_error_line, is_no_space, no_space_line
 from patcher.gocaches import gocache
 from patcher.options import DEFAULT_TIMEOUT_S, RUNNERS, SUITES, SUITES_HELP, DeliverOptions, ProveOptions, ReportOptions, RunOptions
 from patcher.run import matrix, pipeline
@@ -597,14 +597,14 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         code = exc.exit_code
     except PatcherError as exc:
-        ui.error(str(exc))
-        code = exc.exit_code
+        ui.error(no_space_line(exc) or str(exc))
+        code = ExitCode.INFRA if is_no_space(exc) and exc.exit_code is not ExitCode.INTERRUPTED else exc.exit_code
     except KeyboardInterrupt as exc:
         code = _report_interrupt(exc)
     except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
         if ui.verbosity() > ui.VERBOSE:
             traceback.print_exc()
-        ui.error(f"internal error: {type(exc).__name__}: {exc} (rerun with -vv for the traceback, and report it)")
+        ui.error(no_space_line(exc) or internal_error_line(exc))
         code = ExitCode.INFRA
     sys.exit(int(code or 0))
 

@@ -71,6 +71,7 @@ RECORDS = (
     Record("pull-failures", "pull-failures.json", "the image pulls that failed in the last hour (not tried again for an hour)"),
     Record("lint", "lint", "the golangci-lint builds"),
     Record("tools", "tools", "argo-patcher's image helper builds"),
+    Record("logs", "logs", "the tracebacks of argo-patcher's internal errors, a folder per run"),
     Record("code", selfcode.CODE_DIR, "argo-patcher's code as the runs pinned it, one copy per version"),
 )
 KINDS = ("go", "mirrors", "cluster", *(record.kind for record in RECORDS))

@@ -28,7 +28,7 @@ from patcher.errors import InfraError, InputError
 from patcher.harness import cases as contract_cases
 from patcher.harness.contract import CASE_IDS, HARNESS_TEST
 from patcher.patching.gomod import GoVersion
-from patcher.runners import childprocs, hostgo
+from patcher.runners import childprocs, engine, hostgo, images
 from patcher.runners.base import BuildFailed
 from patcher.runners.testresults import RunResult, RunStatus, Status, TestResult
 from tests import gitrepo
@@ -141,19 +141,32 @@ def test_missing_binaries_say_how_to_get_them(no_assets: Path) -> None:
     assert "\n" not in message and "patcher cluster build" in message and assets.ASSETS_ENV in message
 
 
-def test_building_without_go_is_one_clear_line(no_assets: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_building_without_go_or_docker_is_one_clear_line(no_assets: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(hostgo, "find", lambda goroot=None: None)
-    with pytest.raises(InfraError, match=r"^no Go on PATH to build etcd and kube-apiserver; install Go"):
+    monkeypatch.setattr(engine, "available", lambda: (False, "no Docker daemon answers at unix:///nowhere; start Docker"))
+    with pytest.raises(InfraError, match=r"^no Go on PATH and no Docker daemon answers at unix:///nowhere, so nothing can build etcd and kube-apiserver; install Go"):
         assets.build()
-    with pytest.raises(InfraError, match="no Go on PATH"):
+    with pytest.raises(InfraError, match="no Go on PATH and no Docker daemon") as raised:
         assets.ensure()
+    assert "\n" not in str(raised.value)
+
+
+def test_without_go_the_binaries_build_in_a_container(no_assets: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hostgo, "find", lambda goroot=None: None)
+    monkeypatch.setattr(engine, "available", lambda: (True, ""))
+    image = images.GoImage("argo-patcher/go:1.26.8", "sha256:0", GoVersion(1, 26, 8), True, ("argo-patcher/go:1.26.8",), 0, "")
+    monkeypatch.setattr(images, "choose", lambda gomod, image_ref="auto", **kw: image)
+    go = assets.builder("kube-apiserver")
+    assert isinstance(go, assets.ContainerBuilder) and go.version == GoVersion(1, 26, 8)
+    assert go.path(Path("/tmp/x"), "out/kube-apiserver") == "/work/out/kube-apiserver"
+    assert "in a container of argo-patcher/go:1.26.8" in go.describe()
 
 
 def test_a_complete_cache_is_not_built_again(no_assets: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for recipe in assets.RECIPES:
         _fake_binaries(recipe.cache_dir, (recipe.name,))
     monkeypatch.setattr(hostgo, "find", lambda goroot=None: hostgo.HostGo(Path("/no/go"), Path("/no"), GoVersion(1, 26, 8), "linux", "amd64", {}))
-    monkeypatch.setattr(assets, "_build_one", lambda recipe, host: pytest.fail(f"{recipe.name} was built again"))
+    monkeypatch.setattr(assets, "_build_one", lambda recipe, go: pytest.fail(f"{recipe.name} was built again"))
     assert assets.build().sources == {"etcd": "cache", "kube-apiserver": "cache"}
     assert {entry.note for entry in assets.cached_builds()} == {f"etcd {assets.ETCD_VERSION}", f"kube-apiserver {assets.KUBERNETES_VERSION}"}
 

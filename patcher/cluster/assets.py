@@ -6,12 +6,13 @@ They are looked up the way controller-runtime's envtest does, then in argo-patch
 2. ``PATH``;
 3. ``<cache root>/cluster/<name>-<version>/<name>``, made by ``build`` (``patcher cluster build``).
 
-``build`` compiles the pinned versions from the Go module proxy with the local Go. Neither
+``build`` compiles the pinned versions from the Go module proxy with the local Go, or, where
+this machine has none, with the runner's Go in a container of a Go image (Docker alone). Neither
 project can be ``go install``ed (Kubernetes' go.mod replaces its staging modules with local
 directories, which Go refuses outside the repository), so each is built from a throwaway
 wrapper module that requires it and, for Kubernetes, replaces every staging module with its
 published ``v0.X.Y`` release, as read from Kubernetes' own go.mod. The Go caches are the local
-runner's, so ``patcher cache clean --go`` accounts for them. A build goes to a staging directory
+runner's (or the Docker runner's volumes), so ``patcher cache clean --go`` accounts for them. A build goes to a staging directory
 renamed into place only when complete, under a file lock, so two runs never build at once and a
 half-made build never counts.
 """
@@ -32,7 +33,10 @@ import filelock
 
 from patcher import locks, settings, ui
 from patcher.errors import InfraError
-from patcher.runners import childprocs, hostgo
+from patcher.patching import gomod
+from patcher.patching.gomod import GoVersion
+from patcher.runners import childprocs, engine, hostgo, images
+from patcher.runners.container import GO_WORKDIR, DockerRunner
 from patcher.runners.local import LocalRunner
 
 KUBERNETES_VERSION = "v1.37.2"
@@ -40,6 +44,7 @@ ETCD_VERSION = "v3.6.8"
 ASSETS_ENV = "KUBEBUILDER_ASSETS"
 BUILD_TIMEOUT_S = 45 * 60
 LOCK_TIMEOUT_S = BUILD_TIMEOUT_S
+KUBERNETES_GO = "1.26.0"  # the Go that Kubernetes' go.mod asks for: the image to build with in a container
 _STAGING_REPLACE = re.compile(r"^\s*(?:replace\s+)?(k8s\.io/[\w./-]+)\s+=>\s+\./staging/", re.MULTILINE)
 
 
@@ -131,7 +136,7 @@ def require() -> Assets:
     if found is None:
         raise InfraError(
             f"no {' or '.join(missing())} found in ${ASSETS_ENV}, on PATH or in argo-patcher's cache; "
-            f"run `patcher cluster build` (needs Go) or point {ASSETS_ENV} at a directory holding them"
+            f"run `patcher cluster build` (needs Go or Docker) or point {ASSETS_ENV} at a directory holding them"
         )
     return found
 
@@ -145,14 +150,14 @@ def build(*, rebuild: bool = False, only_missing: bool = False) -> Assets:
     """Build the pinned etcd and kube-apiserver into the cache (those not there yet, unless
     ``rebuild``; with ``only_missing``, only those not found anywhere). Returns what ``find``
     then finds, which may still prefer ``KUBEBUILDER_ASSETS`` or ``PATH``."""
-    host = hostgo.find()
-    if host is None:
-        raise InfraError(f"no Go on PATH to build etcd and kube-apiserver; install Go (go.dev/dl) or point {ASSETS_ENV} at a directory holding them")
     wanted = [r for r in RECIPES if locate(r.name) is None] if only_missing else list(RECIPES)
+    pending = [r for r in wanted if rebuild or not _executable(r.cached_binary)]
+    go = builder("etcd and kube-apiserver") if pending else None
     with _build_lock():
         for recipe in wanted:
             if rebuild or not _executable(recipe.cached_binary):
-                _build_one(recipe, host)
+                assert go is not None
+                _build_one(recipe, go)
             else:
                 ui.info(f"{recipe.name} {recipe.version} is already built ({recipe.cached_binary}); --rebuild builds it again")
     return require()
@@ -160,23 +165,94 @@ def build(*, rebuild: bool = False, only_missing: bool = False) -> Assets:
 
 def build_recipe(recipe: Recipe) -> Path:
     """Build one recipe into the cache unless it is there already; its binary's path."""
-    host = hostgo.find()
-    if host is None:
-        raise InfraError(f"no Go on PATH to build {recipe.name}; install Go (go.dev/dl)")
+    if _executable(recipe.cached_binary):
+        return recipe.cached_binary
+    go = builder(recipe.name)
     with _build_lock():
         if not _executable(recipe.cached_binary):
-            _build_one(recipe, host)
+            _build_one(recipe, go)
     return recipe.cached_binary
+
+
+class GoBuilder:
+    """A Go to build with, run in a throwaway module's directory: the local Go (``HostBuilder``)
+    or the runner's Go in a container (``ContainerBuilder``)."""
+
+    version: GoVersion
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def path(self, workdir: Path, relative: str) -> str:
+        """``relative`` (in ``workdir``) as the Go that runs sees it."""
+        raise NotImplementedError
+
+    def go(self, args: list[str], workdir: Path, doing: str) -> str:
+        """Run ``go args`` in ``workdir``; its stdout, or an ``InfraError`` saying what failed."""
+        raise NotImplementedError
+
+
+class HostBuilder(GoBuilder):
+    def __init__(self, host: hostgo.HostGo) -> None:
+        self.host, self.version = host, host.version
+        self.env = LocalRunner(host).environment()
+
+    def describe(self) -> str:
+        return f"Go {self.version}"
+
+    def path(self, workdir: Path, relative: str) -> str:
+        return str(workdir / relative)
+
+    def go(self, args: list[str], workdir: Path, doing: str) -> str:
+        return _go(self.host, args, workdir, self.env, doing)
+
+
+class ContainerBuilder(GoBuilder):
+    def __init__(self, runner: DockerRunner) -> None:
+        self.runner = runner
+        self.version = runner.image.go or GoVersion.parse(KUBERNETES_GO)
+
+    def describe(self) -> str:
+        return f"Go {self.version} in a container of {self.runner.image.ref} (no Go on this machine)"
+
+    def path(self, workdir: Path, relative: str) -> str:
+        return f"{GO_WORKDIR}/{relative}"
+
+    def go(self, args: list[str], workdir: Path, doing: str) -> str:
+        ui.debug(f"go {' '.join(args)} in a container, {workdir} at {GO_WORKDIR}")
+        ran = self.runner.run_go(workdir, args, timeout_s=BUILD_TIMEOUT_S, run_id=f"cluster-build-{os.getpid()}")
+        if ran.timed_out:
+            raise InfraError(f"{doing} took longer than {BUILD_TIMEOUT_S // 60} minutes; try again, or build on a larger machine")
+        if ran.exit_code != 0:
+            lines = [line for line in ran.stderr.splitlines() if line.strip()]
+            last = lines[-1].strip() if lines else f"exit code {ran.exit_code}"
+            raise InfraError(f"{doing} failed: {last}; check the network to the Go module proxy (GOPROXY), then `patcher cluster build`")
+        return ran.stdout
+
+
+def builder(what: str) -> GoBuilder:
+    """The Go to build ``what`` with: the local Go, else the runner's Go in a container; one clear
+    line when there is neither."""
+    host = hostgo.find()
+    if host is not None:
+        return HostBuilder(host)
+    ok, why = engine.available()
+    if not ok:
+        raise InfraError(
+            f"no Go on PATH and {why.split(';')[0]}, so nothing can build {what}; install Go (go.dev/dl) or start Docker, "
+            f"or point {ASSETS_ENV} at a directory holding them"
+        )
+    wanted = gomod.parse(f"module argo-patcher.invalid/cluster-build\n\ngo {KUBERNETES_GO}\n")
+    return ContainerBuilder(DockerRunner(images.choose(wanted, context=f"building {what}")))
 
 
 def _build_lock() -> filelock.FileLock:
     return locks.lock("cluster-build", timeout=LOCK_TIMEOUT_S)
 
 
-def _build_one(recipe: Recipe, host: hostgo.HostGo) -> None:
-    ui.info(f"building {recipe.name} {recipe.version} with Go {host.version} (once; later runs reuse it)")
+def _build_one(recipe: Recipe, go: GoBuilder) -> None:
+    ui.info(f"building {recipe.name} {recipe.version} with {go.describe()} (once; later runs reuse it)")
     started = time.monotonic()
-    env = LocalRunner(host).environment()
     target = recipe.cache_dir
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f".{target.name}.staging-{os.getpid()}")
@@ -185,17 +261,20 @@ def _build_one(recipe: Recipe, host: hostgo.HostGo) -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="argo-patcher-cluster-build-") as scratch:
             wrapper = Path(scratch)
-            (wrapper / "go.mod").write_text(f"module argo-patcher.invalid/cluster-build\n\ngo {host.version.line}\n")
+            (wrapper / "go.mod").write_text(f"module argo-patcher.invalid/cluster-build\n\ngo {go.version.line}\n")
+            (wrapper / "go.mod").chmod(0o666)
+            (wrapper / "out").mkdir(mode=0o777)
+            (wrapper / "out").chmod(0o777)
             edits = [f"-require={recipe.module}@{recipe.version}"]
             if recipe.replace_staging:
-                edits += [f"-replace={m}={m}@{staging_version(recipe.version)}" for m in staging_modules(recipe, host, env, wrapper)]
-            _go(host, ["mod", "edit", *edits], wrapper, env, f"writing the wrapper module of {recipe.name}")
-            _go(host, ["get", f"{recipe.package}@{recipe.version}"], wrapper, env, f"resolving {recipe.name}'s modules")
-            output = staging / recipe.name
-            build_args = ["build", "-o", str(output), "-ldflags", recipe.ldflags, recipe.package]
-            _go(host, build_args, wrapper, env, f"building {recipe.name}")
+                edits += [f"-replace={m}={m}@{staging_version(recipe.version)}" for m in staging_modules(recipe, go, wrapper)]
+            go.go(["mod", "edit", *edits], wrapper, f"writing the wrapper module of {recipe.name}")
+            go.go(["get", f"{recipe.package}@{recipe.version}"], wrapper, f"resolving {recipe.name}'s modules")
+            build_args = ["build", "-o", go.path(wrapper, f"out/{recipe.name}"), "-ldflags", recipe.ldflags, recipe.package]
+            go.go(build_args, wrapper, f"building {recipe.name}")
+            shutil.move(wrapper / "out" / recipe.name, staging / recipe.name)
         (staging / "built.json").write_text(
-            json.dumps({"name": recipe.name, "module": recipe.module, "version": recipe.version, "go": str(host.version)}) + "\n"
+            json.dumps({"name": recipe.name, "module": recipe.module, "version": recipe.version, "go": str(go.version), "with": go.describe()}) + "\n"
         )
         if target.exists():
             shutil.rmtree(target)
@@ -210,14 +289,15 @@ def staging_version(kubernetes_version: str) -> str:
     return re.sub(r"^v1\.", "v0.", kubernetes_version)
 
 
-def staging_modules(recipe: Recipe, host: hostgo.HostGo, env: dict[str, str], workdir: Path) -> list[str]:
+def staging_modules(recipe: Recipe, go: GoBuilder, workdir: Path) -> list[str]:
     """The modules that ``recipe.module``'s go.mod replaces with its ./staging directories."""
-    listing = _go(host, ["mod", "download", "-json", f"{recipe.module}@{recipe.version}"], workdir, env, f"downloading {recipe.module}")
+    listing = go.go(["mod", "download", "-json", f"{recipe.module}@{recipe.version}"], workdir, f"downloading {recipe.module}")
     try:
-        gomod_file = Path(json.loads(listing)["GoMod"])
-        text = gomod_file.read_text()
-    except (ValueError, KeyError, OSError) as exc:
+        gomod_file = str(json.loads(listing)["GoMod"])
+    except (ValueError, KeyError) as exc:
         raise InfraError(f"cannot read the go.mod of {recipe.module}@{recipe.version} ({exc}); try `patcher cluster build --rebuild`") from None
+    # Printed by that Go, which reads it where it is (in a container's module cache too).
+    text = go.go(["mod", "edit", "-print", gomod_file], workdir, f"reading the go.mod of {recipe.module}")
     return parse_staging_replaces(text)
 
 

@@ -21,6 +21,7 @@ import struct
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 from types import FrameType
 from typing import NoReturn
@@ -64,9 +65,19 @@ def run_check(spec: CheckSpec) -> CheckResult:
                 result.timings.update(_peaks(plane, None))
         except (InfraError, ApiError) as exc:
             result.message = f"the control plane failed: {exc}"
+        except Exception as exc:  # noqa: BLE001 - argo-patcher's bug or a surprise: one line in the report, the traceback to debug
+            ui.debug("".join(traceback.format_exception(exc)))
+            result.message = f"the cluster check failed (argo-patcher's fault, report it): {one_line(exc)}"
+        if result.message:
             for controller in spec.controllers:
                 result.runs.setdefault(controller.role, RunResult(RunStatus.INFRA_ERROR, message=result.message))
     return result
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: its type and its message's lines joined."""
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _peaks(plane: ControlPlane, role: str | None) -> dict[str, float]:
@@ -85,7 +96,11 @@ def install_crds(plane: ControlPlane, crd_dir: Path) -> list[str]:
         raise InfraError(f"no CRDs in {crd_dir}; give the release's manifests/base/crds/minimal")
     names = []
     for path in files:
-        for document in yaml.safe_load_all(path.read_text()):
+        try:
+            documents = list(yaml.safe_load_all(path.read_text()))
+        except yaml.YAMLError as exc:
+            raise InfraError(f"the CRD file {path.name} is not valid YAML: {one_line(exc)}") from None
+        for document in documents:
             if isinstance(document, dict) and document.get("kind") == "CustomResourceDefinition":
                 plane.client.create(document)
                 names.append(document["metadata"]["name"])
@@ -129,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         ui.error("interrupted; the control plane was stopped")
         return ExitCode.INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - one line for the report, whatever broke (a YAML error in a CRD); the traceback to debug
+        ui.debug("".join(traceback.format_exception(exc)))
+        ui.error(f"the cluster check failed: {one_line(exc)}")
+        return ExitCode.INFRA
     print(json.dumps(result.to_json()))
     return ExitCode.OK
 

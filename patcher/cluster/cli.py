@@ -19,8 +19,8 @@ def cluster() -> None:
 def cluster_build(rebuild: bool, missing: bool) -> None:
     """Build etcd and kube-apiserver once, pinned, into argo-patcher's cache.
 
-    Kubernetes {k8s} and etcd {etcd} are compiled from the Go module proxy with the local Go
-    (about 8 minutes and 2.5 GB of memory the first time). A directory named by
+    Kubernetes {k8s} and etcd {etcd} are compiled from the Go module proxy with the local Go, or
+    without one with a Go image's Go in a container (about 8 minutes and 2.5 GB of memory the first time). A directory named by
     KUBEBUILDER_ASSETS, or binaries on PATH, are used instead of the cache when present.
     """
     found = assets.build(rebuild=rebuild, only_missing=missing)

@@ -16,7 +16,6 @@ turned off, or informers miss watch events.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import re
 import socket
@@ -97,8 +96,10 @@ class ControlPlane:
             self._client = None
         while self.children:
             child = self.children.pop()
-            with contextlib.suppress(Exception):
+            try:
                 child.stop()
+            except Exception as exc:  # noqa: BLE001 - the others must still be stopped; said at debug level
+                ui.debug(f"stopping {child.name} failed: {type(exc).__name__}: {exc}")
 
     def start_child(self, name: str, args: Sequence[str], *, env: Mapping[str, str] | None = None) -> Process:
         """Start a process that needs this control plane (a controller); it is stopped before it."""

@@ -19,7 +19,7 @@ import docker.errors
 from patcher import locks, selfcode, ui
 from patcher.delivery import selfimage
 from patcher.errors import InfraError
-from patcher.runners import engine, images
+from patcher.runners import engine, hostgo, images
 
 REPOSITORY = "argo-patcher/cluster-check"
 LABEL_FINGERPRINT = "argo-patcher.fingerprint"
@@ -48,6 +48,21 @@ def ensure(goroot: Path | None = None) -> str:
     return ref
 
 
+def base_image(goroot: Path | None = None) -> images.GoImage:
+    """What the image is made on: one of argo-patcher's Go images of the local Go, or, where this
+    machine has no Go (Docker alone), a Go image that is here already (the check runs Python and
+    the static binaries only, not Go): argo-patcher's own first, else an official one."""
+    if goroot is not None or hostgo.find() is not None:
+        return images.build(goroot, quiet=True)
+    found = sorted(images.list_images(), key=lambda i: (not i.built, -(i.go.minor if i.go else 0), i.ref))
+    if not found:
+        raise InfraError(
+            f"no Go on PATH and no Go image here to make {tag()} on; pull one (docker pull golang), or install Go"
+        )
+    ui.debug(f"making {tag()} on {found[0].describe()} (no Go on this machine)")
+    return found[0]
+
+
 def _fingerprint_of(docker_client: object, tag: str) -> str:
     try:
         image = docker_client.images.get(tag)  # type: ignore[attr-defined]
@@ -59,7 +74,7 @@ def _fingerprint_of(docker_client: object, tag: str) -> str:
 
 
 def _build(docker_client: object, goroot: Path | None, wanted: str) -> None:
-    base = images.build(goroot, quiet=True)
+    base = base_image(goroot)
     dockerfile = selfimage.dockerfile(base.id) + f'LABEL {LABEL_FINGERPRINT}="{wanted}"\n'
     selfimage.build_image(docker_client, tag(), dockerfile)
     _remove_others(docker_client, wanted)

@@ -194,7 +194,7 @@ class TreeHandOver:
         if not options.with_harness:
             fixture.remove(tree)
         elif not fixture.path(tree).exists():
-            fixture.write(tree, fixture.render_for(GoTree(tree), gofmt.check))
+            fixture.write(tree, fixture.render_for(GoTree(tree), gofmt.for_tree(tree)))
         title = commit_title(release.name, options.upstream_pr)
         made: dict[str, Any] = {"title": title, "signed_off": False}
         if not options.commit_to:
@@ -227,7 +227,7 @@ def patch_text(
                 return ""
         prepared.change.apply(with_test=not fix_only)
         if with_harness:
-            fixture.write(tree, fixture.render_for(prepared.plan.tree, gofmt.check))
+            fixture.write(tree, fixture.render_for(prepared.plan.tree, gofmt.for_tree(prepared.plan.tree.root)))
         if fmt == "mbox":
             return mbox(tree, commit_message(release, with_harness=with_harness, with_test=not fix_only, upstream_pr=upstream_pr), signoff=signoff)
         return diff(tree)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from patcher.errors import InternalError, PatchError
 from patcher.harness import cases
 from patcher.harness.contract import HARNESS_FILE
 from patcher.patching import render, resources, shapes
@@ -21,13 +22,20 @@ def path(tree: Path) -> Path:
 
 
 def render_for(tree: GoTree, gofmt: FormatCheck) -> str:
-    """The harness source for ``tree``; ``InputError`` when its test helpers have an unknown shape."""
+    """The harness source for ``tree``; ``InputError`` when its test helpers have an unknown shape,
+    ``InternalError`` (argo-patcher's fault, not the release's) when it is not gofmt-clean Go."""
     contract = cases.as_json()
     if "`" in contract:
         raise AssertionError("a case holds a backquote, which the harness's Go raw string cannot")
     variables = {**dataclasses.asdict(shapes.harness_shape(tree)), "contract_json": contract}
     text = render.render(resources.GO_FIXTURES, TEMPLATE, variables)
-    gofmt(text.encode(), f"{DIRECTORY}/{HARNESS_FILE}")
+    try:
+        gofmt(text.encode(), f"{DIRECTORY}/{HARNESS_FILE}")
+    except PatchError as exc:  # argo-patcher's own template, not the release's patch: argo-patcher's fault
+        raise InternalError(
+            f"argo-patcher's own harness template go-fixtures/{TEMPLATE} renders bad Go for this tree ({exc}); "
+            f"this is a bug of argo-patcher, not of the release: report it"
+        ) from None
     return text
 
 

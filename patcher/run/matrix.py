@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from patcher import runners, settings, ui
-from patcher.errors import ExitCode, InputError, PatcherError
+from patcher.errors import ExitCode, InputError, PatcherError, internal_error_line, no_space_line
 from patcher.options import RunOptions
 from patcher.run import pipeline
 from patcher.run.pipeline import NOTHING_LATER, LaterStages
@@ -211,10 +211,13 @@ class _Run:
                 self.cancel.set()
                 runners.abort_all()
                 raise Cancelled from exc
-            result = ReleaseResult(release.name, message=str(exc), error=ErrorKind.of(exc.exit_code))
+            full = no_space_line(exc)
+            result = ReleaseResult(release.name, message=full or str(exc), error=ErrorKind.INFRA if full else ErrorKind.of(exc.exit_code))
         except Exception as exc:  # noqa: BLE001 - one release's bug must not stop the others
             ui.debug("".join(traceback.format_exception(exc)))
-            result = ReleaseResult(release.name, message=f"internal error: {type(exc).__name__}: {exc}", error=ErrorKind.INFRA)
+            # A full disk is named; any other error is argo-patcher's own, its traceback kept in a log file the line names.
+            message = no_space_line(exc) or internal_error_line(exc, release.name)
+            result = ReleaseResult(release.name, message=message, error=ErrorKind.INFRA)
         result.extra.setdefault("elapsed_s", round(time.monotonic() - began, 3))
         with self.lock:
             if not self.cancel.is_set():  # one that ends once the run is stopped was stopped with it: interrupted

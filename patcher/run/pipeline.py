@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from patcher import runners, ui
-from patcher.errors import PatcherError
+from patcher.errors import PatcherError, internal_error_line, no_space_line
 from patcher.gocaches import buildmarks, cachewatch, gocache, resultcache
 from patcher.harness import fixture, upstream
 from patcher.harness.contract import SUITE_PATTERNS
@@ -136,7 +136,10 @@ class Change:
 def plan_change(tree: GoTree) -> Change:
     """The fix and its upstream-style test for ``tree``; ``InputError`` for a code shape argo-patcher
     does not know, ``PatchError`` for a broken patch."""
-    return Change(patch.plan(tree, gofmt.check), upstream.render_for(tree, gofmt.check))
+    check = gofmt.for_tree(tree.root, batch=True)  # in a container: one for all the files
+    change = Change(patch.plan(tree, check), upstream.render_for(tree, check))
+    gofmt.flush(check)
+    return change
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,7 +203,13 @@ def prove_release(
     except PatcherError as exc:
         if exc.run_wide:
             raise
-        result.error, result.message = ErrorKind.of(exc.exit_code), str(exc)
+        full = no_space_line(exc)  # a full disk is the machinery's, whatever met it
+        result.error, result.message = (ErrorKind.INFRA, full) if full else (ErrorKind.of(exc.exit_code), str(exc))
+    except OSError as exc:
+        full = no_space_line(exc)
+        if full is None:
+            raise
+        result.error, result.message = ErrorKind.INFRA, full
     finally:
         result.extra["elapsed_s"] = round(time.monotonic() - began, 3)
         on_stage(release, "done")
@@ -217,7 +226,7 @@ def _prove(
     on_stage: StageCallback,
     proofs: Sequence[Proof],
 ) -> None:
-    test = fixture.render_for(change.plan.tree, gofmt.check)
+    test = fixture.render_for(change.plan.tree, gofmt.for_tree(checkout.path))
     runner = runners.prepare(checkout.path, runner=options.runner, image=options.image, offline=options.offline, context=release.name)
     result.extra["runner"] = runner.describe()
     packages = sorted({HARNESS_PACKAGE, *change.packages})
@@ -309,7 +318,10 @@ def _replayed(run_key: str) -> RunResult | None:
 def _keep(run_key: str, result: RunResult) -> None:
     """Keep ``result`` for the same run again, if it got as far as its tests."""
     if result.status is RunStatus.OK and not result.cached:
-        resultcache.store(run_key, result.to_json())
+        try:
+            resultcache.store(run_key, result.to_json())
+        except OSError as exc:  # housekeeping: the run stands, only its replay is lost
+            ui.warn(f"could not keep a run's result for replay: {no_space_line(exc, 'writing the result cache') or exc}")
 
 
 def _trim_caches(runner: runners.Runner, limit: int, release: Release) -> None:
@@ -317,7 +329,10 @@ def _trim_caches(runner: runners.Runner, limit: int, release: Release) -> None:
     try:
         report = runner.trim_cache(gocache.trim_target(limit))
     except PatcherError as exc:
-        ui.warn(f"could not trim the Go caches after {release}: {exc}")
+        ui.warn(f"could not trim the Go caches after {release}: {no_space_line(exc) or exc}")
+        return
+    except Exception as exc:  # noqa: BLE001 - housekeeping never changes a verdict: the release's runs stand
+        ui.warn(f"could not trim the Go caches after {release}: {internal_error_line(exc, f'trim-{release}')}")
         return
     cachewatch.record(report)
     ui.debug(f"[{release}] {report.describe()}")

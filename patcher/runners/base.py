@@ -13,7 +13,6 @@ from __future__ import annotations
 import abc
 import atexit
 import concurrent.futures.thread  # noqa: F401 - imported first so that our shutdown hook runs before its joins
-import contextlib
 import dataclasses
 import itertools
 import threading
@@ -22,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from patcher import ui
-from patcher.errors import ExitCode, PatcherError
+from patcher.errors import ExitCode, PatcherError, is_no_space
 from patcher.gocaches import gocache
 from patcher.options import DEFAULT_TIMEOUT_S
 from patcher.runners.testresults import RunResult, RunStatus
@@ -44,6 +43,8 @@ class BuildFailed(PatcherError):
     def __init__(self, message: str, status: RunStatus) -> None:
         super().__init__(message)
         self.status = status
+        # Code that does not compile fails on its merits (1); a timeout or the machinery is infrastructure (3).
+        self.exit_code = ExitCode.TESTS_FAILED if status is RunStatus.BUILD_ERROR else ExitCode.INFRA
 
 
 class Runner(abc.ABC):
@@ -134,6 +135,39 @@ class ToolRun:
     timed_out: bool = False
 
 
+def disk_full(result: RunResult, stderr: str, line: Callable[[str], str]) -> RunResult:
+    """A run that failed because a file system filled up failed on the machinery, not on the
+    code: an infra-error (exit 3) whose message is ``line(what go said)``, naming the file system."""
+    said = "\n".join(filter(None, (stderr, result.message)))
+    if result.status is not RunStatus.OK and is_no_space(said):
+        result.status = RunStatus.INFRA_ERROR
+        result.message = line(said)
+    return result
+
+
+class Feed:
+    """Hands a stream's chunks to ``sink`` (a ``go test -json`` parser) from a reader thread, and
+    keeps the first exception ``sink`` raises instead of losing it with the thread: the run
+    re-raises it (``raise_error``) once the stream is drained, so a parser bug is never swallowed
+    with the stream's own errors."""
+
+    def __init__(self, sink: Callable[[bytes], None] | None) -> None:
+        self.sink = sink
+        self.error: BaseException | None = None
+
+    def __call__(self, chunk: bytes) -> None:
+        if self.sink is None or self.error is not None:
+            return  # after a failure the stream is drained, not parsed
+        try:
+            self.sink(chunk)
+        except Exception as exc:  # noqa: BLE001 - kept, and raised in the run's own thread
+            self.error = exc
+
+    def raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
 # -- stopping everything ------------------------------------------------------------------------
 
 _aborting = threading.Event()
@@ -166,8 +200,10 @@ def abort_all() -> None:
     with _live_lock:
         stops = list(_live.values())
     for stop in stops:
-        with contextlib.suppress(Exception):
+        try:
             stop()
+        except Exception as exc:  # noqa: BLE001 - stopping the others matters more; said at debug level
+            ui.debug(f"stopping a run failed: {type(exc).__name__}: {exc}")
 
 
 def check_not_aborting() -> None:
@@ -195,8 +231,10 @@ atexit.register(_abort_at_exit)
 # workers blocked on a run are released rather than waited for.
 _register_threading_atexit = getattr(threading, "_register_atexit", None)
 if _register_threading_atexit is not None:
-    with contextlib.suppress(Exception):
+    try:
         _register_threading_atexit(_abort_at_exit)
+    except Exception as exc:  # noqa: BLE001 - plain atexit still stops them, only later
+        ui.debug(f"cannot stop runs before threads are joined at exit: {type(exc).__name__}: {exc}")
 
 
 def supervise(finished: Callable[[float], bool], deadline: float) -> bool:

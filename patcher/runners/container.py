@@ -37,11 +37,11 @@ import filelock
 from docker.types import LogConfig, Mount
 
 from patcher import locks, settings, ui
-from patcher.errors import InfraError
+from patcher.errors import InfraError, disk_full_line, is_no_space, written_path
 from patcher.gocaches import gocache
 from patcher.options import DEFAULT_TIMEOUT_S
 from patcher.runners import engine, gotest, hostgo, images
-from patcher.runners.base import TOOL_CACHE, BuildFailed, Runner, ToolRun, check_not_aborting, supervise
+from patcher.runners.base import TOOL_CACHE, BuildFailed, Feed, Runner, ToolRun, check_not_aborting, disk_full, supervise
 from patcher.runners.testresults import RunResult, RunStatus
 
 
@@ -59,6 +59,7 @@ def build_cache_volume() -> str:
 LOG_DRAIN_S = 15
 _TOOL = "/opt/argo-patcher/tool"  # where run_tool mounts its binary
 _TOOL_GOROOT = "/opt/argo-patcher/goroot"  # and the Go it was built with
+GO_WORKDIR = "/work"  # where run_go mounts its writable module
 VOLUME_ID_LABEL = "argo-patcher.volume-id"
 TRIM_TIMEOUT_S = 300
 _TOOLS = f"{images.GOCACHE}/{gocache.TOOLS_DIR}"
@@ -165,7 +166,8 @@ class DockerRunner(Runner):
         duration = time.monotonic() - started
         if tested.timed_out or tested.lost:
             return self._cut_short(tested, parser, timeout_s, duration, "running the tests")
-        return parser.result(exit_code=tested.exit_code, stderr=tested.stderr, duration_s=duration)
+        result = parser.result(exit_code=tested.exit_code, stderr=tested.stderr, duration_s=duration)
+        return disk_full(result, tested.stderr, lambda said: docker_disk_full_line(said, "running go test"))
 
     @staticmethod
     def _cut_short(outcome: _Outcome, parser: gotest.GoTestParser, timeout_s: float, duration: float, doing: str) -> RunResult:
@@ -247,6 +249,31 @@ class DockerRunner(Runner):
             raise InfraError(f"running {Path(tool).name}: {ran.lost}")
         return ToolRun(None if ran.timed_out else ran.exit_code, stdout.decode("utf-8", "replace"), ran.stderr, ran.timed_out)
 
+    def run_go(
+        self, workdir: Path, args: Sequence[str], *, timeout_s: float, run_id: str, env: Mapping[str, str] | None = None
+    ) -> ToolRun:  # fmt: skip
+        """``go -C /work ARGS`` in a ``build`` container like the others (same image and cache
+        volumes), ``workdir`` mounted writable at /work, with the network unless offline: a
+        throwaway module's commands, for building a program from the Go module proxy where there
+        is no Go on this machine (etcd and kube-apiserver)."""
+        check_not_aborting()
+        workdir = Path(workdir).resolve()
+        workdir.chmod(0o777)  # the container's user (uid 1000) writes go.mod, go.sum and the binary there
+        deadline = time.monotonic() + timeout_s
+        docker_client = engine.client()
+        engine.reap_orphans(docker_client)
+        self._prepare_volumes(docker_client)
+        if self.serves_cache:
+            self._prepare_cache_program(docker_client, run_id, deadline)
+        stdout = bytearray()
+        ran = self._container(
+            docker_client, "build", ["go", "-C", GO_WORKDIR, *args], workdir, run_id, deadline, network=not self.offline,
+            on_stdout=stdout.extend, mounts=[Mount(GO_WORKDIR, str(workdir), type="bind")], env=env,
+        )  # fmt: skip
+        if ran.lost:
+            raise InfraError(f"go {' '.join(args[:1])}: {ran.lost}")
+        return ToolRun(None if ran.timed_out else ran.exit_code, stdout.decode("utf-8", "replace"), ran.stderr, ran.timed_out)
+
     # -- the build cache's own program, and trimming ------------------------------------------------
 
     def trim_cache(self, limit: int) -> gocache.TrimReport:
@@ -324,7 +351,8 @@ class DockerRunner(Runner):
         tree_label = {engine.LABEL_TREE: str(tree)}
         with engine.hardened_container(docker_client, self.image.ref, role=role, run_id=run_id, extra_labels=tree_label, **create) as container:
             ui.debug(f"[{run_id}] {role}: {' '.join(command)} in {container.name}")
-            reader = threading.Thread(target=_pump, args=(container, on_stdout), name=f"logs-{container.name}", daemon=True)
+            feed = Feed(on_stdout) if on_stdout is not None else None
+            reader = threading.Thread(target=_pump, args=(container, feed), name=f"logs-{container.name}", daemon=True)
             reader.start()
             outcome.timed_out = supervise(lambda t: _joined(reader, t), deadline)
             if outcome.timed_out:
@@ -333,6 +361,8 @@ class DockerRunner(Runner):
             reader.join(LOG_DRAIN_S)
             self._collect(container, outcome)
             ui.debug(f"[{run_id}] {role}: exit code {outcome.exit_code} after {time.monotonic() - started:.1f}s")
+            if feed is not None:
+                feed.raise_error()  # what reads the output failed (a parser bug): not a lost stream
             return outcome
 
     @staticmethod
@@ -446,7 +476,7 @@ def _pump(container: Any, on_stdout: Callable[[bytes], None] | None) -> None:
         for chunk in container.logs(stream=True, follow=True, stdout=wanted, stderr=not wanted):
             if on_stdout is not None:
                 on_stdout(chunk)
-    except Exception as exc:  # noqa: BLE001 - a lost stream shows in the container's state
+    except Exception as exc:  # noqa: BLE001 - a lost stream shows in the container's state; the reader's own errors are in its Feed
         ui.debug(f"log stream of {container.name} ended: {type(exc).__name__}: {exc}")
 
 
@@ -458,10 +488,30 @@ def _check_built(outcome: _Outcome, doing: str, timeout_s: float) -> None:
         raise BuildFailed(f"timed out after {timeout_s:g}s while {doing}; the container was stopped", RunStatus.TIMEOUT)
     if outcome.lost:
         raise BuildFailed(f"{outcome.lost} while {doing}", RunStatus.INFRA_ERROR)
+    if outcome.exit_code and is_no_space(outcome.stderr):
+        raise BuildFailed(docker_disk_full_line(outcome.stderr, doing), RunStatus.INFRA_ERROR)
     if outcome.exit_code:
         message = gotest.message_lines(outcome.stderr) or f"exit code {outcome.exit_code}"
         status = RunStatus.INFRA_ERROR if "GOPROXY=off" in message or doing == "downloading modules" else RunStatus.BUILD_ERROR
         raise BuildFailed(f"{doing} failed: {message}", status)
+
+
+def docker_disk_full_line(said: str, doing: str) -> str:
+    """The line of a full disk in a container: what it wrote (in which cache volume), and the file
+    system of Docker's data root, where the volumes and the containers' layers are."""
+    written = written_path(said)
+    volume = next((name for name, path in cache_volumes().items() if written and written.startswith(path)), None)
+    what = f"{doing}: writing {written}" if written else doing
+    if volume:
+        what += f" (the Docker volume {volume})"
+    root: str | None = None
+    with contextlib.suppress(*engine.DockerError, InfraError):
+        root = str(engine.client().info().get("DockerRootDir") or "") or None
+    if root is not None and not Path(root).exists():
+        root = None  # a daemon on another machine: its file system is not ours to measure
+    line = disk_full_line(root, what, detail="")
+    hint = "; or lower --cache-limit" if volume else ""
+    return line.replace(" is full while", " (Docker's data root) is full while", 1) + hint if root else line + hint
 
 
 def slot_lock_name(stem: str) -> str:

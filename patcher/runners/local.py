@@ -29,11 +29,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from patcher import locks, settings, ui
-from patcher.errors import InfraError
+from patcher.errors import InfraError, disk_full_line, written_path
 from patcher.gocaches import gocache
 from patcher.options import DEFAULT_TIMEOUT_S
 from patcher.runners import childprocs, gotest, hostgo
-from patcher.runners.base import TOOL_CACHE, BuildFailed, Runner, ToolRun, check_not_aborting
+from patcher.runners.base import TOOL_CACHE, BuildFailed, Feed, Runner, ToolRun, check_not_aborting, disk_full
 from patcher.runners.testresults import RunResult, RunStatus
 
 MAX_STDERR_BYTES = 4 << 20
@@ -159,7 +159,10 @@ class LocalRunner(Runner):
         if go.exit_code < 0:
             why = f"go test was killed from outside (signal {-go.exit_code})"
             return parser.result(exit_code=go.exit_code, stderr=go.stderr, duration_s=duration, stopped=why)
-        result = parser.result(exit_code=go.exit_code, stderr=go.stderr, duration_s=duration)
+        result = disk_full(
+            parser.result(exit_code=go.exit_code, stderr=go.stderr, duration_s=duration), go.stderr,
+            lambda said: disk_full_line(written_path(said) or go_cache_dir(), "running go test"),
+        )  # fmt: skip
         if self.offline and "GOPROXY=off" in result.message:
             result.status = RunStatus.INFRA_ERROR
             result.message = f"--offline, and the module cache lacks modules the tests need; run once without --offline\n{result.message}"
@@ -232,9 +235,10 @@ class LocalRunner(Runner):
         stderr = bytearray()
         name = Path(command[0]).name
         with childprocs.Group(command, name=name, run_id=run_id, kind="local", cwd=tree, env=env, stdout=stdout, stderr=subprocess.PIPE) as go:
+            feed = Feed(on_stdout)
             readers = [threading.Thread(target=_pump, args=(go.proc.stderr, lambda b: _append(stderr, b)), daemon=True)]
             if on_stdout is not None:
-                readers.append(threading.Thread(target=_pump, args=(go.proc.stdout, on_stdout), daemon=True))
+                readers.append(threading.Thread(target=_pump, args=(go.proc.stdout, feed), daemon=True))
             for reader in readers:
                 reader.start()
             try:
@@ -243,6 +247,7 @@ class LocalRunner(Runner):
                 go.stop()  # the test binaries too, whatever happened
                 for reader in readers:  # the pipes end once the whole group is gone
                     reader.join(5)
+        feed.raise_error()  # what reads the output failed (a parser bug): not a closed pipe
         return _Finished(go.proc.returncode, stderr.decode("utf-8", "replace"), timed_out)
 
 
@@ -254,11 +259,12 @@ class _Finished:
 
 
 def _pump(stream: object, sink: object) -> None:
+    """Read ``stream`` to its end into ``sink`` (a ``Feed`` keeps what its parser raises)."""
     try:
         for chunk in iter(lambda: stream.read1(65536), b""):  # type: ignore[attr-defined]
             sink(chunk)  # type: ignore[operator]
-    except (OSError, ValueError):
-        pass
+    except (OSError, ValueError) as exc:  # the pipe closed under the reader (the group was killed)
+        ui.debug(f"reading a child's output ended: {type(exc).__name__}: {exc}")
     finally:
         with contextlib.suppress(OSError):
             stream.close()  # type: ignore[attr-defined]

@@ -148,13 +148,13 @@ def add_worktree(mirror: Mirror, commit: str, path: Path, *, exclude: Sequence[s
     files left out because the mirror lacks them."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with mirror.lock():
-        with gitcmd.failures_as(f"adding a worktree at {path}"):
+        with gitcmd.failures_as(f"adding a worktree at {path}", writing=path):
             mirror.git.worktree("add", "--quiet", "--no-checkout", "--detach", os.fspath(path), commit)
         # Under the lock: the listing talks to one persistent `git cat-file` that threads must not share.
         missing = mirror.missing_files(commit)
     try:
         tree = gitcmd.command(path)
-        with gitcmd.failures_as(f"checking out {commit[:12]}"):
+        with gitcmd.failures_as(f"checking out {commit[:12]}", writing=path):
             if missing or exclude:
                 patterns = [f"!/{p}" for p in missing] + [f"!/{d}/" for d in exclude]
                 tree.sparse_checkout("set", "--no-cone", "/*", *patterns)

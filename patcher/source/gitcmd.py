@@ -9,7 +9,7 @@ from pathlib import Path
 
 import git
 
-from patcher.errors import InfraError
+from patcher.errors import DiskFull, InfraError, is_no_space
 
 # Never let git stop to ask for credentials: an unreachable or private URL must fail fast.
 GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "SSH_ASKPASS": "true"}
@@ -20,14 +20,41 @@ def last_line(text: str | None) -> str:
     return lines[-1].removeprefix("stderr: ").strip("'") if lines else "no message"
 
 
+# What git says when it cannot write a file of a tree or its index, which it does not say why.
+_UNABLE_TO_WRITE = ("unable to write file", "could not reset index file", "unable to write new index file", "write error", "short write")
+
+
 @contextlib.contextmanager
-def failures_as(doing: str, hint: str = "") -> Iterator[None]:
-    """Turn a failing git command into an ``InfraError`` saying what was being done."""
+def failures_as(doing: str, hint: str = "", *, writing: Path | None = None) -> Iterator[None]:
+    """Turn a failing git command into an ``InfraError`` saying what was being done; a
+    ``DiskFull`` when git could not write under ``writing`` (a tree being checked out) into a
+    directory it may write to, or says the disk is full."""
     try:
         yield
     except git.GitCommandError as exc:
-        message = f"git failed while {doing}: {last_line(str(exc.stderr))}"
+        stderr = str(exc.stderr)
+        if is_no_space(stderr) or (writing is not None and _could_not_write(stderr, writing)):
+            raise DiskFull.at(writing, doing, detail=f"git: {_write_failure(stderr)}") from None
+        message = f"git failed while {doing}: {last_line(stderr)}"
         raise InfraError(f"{message}; {hint}" if hint else message) from None
+
+
+def _could_not_write(stderr: str, path: Path) -> bool:
+    """git failed to write files where it has the permission to: a full file system (git's
+    "error: unable to write file X" and "fatal: Could not reset index file" say no more)."""
+    if not any(marker in stderr.lower() for marker in _UNABLE_TO_WRITE):
+        return False
+    existing = Path(os.path.abspath(path))
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    return os.access(existing, os.W_OK)
+
+
+def _write_failure(stderr: str) -> str:
+    lines = [line.strip().removeprefix("stderr: ").strip("'") for line in stderr.splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith("cmdline:")]
+    first = next((line for line in lines if any(m in line.lower() for m in (*_UNABLE_TO_WRITE, "no space left"))), "")
+    return first or (lines[-1] if lines else "no message")
 
 
 def command(cwd: Path | None = None, *, git_dir: Path | None = None) -> git.Git:

@@ -107,7 +107,7 @@ class Store:
             ui.info(f"cloning {source.location} into the cache (first use; later runs reuse it)")
             doing, hint = f"cloning {source.location}", "check the URL and the network, or point --repo at a local mirror"
         try:
-            with gitcmd.failures_as(doing, hint):
+            with gitcmd.failures_as(doing, hint, writing=staging):
                 args = ["--mirror", "--quiet"] + (["--shared"] if source.is_local else [])
                 gitcmd.command().clone(*args, source.location, os.fspath(staging))
             _stamp(staging)
@@ -172,7 +172,7 @@ class Mirror:
         where = "from " + self.source.location
         if not self.source.is_local:
             ui.info(f"fetching {why} {where}")
-        with self.lock(), gitcmd.failures_as(f"fetching {where}", "check the URL and the network"):
+        with self.lock(), gitcmd.failures_as(f"fetching {where}", "check the URL and the network", writing=self.path):
             self.git.fetch("--quiet", "--prune", "--tags", "origin")
             _stamp(self.path)
         self._refs = None
