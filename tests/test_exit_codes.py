@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,13 +53,14 @@ def unreachable_url() -> str:
 
 
 @pytest.fixture
-def hanging_url() -> Iterator[str]:
-    """A URL whose server accepts and never answers: git waits until it is stopped."""
+def hanging_server() -> Iterator[tuple[str, threading.Event]]:
+    """A URL whose server accepts and never answers (git waits until it is stopped), and the event
+    set once git has connected: argo-patcher has started and is cloning."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen()
     held: list[socket.socket] = []
-    stop = threading.Event()
+    stop, connected = threading.Event(), threading.Event()
 
     def accept() -> None:
         server.settimeout(0.2)
@@ -69,10 +69,11 @@ def hanging_url() -> Iterator[str]:
                 held.append(server.accept()[0])
             except OSError:
                 continue
+            connected.set()
 
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}/argo-workflows.git"
+    yield f"http://127.0.0.1:{server.getsockname()[1]}/argo-workflows.git", connected
     stop.set()
     thread.join(2)
     for connection in held:
@@ -149,13 +150,14 @@ def test_3_no_docker_daemon_stops_the_whole_run_at_once_in_one_line(name, repo, 
 
 
 @pytest.mark.parametrize("name", COMMANDS)
-def test_130_interrupted(name, hanging_url, isolated_cache, tmp_path):
-    args = [sys.executable, "-m", "patcher", "--repo", hanging_url, *command(name, OK)]
+def test_130_interrupted(name, hanging_server, isolated_cache, tmp_path):
+    url, connected = hanging_server
+    args = [sys.executable, "-m", "patcher", "--repo", url, *command(name, OK)]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "ARGO_PATCHER_CACHE": str(isolated_cache)})  # fmt: skip
     try:
-        time.sleep(2.5)  # the clone is waiting for the server
-        assert proc.poll() is None, proc.communicate()
+        # Signalled once the clone waits for the server, however long a loaded machine takes to start it.
+        assert connected.wait(120) and proc.poll() is None, proc.communicate()
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=30)
     finally:
