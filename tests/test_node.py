@@ -1,0 +1,210 @@
+"""--cluster=node: the node's configs, images, installs, cgroups and judgements (hermetic), and the
+node for real (``node`` marker: root, containerd, the CNI plugins, writable cgroup v1 and the
+five Kubernetes binaries; each test skips saying which is missing)."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from patcher.cluster import assets, isolation, node, nodeimages, nodesuite
+from patcher.cluster.nodecheck import NodeController, NodeSpec
+from patcher.runners.testresults import Status
+
+# -- hermetic ----------------------------------------------------------------------------------------
+
+
+def test_containerd_keeps_to_its_own_directory_and_runs_runc_with_cgroupfs(tmp_path: Path) -> None:
+    text = node.containerd_config(tmp_path, runc="/usr/sbin/runc", cni_conf_dir=tmp_path / "net.d")
+    assert f'root = "{tmp_path}/root"' in text and f'state = "{tmp_path}/state"' in text
+    assert f'address = "{tmp_path}/containerd.sock"' in text
+    assert "SystemdCgroup = false" in text and 'BinaryName = "/usr/sbin/runc"' in text
+    assert f'sandbox_image = "{nodeimages.PAUSE_IMAGE}"' in text and "netns_mounts_under_state_dir = true" in text
+    assert 'stream_server_address = "127.0.0.1"' in text  # nothing listens beyond loopback
+
+
+def test_kubelet_runs_as_kind_runs_it_in_a_container(tmp_path: Path) -> None:
+    config = node.kubelet_config(runtime_socket=tmp_path / "c.sock", cgroup_root="/argo-patcher-node-1-2-x", ca_file=tmp_path / "ca.crt",
+                                 pod_logs=tmp_path / "logs", port=1, healthz_port=2)  # fmt: skip
+    assert config["cgroupDriver"] == "cgroupfs" and config["failSwapOn"] is False and config["failCgroupV1"] is False
+    assert config["containerRuntimeEndpoint"] == f"unix://{tmp_path}/c.sock" and config["cgroupRoot"] == "/argo-patcher-node-1-2-x"
+    assert config["address"] == config["healthzBindAddress"] == "127.0.0.1" and config["readOnlyPort"] == 0
+    assert set(config["evictionHard"].values()) == {"0%"}
+
+
+def test_the_pods_network_is_one_bridge_with_the_node_as_gateway(tmp_path: Path) -> None:
+    (plugin,) = node.cni_config(tmp_path)["plugins"]
+    assert plugin["type"] == "bridge" and plugin["bridge"] == node.BRIDGE and plugin["isGateway"]
+    assert plugin["ipam"]["ranges"] == [[{"subnet": node.POD_SUBNET, "gateway": node.NODE_ADDRESS}]] and plugin["ipam"]["dataDir"] == str(tmp_path)
+    calls: list[list[str]] = []
+
+    class Done:
+        returncode, stderr = 0, ""
+
+    node.setup_network(lambda args, **_: calls.append(args) or Done())
+    assert ["ip", "addr", "add", "10.0.0.1/32", "dev", node.BRIDGE] in calls  # the kubernetes Service's IP is the node's own
+
+
+def test_a_docker_archive_names_its_image_and_holds_its_layer(tmp_path: Path) -> None:
+    program = tmp_path / "program"
+    program.write_bytes(b"\x7fELF...")
+    pause, main = nodeimages.small_archives(tmp_path, program)
+    assert (pause.name, main.name) == (nodeimages.PAUSE_IMAGE, nodeimages.MAIN_IMAGE)
+    with tarfile.open(main.path) as tar:
+        (manifest,) = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+        assert manifest["RepoTags"] == [nodeimages.MAIN_IMAGE]
+        config = json.load(tar.extractfile(manifest["Config"]))  # type: ignore[arg-type]
+        assert config["config"]["Entrypoint"] == ["/argosay"] and config["os"] == "linux"
+        layer = tar.extractfile(manifest["Layers"][0]).read()  # type: ignore[union-attr]
+    import hashlib
+    import io
+
+    assert config["rootfs"]["diff_ids"] == ["sha256:" + hashlib.sha256(layer).hexdigest()]
+    with tarfile.open(fileobj=io.BytesIO(layer)) as rootfs:
+        assert rootfs.extractfile("argosay").read() == program.read_bytes()  # type: ignore[union-attr]
+
+
+RELEASE_OBJECTS = [
+    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "workflow-controller-configmap"}},
+    {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "argo"}},
+    {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": "workflow-controller"}, "value": 1000000},
+    {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "argo-cluster-role"}},
+    {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "argo-binding"},
+     "subjects": [{"kind": "ServiceAccount", "name": "argo", "namespace": "argo"}]},
+    {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "workflow-controller"},
+     "spec": {"template": {"spec": {"containers": [{"name": "workflow-controller", "image": "quay.io/argoproj/workflow-controller:latest", "args": []}]}}}},
+]  # fmt: skip
+
+
+def test_the_releases_install_is_moved_into_the_namespace_with_the_images_built_here(tmp_path: Path) -> None:
+    (tmp_path / "base" / "workflow-controller").mkdir(parents=True)
+    (tmp_path / "cluster-install" / "workflow-controller-rbac").mkdir(parents=True)
+    (tmp_path / "base" / "workflow-controller" / "all.yaml").write_text(yaml.safe_dump_all(RELEASE_OBJECTS[:3] + RELEASE_OBJECTS[5:]))
+    (tmp_path / "base" / "workflow-controller" / "kustomization.yaml").write_text("resources: [all.yaml]\n")
+    (tmp_path / "cluster-install" / "workflow-controller-rbac" / "rbac.yaml").write_text(yaml.safe_dump_all(RELEASE_OBJECTS[3:5]))
+    objects = nodesuite.release_manifests(tmp_path)
+    assert sorted(o["kind"] for o in objects) == sorted(o["kind"] for o in RELEASE_OBJECTS)
+    made = {o["kind"]: o for o in nodesuite.install_objects(objects, "patched", "localhost/c:patched", "localhost/e:patched", {"k": "v"})}
+    assert made["ServiceAccount"]["metadata"]["namespace"] == "patched" and "namespace" not in made["ClusterRole"]["metadata"]
+    assert made["ClusterRoleBinding"]["metadata"]["name"] == "argo-binding-patched"
+    assert made["ClusterRoleBinding"]["subjects"][0]["namespace"] == "patched"
+    assert made["ConfigMap"]["data"] == {"k": "v"}
+    container = made["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "localhost/c:patched" and container["imagePullPolicy"] == "Never"
+    assert container["args"] == ["--executor-image", "localhost/e:patched", "--namespaced", "--managed-namespace", "patched"]
+    assert RELEASE_OBJECTS[5]["spec"]["template"]["spec"]["containers"][0]["args"] == []  # the release's objects are left as they were
+
+
+def test_the_node_cases_reach_a_holder_through_a_retry_and_an_exit_handler() -> None:
+    retry = nodesuite.NODE_CASES["retry"]
+    (template,) = retry.cluster_workflow_templates[0]["spec"]["templates"]
+    assert template["retryStrategy"]["limit"] == 1 and template["container"]["args"] == ["fail-first", "{{retries}}"]
+    exit_handler = nodesuite.NODE_CASES["exit-handler"]
+    spec = exit_handler.workflows[0]["spec"]
+    assert spec["onExit"] == "exit" and any("templateRef" in step for t in spec["templates"] if t["name"] == "exit" for s in t["steps"] for step in s)
+
+
+def _pod(name: str, phase: str, labels: dict[str, str], node_name: str = "") -> dict[str, object]:
+    return {"metadata": {"name": name, "labels": {"workflows.argoproj.io/workflow": name.split(".")[0], **labels},
+                         "annotations": {nodesuite.NODE_NAME_ANNOTATION: node_name or name, "note": labels.get("team", "")}},
+            "status": {"phase": phase}}  # fmt: skip
+
+
+def test_a_case_is_judged_on_pods_that_ran_and_a_workflow_that_succeeded() -> None:
+    from patcher.cluster import cases as case_defs
+
+    (case,) = case_defs.build(["holder-cluster"], namespace="ns", cluster_prefix="ns")
+    wf = {"metadata": {"name": "holder-cluster"}, "status": {"phase": "Running"}}
+    pods = {("ns", "holder-cluster"): [_pod("holder-cluster", "Succeeded", {"tier": "base"})]}
+    pods["ns", "holder-cluster"][0]["metadata"]["annotations"]["note"] = "base"  # type: ignore[index]
+    assert nodesuite._judge(None, case, "ns", pods, {("ns", "holder-cluster"): wf}, {}) is None  # type: ignore[arg-type]
+    wf["status"]["phase"] = "Succeeded"  # type: ignore[index]
+    assert nodesuite._judge(None, case, "ns", pods, {("ns", "holder-cluster"): wf}, {}) == (Status.PASS, "")  # type: ignore[arg-type]
+    pods["ns", "holder-cluster"][0]["metadata"]["labels"].pop("tier")  # type: ignore[index,union-attr]
+    status, output = nodesuite._judge(None, case, "ns", pods, {("ns", "holder-cluster"): wf}, {})  # type: ignore[arg-type,misc]
+    assert status is Status.FAIL and "label tier" in output
+    retry = nodesuite.NODE_CASES["retry"]
+    one = [_pod("retry.a", "Succeeded", {"team": "holder"})]
+    status, output = nodesuite._judge(None, retry, "default", {("default", "retry"): one}, {("default", "retry"): wf}, {})  # type: ignore[arg-type,misc]
+    assert status is Status.FAIL and "1 pods to judge, want 2" in output
+
+
+def test_cgroups_of_a_run_that_is_gone_are_reaped_and_a_live_ones_kept(tmp_path: Path) -> None:
+    for hierarchy in ("cpu", "memory", "pids"):
+        (tmp_path / hierarchy).mkdir()
+        (tmp_path / hierarchy / "cgroup.procs").write_text("")
+    mine = node.cgroup_name("a")
+    dead = f"{node.CGROUP_PREFIX}999999-12345-b"
+    for name in (mine, dead):
+        for hierarchy in ("cpu", "memory", "pids"):
+            (tmp_path / hierarchy / name / "kubepods" / "besteffort").mkdir(parents=True)
+    assert node.reap_cgroups(tmp_path) == [dead]
+    assert all((tmp_path / h / mine).is_dir() and not (tmp_path / h / dead).exists() for h in ("cpu", "memory", "pids"))
+    assert node.remove_cgroups(mine, tmp_path) == []
+    assert not any((tmp_path / h / mine).exists() for h in ("cpu", "memory", "pids"))
+
+
+def test_the_node_spec_round_trips_through_json() -> None:
+    spec = NodeSpec("e", "a", "m", "s", "k", "crds", "manifests", (("/x.tar", "n:1"),), "cg", (NodeController("patched", "c", "x"),), ("union",))
+    assert NodeSpec.from_json(json.loads(json.dumps(spec.to_json()))) == spec
+
+
+# -- for real ----------------------------------------------------------------------------------------
+
+
+def _node_or_skip() -> tuple[assets.Assets, assets.NodeAssets]:
+    missing = isolation.node_prerequisites()
+    if missing:
+        pytest.skip(f"--cluster=node needs {'; '.join(missing)}")
+    found, node_found = assets.find(), assets.find_node()
+    if found is None or node_found is None:
+        pytest.skip(f"no {', '.join(assets.missing(assets.ALL_RECIPES))}: run `patcher cluster build --node` or point KUBEBUILDER_ASSETS at them")
+    return found, node_found
+
+
+def _leftovers() -> list[str]:
+    left = [p.name for h in node.hierarchies() for p in h.glob(f"{node.CGROUP_PREFIX}*")]
+    mounts = Path("/proc/self/mountinfo").read_text()
+    left += [line.split()[4] for line in mounts.splitlines() if "argo-patcher-node-" in line]
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if "patcher.cluster.nodecheck" in cmdline or "argo-patcher-node-" in cmdline:
+                left.append(f"process {proc.name}: {cmdline[:80]}")
+    return left
+
+
+@pytest.mark.node
+def test_a_node_starts_runs_a_pod_and_leaves_nothing(tmp_path: Path) -> None:
+    found, node_found = _node_or_skip()
+    program = nodeimages.program()
+    archives = nodeimages.small_archives(tmp_path, program)
+    crds = tmp_path / "crds"
+    crds.mkdir()
+    (crds / "crd.yaml").write_text(yaml.safe_dump(_A_CRD))
+    spec = NodeSpec(str(found.etcd), str(found.kube_apiserver), str(node_found.kube_controller_manager), str(node_found.kube_scheduler),
+                    str(node_found.kubelet), str(crds), str(tmp_path), tuple((str(a.path), a.name) for a in archives), node.cgroup_name("test"))  # fmt: skip
+    started = time.monotonic()
+    result = isolation.run_node(spec, timeout_s=300, run_id="test-node")
+    took = time.monotonic() - started
+    print(f"node check: {took:.1f}s, timings {result.timings}, message {result.message!r}")
+    smoke = result.runs["smoke"]
+    assert smoke.tests, smoke.message
+    assert smoke.tests["NodeSmoke/pod"].status is Status.PASS, smoke.tests["NodeSmoke/pod"].output
+    assert result.timings["node_start_s"] > 0
+    assert _leftovers() == []
+
+
+_A_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "things.example.com"},
+    "spec": {"group": "example.com", "names": {"kind": "Thing", "plural": "things"}, "scope": "Namespaced",
+             "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {"type": "object"}}}]},
+}  # fmt: skip
