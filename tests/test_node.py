@@ -83,10 +83,10 @@ RELEASE_OBJECTS = [
 
 def test_the_releases_install_is_moved_into_the_namespace_with_the_images_built_here(tmp_path: Path) -> None:
     (tmp_path / "base" / "workflow-controller").mkdir(parents=True)
-    (tmp_path / "cluster-install" / "workflow-controller-rbac").mkdir(parents=True)
+    (tmp_path / "cluster-install-no-crds" / "workflow-controller-rbac").mkdir(parents=True)  # where v4.1 has them
     (tmp_path / "base" / "workflow-controller" / "all.yaml").write_text(yaml.safe_dump_all(RELEASE_OBJECTS[:3] + RELEASE_OBJECTS[5:]))
     (tmp_path / "base" / "workflow-controller" / "kustomization.yaml").write_text("resources: [all.yaml]\n")
-    (tmp_path / "cluster-install" / "workflow-controller-rbac" / "rbac.yaml").write_text(yaml.safe_dump_all(RELEASE_OBJECTS[3:5]))
+    (tmp_path / "cluster-install-no-crds" / "workflow-controller-rbac" / "rbac.yaml").write_text(yaml.safe_dump_all(RELEASE_OBJECTS[3:5]))
     objects = nodesuite.release_manifests(tmp_path)
     assert sorted(o["kind"] for o in objects) == sorted(o["kind"] for o in RELEASE_OBJECTS)
     made = {o["kind"]: o for o in nodesuite.install_objects(objects, "patched", "localhost/c:patched", "localhost/e:patched", {"k": "v"})}

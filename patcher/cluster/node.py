@@ -334,7 +334,7 @@ class Node:
             str(self.assets.kube_controller_manager), f"--kubeconfig={self.plane.kubeconfig}", "--leader-elect=false",
             "--bind-address=127.0.0.1", f"--secure-port={port}", f"--root-ca-file={files.ca_cert}",
             f"--service-account-private-key-file={files.service_account_key}", "--use-service-account-credentials=false",
-            "--controllers=*,-nodeipam,-service-lb-controller,-cloud-node-lifecycle,-route", "--node-monitor-grace-period=20s",
+            "--node-monitor-grace-period=20s",
         ])  # fmt: skip
 
     def _start_scheduler(self) -> None:
@@ -378,14 +378,15 @@ class Node:
     def stop(self) -> None:
         """kubelet, the scheduler, the controller manager; the pods' processes; containerd; the cgroups."""
         containerd = next((p for p in self.children if p.name == "containerd"), None)
+        plane = {p.pid for p in self.plane.children if p.alive()}  # the API server and etcd stop after the node
         while self.children:
             child = self.children.pop()
             if child is containerd:
-                kill_namespace_processes(keep={child.pid} if child.alive() else set())
+                kill_namespace_processes(keep=plane | ({child.pid} if child.alive() else set()))
             with contextlib.suppress(Exception):
                 child.stop()
             self.stopped.append(child)
-        kill_namespace_processes()
+        kill_namespace_processes(keep=plane)
         unmount_under(self.workdir)
         if self._cgroups_made:
             left = remove_cgroups(self.cgroup)

@@ -3,7 +3,8 @@
 For a controller (the baseline's or the patched one) each group of cases gets a namespace and an
 Argo of its own, installed from the release's manifests as an operator would install them
 (``manifests/base/workflow-controller``: the ConfigMap, the Deployment, its ServiceAccount and
-PriorityClass; ``manifests/cluster-install/workflow-controller-rbac``: its roles), with the
+PriorityClass; ``manifests/cluster-install/workflow-controller-rbac``, from v4.1
+``cluster-install-no-crds``: its roles), with the
 controller's image swapped for the one built here, ``--executor-image`` the argoexec built from
 the same tree, and ``--namespaced --managed-namespace`` so that the baseline's and the patched
 controller never see each other's workflows. ``defaults`` gets its own group, since
@@ -45,7 +46,8 @@ DEFAULT_TIMEOUT_S = 300.0
 POLL_S = 0.5
 NODE_TEST = "NodeProof"
 CONTROLLER_MANIFESTS = Path("base", "workflow-controller")
-RBAC_MANIFESTS = Path("cluster-install", "workflow-controller-rbac")
+# Where the controller's cluster roles are: v4.1 moved them to cluster-install-no-crds.
+RBAC_MANIFESTS = (Path("cluster-install", "workflow-controller-rbac"), Path("cluster-install-no-crds", "workflow-controller-rbac"))
 FINAL = ("Succeeded", "Failed", "Error")
 NODE_NAME_ANNOTATION = "workflows.argoproj.io/node-name"
 Object = dict[str, Any]
@@ -149,7 +151,8 @@ def prepare_namespace(client: KubeClient, namespace: str, deadline: float) -> No
 def release_manifests(manifests: Path) -> list[Object]:
     """The release's controller install: its base and its cluster roles, as objects."""
     objects = []
-    for directory in (manifests / CONTROLLER_MANIFESTS, manifests / RBAC_MANIFESTS):
+    rbac = next((manifests / d for d in RBAC_MANIFESTS if (manifests / d).is_dir()), manifests / RBAC_MANIFESTS[0])
+    for directory in (manifests / CONTROLLER_MANIFESTS, rbac):
         for path in sorted(directory.glob("*.yaml")):
             if path.name == "kustomization.yaml":
                 continue
