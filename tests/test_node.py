@@ -135,18 +135,20 @@ def test_a_case_is_judged_on_pods_that_ran_and_a_workflow_that_succeeded() -> No
 
 
 def test_cgroups_of_a_run_that_is_gone_are_reaped_and_a_live_ones_kept(tmp_path: Path) -> None:
-    for hierarchy in ("cpu", "memory", "pids"):
+    every = ("cpu", "memory", "pids", "unified")  # unified: a hybrid host's v2 tree, where runc makes cgroups too
+    for hierarchy in every:
         (tmp_path / hierarchy).mkdir()
         (tmp_path / hierarchy / "cgroup.procs").write_text("")
+    assert [h.name for h in node.hierarchies(tmp_path)] == ["cpu", "memory", "pids"]
     mine = node.cgroup_name("a")
     dead = f"{node.CGROUP_PREFIX}999999-12345-b"
     for name in (mine, dead):
-        for hierarchy in ("cpu", "memory", "pids"):
+        for hierarchy in every:
             (tmp_path / hierarchy / name / "kubepods" / "besteffort").mkdir(parents=True)
     assert node.reap_cgroups(tmp_path) == [dead]
-    assert all((tmp_path / h / mine).is_dir() and not (tmp_path / h / dead).exists() for h in ("cpu", "memory", "pids"))
+    assert all((tmp_path / h / mine).is_dir() and not (tmp_path / h / dead).exists() for h in every)
     assert node.remove_cgroups(mine, tmp_path) == []
-    assert not any((tmp_path / h / mine).exists() for h in ("cpu", "memory", "pids"))
+    assert not any((tmp_path / h / mine).exists() for h in every)
 
 
 def test_the_node_spec_round_trips_through_json() -> None:

@@ -173,11 +173,14 @@ def cgroup_name(token: str, pid: int | None = None) -> str:
     return f"{CGROUP_PREFIX}{pid}-{owners.start_time(pid) or 0}-{token}"
 
 
-def hierarchies(root: Path = CGROUP_ROOT) -> list[Path]:
-    """The mounted cgroup v1 hierarchies (cpu, memory, ..., name=systemd)."""
+def hierarchies(root: Path = CGROUP_ROOT, *, unified: bool = False) -> list[Path]:
+    """The mounted cgroup v1 hierarchies (cpu, memory, ..., name=systemd); with ``unified`` also
+    the hybrid host's cgroup v2 tree, where runc makes each container's cgroup too."""
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and (p / "cgroup.procs").exists() and p.name != "unified")
+    return sorted(
+        p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and (p / "cgroup.procs").exists() and (unified or p.name != "unified")
+    )
 
 
 def make_cgroups(name: str, root: Path = CGROUP_ROOT) -> None:
@@ -192,7 +195,7 @@ def make_cgroups(name: str, root: Path = CGROUP_ROOT) -> None:
 def remove_cgroups(name: str, root: Path = CGROUP_ROOT, *, timeout_s: float = 10.0) -> list[str]:
     """Remove the tree ``name`` from every hierarchy, killing what still runs in it; what could not go."""
     left = []
-    for hierarchy in hierarchies(root):
+    for hierarchy in hierarchies(root, unified=True):
         top = hierarchy / name
         if not top.is_dir():
             continue
@@ -226,7 +229,7 @@ _OWNED = re.compile(rf"^{re.escape(CGROUP_PREFIX)}(\d+)-(\d+)-[\w]+$")
 def reap_cgroups(root: Path = CGROUP_ROOT) -> list[str]:
     """Remove the node cgroups whose owning run is gone (killed before it could); their names."""
     reaped: set[str] = set()
-    for hierarchy in hierarchies(root):
+    for hierarchy in hierarchies(root, unified=True):
         for path in hierarchy.glob(f"{CGROUP_PREFIX}*"):
             match = _OWNED.match(path.name)
             if match is None or path.name in reaped:
