@@ -5,6 +5,9 @@ five Kubernetes binaries; each test skips saying which is missing)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import tarfile
 import time
 from pathlib import Path
@@ -159,11 +162,30 @@ def test_the_node_spec_round_trips_through_json() -> None:
 # -- for real ----------------------------------------------------------------------------------------
 
 
-def _node_or_skip() -> tuple[assets.Assets, assets.NodeAssets]:
+_CACHE_ROOT = os.environ.get("ARGO_PATCHER_CACHE")  # read before the tests isolate their cache
+
+
+def _node_or_skip(monkeypatch: pytest.MonkeyPatch) -> tuple[assets.Assets, assets.NodeAssets]:
+    """The five binaries (found as a run finds them, in the user's cache too), or a skip saying what is missing."""
     missing = isolation.node_prerequisites()
     if missing:
         pytest.skip(f"--cluster=node needs {'; '.join(missing)}")
-    found, node_found = assets.find(), assets.find_node()
+    isolated = os.environ.get("ARGO_PATCHER_CACHE")
+    if _CACHE_ROOT is None:
+        os.environ.pop("ARGO_PATCHER_CACHE", None)
+    else:
+        os.environ["ARGO_PATCHER_CACHE"] = _CACHE_ROOT
+    try:
+        found, node_found = assets.find(), assets.find_node()
+    finally:
+        os.environ["ARGO_PATCHER_CACHE"] = isolated or ""
+    if found is not None and node_found is not None:  # where this test's isolated cache finds them too
+        kubebuilder = Path(os.environ["ARGO_PATCHER_CACHE"]) / "kubebuilder-assets"
+        kubebuilder.mkdir(parents=True, exist_ok=True)
+        for path in (found.etcd, found.kube_apiserver, node_found.kube_controller_manager, node_found.kube_scheduler, node_found.kubelet):
+            if not (kubebuilder / path.name).exists():
+                (kubebuilder / path.name).symlink_to(path)
+        monkeypatch.setenv(assets.ASSETS_ENV, str(kubebuilder))
     if found is None or node_found is None:
         pytest.skip(f"no {', '.join(assets.missing(assets.ALL_RECIPES))}: run `patcher cluster build --node` or point KUBEBUILDER_ASSETS at them")
     return found, node_found
@@ -185,8 +207,8 @@ def _leftovers() -> list[str]:
 
 
 @pytest.mark.node
-def test_a_node_starts_runs_a_pod_and_leaves_nothing(tmp_path: Path) -> None:
-    found, node_found = _node_or_skip()
+def test_a_node_starts_runs_a_pod_and_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    found, node_found = _node_or_skip(monkeypatch)
     program = nodeimages.program()
     archives = nodeimages.small_archives(tmp_path, program)
     crds = tmp_path / "crds"
@@ -210,3 +232,42 @@ _A_CRD = {
     "spec": {"group": "example.com", "names": {"kind": "Thing", "plural": "things"}, "scope": "Namespaced",
              "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {"type": "object"}}}]},
 }  # fmt: skip
+
+
+# What a real v3.5.5 gets wrong unpatched, on real pods too: the holder's podMetadata never
+# reaches the pods of templates reached by templateRef (upstream #12945); so do the retry's and
+# the exit handler's, which reach a holder.
+BASELINE_FAILURES = {"holder-cluster", "holder-namespaced", "union", "all-three", "nested-by-name", "nested-innermost", "dag-task"}
+
+
+@pytest.mark.integration
+@pytest.mark.node
+@pytest.mark.docker
+def test_v355_on_a_real_node_unpatched_fails_the_holder_cases_and_patched_passes_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from patcher import runners
+    from patcher.cluster import prove_on_node
+    from patcher.harness.contract import CASE_IDS
+    from patcher.runners.testresults import RunStatus
+    from patcher.session import Session
+    from tests.conftest import UPSTREAM_REPO
+
+    _node_or_skip(monkeypatch)
+    if not UPSTREAM_REPO:
+        pytest.skip("ARGO_WORKFLOWS_REPO is not set: point it at a clone or mirror of argoproj/argo-workflows")
+    patched = tmp_path / "patched"
+    applied = subprocess.run([sys.executable, "-m", "patcher", "--repo", UPSTREAM_REPO, "apply", "--version", "v3.5.5", "--no-test", "--output", str(patched)],
+                             capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert applied.returncode == 0, applied.stderr
+    session = Session(UPSTREAM_REPO)
+    with session.workspace() as workspace:
+        baseline = workspace.checkout(session.resolve_one("v3.5.5")).path
+        proof = prove_on_node(baseline, patched, runner=runners.prepare(patched, runner="docker"), release_tag="v3.5.5")
+    print(f"node proof of v3.5.5: {proof.timings}")
+    assert proof.baseline is not None and proof.baseline.status is RunStatus.OK, proof.baseline.message if proof.baseline else ""
+    assert proof.patched.status is RunStatus.OK, proof.patched.message
+    failed = {case for case, status in proof.baseline.cases.items() if status is not Status.PASS}
+    assert failed == BASELINE_FAILURES, {c: proof.baseline.tests[f"TestPodMetadataPrecedence/{c}"].output for c in failed}
+    assert {n for n, t in proof.baseline.tests.items() if n.startswith("NodeProof/") and t.status is not Status.PASS} == {"NodeProof/retry", "NodeProof/exit-handler"}
+    problems = {n: t.output for n, t in proof.patched.tests.items() if t.status is not Status.PASS}
+    assert not problems and set(proof.patched.cases) == set(CASE_IDS)
+    assert _leftovers() == []

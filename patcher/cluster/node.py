@@ -291,6 +291,7 @@ class Node:
         for archive in self.images:
             self.ctr("images", "import", str(archive.path), doing=f"importing the image {archive.name}")
         self.timings["images_s"] = time.monotonic() - imported
+        self._ensure_kubernetes_service()
         self._start_controller_manager()
         self._start_scheduler()
         self._start_kubelet()
@@ -367,6 +368,25 @@ class Node:
         process = Process(name, args, log_path=self.workdir / "logs" / f"{name}.log", run_id=self.plane.run_id, env=env)
         self.children.append(process)
         return process.start()
+
+    def _ensure_kubernetes_service(self) -> None:
+        """The ``kubernetes`` Service whose IP kubelet gives the pods: the API server makes it
+        itself; made here if it has not yet (kubelet sets the pods' environment from it)."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                self.plane.client.read("Service", "kubernetes", "default")
+                return
+            except ApiError as exc:
+                if exc.status != 404:
+                    raise
+            time.sleep(0.2)
+        service = {
+            "apiVersion": "v1", "kind": "Service", "metadata": {"name": "kubernetes", "namespace": "default"},
+            "spec": {"clusterIP": KUBERNETES_SERVICE_IP, "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 443}]},
+        }  # fmt: skip
+        with contextlib.suppress(ApiError):
+            self.plane.client.create(service)
 
     def _ready(self) -> bool:
         try:
