@@ -14,8 +14,11 @@ SIGTERM is handled like Ctrl-C: the node and the control plane are stopped in or
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -37,6 +40,7 @@ from patcher.harness.contract import CASE_IDS
 from patcher.runners.testresults import RunResult, RunStatus, Status, TestResult
 
 SMOKE_TIMEOUT_S = 60.0
+LOGS_ENV = "ARGO_PATCHER_NODE_LOGS"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,7 +118,19 @@ def run_node_check(spec: NodeSpec) -> CheckResult:
             result.message = f"the node failed: {exc}"
             for role in roles:
                 result.runs.setdefault(role, RunResult(RunStatus.INFRA_ERROR, message=result.message))
+        finally:
+            _keep_logs(Path(scratch))
     return result
+
+
+def _keep_logs(scratch: Path) -> None:
+    """With ``ARGO_PATCHER_NODE_LOGS=DIR``: the logs of every process of the node and the control plane, kept there."""
+    target = os.environ.get(LOGS_ENV)
+    if not target:
+        return
+    for part in ("plane", "node"):
+        with contextlib.suppress(OSError):
+            shutil.copytree(scratch / part / "logs", Path(target) / part, dirs_exist_ok=True)
 
 
 def _peaks(processes: list[Any]) -> dict[str, float]:
