@@ -267,7 +267,7 @@ def cache_info(session: Session) -> None:
 @cache.command("clean")
 @click.option("--go", "go", is_flag=True, help="Remove the Go module and build caches (volumes and local directory).")
 @click.option("--mirrors", is_flag=True, help="Remove the git mirrors (not those with worktrees in use or kept).")
-@click.option("--cluster", is_flag=True, help="Remove the etcd and kube-apiserver 'patcher cluster build' made.")
+@click.option("--cluster", is_flag=True, help="Remove the etcd, kube-apiserver and node binaries 'patcher cluster build' made.")
 @click.option("--all", "all_", is_flag=True, help="All of them.")
 @pass_session
 def cache_clean(session: Session, go: bool, mirrors: bool, cluster: bool, all_: bool) -> None:

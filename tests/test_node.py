@@ -271,3 +271,28 @@ def test_v355_on_a_real_node_unpatched_fails_the_holder_cases_and_patched_passes
     problems = {n: t.output for n, t in proof.patched.tests.items() if t.status is not Status.PASS}
     assert not problems and set(proof.patched.cases) == set(CASE_IDS)
     assert _leftovers() == []
+
+
+def test_cluster_node_is_a_proof_level_beside_cluster() -> None:
+    import click
+    from click.testing import CliRunner
+
+    from patcher.cli import later_stages, prove_options, prove_options_from
+    from patcher.options import RunOptions
+
+    seen = []
+
+    @click.command()
+    @prove_options
+    def command(**kwargs: object) -> None:
+        seen.append(prove_options_from(kwargs))
+
+    for args in ([], ["--cluster"], ["--cluster=node"], ["--cluster", "node", "--no-baseline"]):
+        assert CliRunner().invoke(command, args).exit_code == 0
+    assert [(o.cluster, o.node) for o in seen if o is not None] == [(False, False), (True, False), (False, True), (False, True)]
+    assert seen[2] is not None and seen[2].command_line() == ["--cluster=node"]
+    proofs = later_stages(RunOptions(prove=seen[2])).proofs
+    assert [p.name for p in proofs] == ["node"]
+    from patcher.runners.testresults import LEVELS_BY_NAME
+
+    assert LEVELS_BY_NAME["node"].column == "node"
