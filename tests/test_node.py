@@ -296,3 +296,44 @@ def test_cluster_node_is_a_proof_level_beside_cluster() -> None:
     from patcher.runners.testresults import LEVELS_BY_NAME
 
     assert LEVELS_BY_NAME["node"].column == "node"
+
+
+_KILLED_RUN = """
+import dataclasses, json, sys
+from pathlib import Path
+from patcher.cluster import isolation, node, nodecheck
+spec = nodecheck.NodeSpec.from_json(json.loads(Path(sys.argv[1]).read_text()))
+isolation.run_node(dataclasses.replace(spec, cgroup=node.cgroup_name("killed")), timeout_s=600, run_id="test-node-killed")
+"""
+
+
+@pytest.mark.node
+def test_what_a_killed_node_run_left_is_removed_by_the_next(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import signal
+
+    from patcher.runners import childprocs
+
+    found, node_found = _node_or_skip(monkeypatch)
+    archives = nodeimages.small_archives(tmp_path, nodeimages.program())
+    crds = tmp_path / "crds"
+    crds.mkdir()
+    (crds / "crd.yaml").write_text(yaml.safe_dump(_A_CRD))
+    spec = NodeSpec(str(found.etcd), str(found.kube_apiserver), str(node_found.kube_controller_manager), str(node_found.kube_scheduler),
+                    str(node_found.kubelet), str(crds), str(tmp_path), tuple((str(a.path), a.name) for a in archives), "")  # fmt: skip
+    (tmp_path / "spec.json").write_text(json.dumps(spec.to_json()))
+    run = subprocess.Popen([sys.executable, "-c", _KILLED_RUN, str(tmp_path / "spec.json")], start_new_session=True,
+                           env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})  # fmt: skip
+    deadline = time.monotonic() + 180
+    while not any(p.name.endswith("-killed") for h in node.hierarchies() for p in h.glob(f"{node.CGROUP_PREFIX}*")):
+        assert time.monotonic() < deadline and run.poll() is None, "the node never made its cgroups"
+        time.sleep(0.5)
+    time.sleep(5)  # kubelet and containerd running, pods' cgroups being made
+    os.killpg(run.pid, signal.SIGKILL)  # the run, not the node check (a session of its own): as a kill -9 leaves it
+    run.wait()
+    assert _leftovers()  # the node check is still there, its cgroups too
+    childprocs.reap_orphans("cluster", "a cluster check process")  # what the next run does first
+    deadline = time.monotonic() + 30
+    while any("patcher.cluster.nodecheck" in item for item in _leftovers()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    node.reap_cgroups()
+    assert _leftovers() == []
