@@ -13,6 +13,12 @@ The parts: ``assets`` (etcd and kube-apiserver, found or built), ``certs`` and `
 ``controlplane`` (the two as child processes), ``cases`` (the contract as objects),
 ``suite`` (one controller's check), ``check`` (the entry point that runs in the private
 network), ``isolation`` (where it runs), ``cli``; the controller is built by ``delivery.controller``.
+
+``NodeProof`` is ``--cluster=node``: ``prove_on_node`` builds each tree's controller and argoexec,
+makes their images (``nodeimages``), and runs ``nodecheck`` in namespaces of its own
+(``isolation.run_node``): the control plane, a real node on it (``node``: containerd, CNI,
+kube-controller-manager, kube-scheduler, kubelet), the release's own Argo installed on it and the
+cases' workflows run as pods (``nodesuite``).
 """
 
 from __future__ import annotations
