@@ -337,3 +337,49 @@ def test_what_a_killed_node_run_left_is_removed_by_the_next(tmp_path: Path, monk
         time.sleep(0.2)
     node.reap_cgroups()
     assert _leftovers() == []
+
+
+class _FakeClient:
+    """Answers the suite's polls from a dict of objects; records what it is asked to create."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, list[dict[str, object]]] = {"Pod": [], "Workflow": []}
+        self.created: list[dict[str, object]] = []
+
+    def items(self, kind: str, namespace: str | None = None, **_: object) -> list[dict[str, object]]:
+        return [o for o in self.objects.get(kind, []) if o["metadata"].get("namespace") == namespace]  # type: ignore[union-attr]
+
+    def create(self, obj: dict[str, object]) -> dict[str, object]:
+        self.created.append(obj)
+        return obj
+
+    def read(self, kind: str, name: str, namespace: str | None = None) -> dict[str, object]:
+        return next(o for o in self.created if o["metadata"]["name"] == name)  # type: ignore[index]
+
+
+def _workflow(name: str, phase: str, message: str = "") -> dict[str, object]:
+    return {"metadata": {"name": name, "namespace": "ns"}, "status": {"phase": phase, "message": message}}
+
+
+def test_missing_template_passes_once_the_workflow_after_it_succeeds_and_every_workflow_must_succeed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from patcher.cluster import cases as case_defs
+
+    client = _FakeClient()
+    missing, nothing = case_defs.build(["missing-template", "nothing-set"], namespace="ns", cluster_prefix="ns")
+    group = nodesuite.Group("ns", [missing, nothing], [], {})
+    client.objects["Workflow"] = [_workflow("missing-template", "Error", "template absent not found"), _workflow("nothing-set", "Failed")]
+    client.objects["Pod"] = [{"metadata": {"name": "p", "namespace": "ns", "labels": {"workflows.argoproj.io/workflow": "nothing-set"},
+                                           "annotations": {"workflows.argoproj.io/node-id": "x"}}, "status": {"phase": "Failed"}}]  # fmt: skip
+    original = nodesuite._snapshot
+
+    def snapshot(c: object, namespaces: list[str]) -> object:
+        if any(o["metadata"]["name"] == "missing-template-after" for o in client.created):  # type: ignore[index]
+            client.objects["Workflow"].append(_workflow("missing-template-after", "Succeeded"))
+        return original(c, namespaces)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(nodesuite, "_snapshot", snapshot)
+    tests = nodesuite._poll(client, [group], time.monotonic() + 10, time.monotonic())  # type: ignore[arg-type]
+    assert tests["TestPodMetadataPrecedence/missing-template"].status is Status.PASS
+    assert [o["metadata"]["name"] for o in client.created] == ["missing-template-after"]  # type: ignore[index]
+    assert tests["TestPodMetadataPrecedence/nothing-set"].status is Status.FAIL  # its workflow Failed
+    assert tests["NodeProof/succeeded"].status is Status.FAIL and "nothing-set: Failed" in tests["NodeProof/succeeded"].output
