@@ -333,11 +333,13 @@ def prove_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = runner_options(func)
     func = click.option("--no-test", is_flag=True, help=NO_TEST_HELP)(func)
     func = click.option(
-        "--cluster", is_flag=True,
+        "--cluster", type=click.Choice(["api", "node"]), is_flag=False, flag_value="api", default=None,
         help="Also prove the real workflow-controller: build it from the unpatched and the patched tree, run each "
         "against a private API server (etcd and kube-apiserver, in a network of their own) with the release's CRDs, "
         "and check the contract's cases on the Pods it creates. The binaries come from KUBEBUILDER_ASSETS, PATH, or "
-        "'patcher cluster build' (done once, by itself, when missing).",
+        "'patcher cluster build' (done once, by itself, when missing). --cluster=node instead runs a private single node "
+        "(containerd, kubelet, kube-controller-manager, kube-scheduler; root only), installs the release's own Argo with "
+        "the images built here, and runs the cases' workflows as real pods, plus a retry, an exit handler and Succeeded.",
     )(func)  # fmt: skip
     func = click.option(
         "--lint/--no-lint", default=None,
@@ -372,7 +374,8 @@ def prove_options_from(kwargs: dict[str, Any]) -> ProveOptions | None:
         rerun_fails=kwargs.pop("rerun_fails"),
         cache_limit=gocache.limit_bytes(kwargs.pop("cache_limit")),
         fresh=kwargs.pop("fresh"),
-        cluster=kwargs.pop("cluster"),
+        cluster=kwargs.get("cluster") == "api",
+        node=kwargs.pop("cluster") == "node",
         lint=bool(kwargs.pop("lint")),
     )
     return None if kwargs.pop("no_test") else options
@@ -579,6 +582,8 @@ def later_stages(options: RunOptions) -> pipeline.LaterStages:
         proofs.append(lint.LintProof())
     if prove is not None and prove.cluster:
         proofs.append(cluster.ControllerProof())
+    if prove is not None and prove.node:
+        proofs.append(cluster.NodeProof())
     return pipeline.LaterStages(proofs=proofs, hand_over=handover.TreeHandOver(), report=_present)
 
 

@@ -37,6 +37,7 @@ class ProveOptions:
     cache_limit: int = 0  # bytes the Go caches may take, trimmed after each release (0: no limit)
     fresh: bool = False  # run again what an earlier run of the same inputs already ran
     cluster: bool = False  # also prove the controller binary against a real API server
+    node: bool = False  # --cluster=node: also run the release's own Argo on a real node, its workflows as pods
     lint: bool = False  # also run the ref's own golangci-lint and go vet on the changed packages
 
     def check(self) -> None:
@@ -64,7 +65,9 @@ class ProveOptions:
             args += ["--rerun-fails", str(self.rerun_fails)]
         if self.fresh:
             args.append("--fresh")
-        if self.cluster:
+        if self.node:
+            args.append("--cluster=node")
+        elif self.cluster:
             args.append("--cluster")
         if self.lint:
             args.append("--lint")

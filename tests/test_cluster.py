@@ -558,16 +558,20 @@ def test_cluster_build_command(monkeypatch: pytest.MonkeyPatch) -> None:
 
     from patcher.cluster.cli import cluster
 
-    calls: list[bool] = []
+    calls: list[tuple[bool, bool]] = []
 
-    def build(*, rebuild: bool = False, only_missing: bool = False) -> Assets:
-        calls.append(rebuild)
+    def build(*, rebuild: bool = False, only_missing: bool = False, node: bool = False) -> Assets:
+        calls.append((rebuild, node))
         return Assets(Path("/c/etcd"), Path("/c/kube-apiserver"), {"etcd": "cache", "kube-apiserver": "cache"})
 
     monkeypatch.setattr(assets, "build", build)
+    monkeypatch.setattr(assets, "find_node", lambda: assets.NodeAssets(Path("/c/kube-controller-manager"), Path("/c/kube-scheduler"), Path("/c/kubelet"), {"kubelet": "PATH"}))
     result = CliRunner().invoke(cluster, ["build", "--rebuild"])
     assert result.exit_code == 0, result.output
-    assert calls == [True] and "etcd: /c/etcd (cache)" in result.output
+    assert calls == [(True, False)] and "etcd: /c/etcd (cache)" in result.output and "kubelet" not in result.output
+    result = CliRunner().invoke(cluster, ["build", "--node"])
+    assert result.exit_code == 0, result.output
+    assert calls[-1] == (False, True) and "kubelet: /c/kubelet (PATH)" in result.output
     assert assets.KUBERNETES_VERSION in CliRunner().invoke(cluster, ["build", "--help"]).output
 
 
@@ -657,3 +661,22 @@ def test_no_mutation_plays_the_kubelet_then_reads_the_holder_back() -> None:
     client.held[shared["metadata"]["name"]]["spec"]["podMetadata"]["labels"]["tier"] = "changed"  # type: ignore[index]
     verdict = run.step(_snapshot(pods, running))  # type: ignore[attr-defined]
     assert verdict.status is Status.FAIL and "the spec of ClusterWorkflowTemplate p-no-mutation-shared changed" in verdict.output
+
+
+def test_the_node_binaries_are_pinned_like_the_api_server_and_found_the_same_ways(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(assets.ASSETS_ENV, raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    for recipe in assets.NODE_RECIPES:
+        assert recipe.version == assets.KUBERNETES_VERSION and recipe.replace_staging
+        assert recipe.package == f"k8s.io/kubernetes/cmd/{recipe.name}" and recipe.ldflags == assets.KUBE_APISERVER.ldflags
+    assert assets.find_node() is None
+    assert assets.missing(assets.NODE_RECIPES) == ["kube-controller-manager", "kube-scheduler", "kubelet"]
+    _fake_binaries(assets.KUBELET.cache_dir, ("kubelet",))
+    _fake_binaries(assets.KUBE_SCHEDULER.cache_dir, ("kube-scheduler",))
+    kubebuilder = tmp_path / "kubebuilder"
+    _fake_binaries(kubebuilder, ("kube-controller-manager",))
+    monkeypatch.setenv(assets.ASSETS_ENV, str(kubebuilder))
+    found = assets.find_node()
+    assert found is not None and found.kubelet == assets.KUBELET.cached_binary
+    assert found.sources == {"kube-controller-manager": assets.ASSETS_ENV, "kube-scheduler": "cache", "kubelet": "cache"}
+    assert {entry.note for entry in assets.cached_builds()} >= {f"kubelet {assets.KUBERNETES_VERSION}", f"kube-scheduler {assets.KUBERNETES_VERSION}"}

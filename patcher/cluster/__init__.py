@@ -13,6 +13,12 @@ The parts: ``assets`` (etcd and kube-apiserver, found or built), ``certs`` and `
 ``controlplane`` (the two as child processes), ``cases`` (the contract as objects),
 ``suite`` (one controller's check), ``check`` (the entry point that runs in the private
 network), ``isolation`` (where it runs), ``cli``; the controller is built by ``delivery.controller``.
+
+``NodeProof`` is ``--cluster=node``: ``prove_on_node`` builds each tree's controller and argoexec,
+makes their images (``nodeimages``), and runs ``nodecheck`` in namespaces of its own
+(``isolation.run_node``): the control plane, a real node on it (``node``: containerd, CNI,
+kube-controller-manager, kube-scheduler, kubelet), the release's own Argo installed on it and the
+cases' workflows run as pods (``nodesuite``).
 """
 
 from __future__ import annotations
@@ -142,3 +148,89 @@ class ClusterUnavailable(InfraError):
     """No control plane can be had: every release of the run would fail the same way."""
 
     run_wide = True
+
+
+# -- --cluster=node: the release's own Argo on a real node -------------------------------------------
+
+NODE_TIMEOUT_S = 15 * 60  # the node, both installs and both controllers' workflows, once the binaries are built
+
+
+class NodeProof:
+    """``--cluster=node``: each tree's controller and argoexec as images on a real node (``pipeline.Proof``)."""
+
+    name = "node"
+
+    def preflight(self, runner_kind: str) -> None:
+        missing = isolation.node_prerequisites()
+        if missing:
+            raise ClusterUnavailable(f"--cluster=node needs {'; '.join(missing)}")
+        try:
+            assets.ensure()
+            assets.ensure_node()
+        except PatcherError as exc:
+            raise ClusterUnavailable(str(exc)) from None
+
+    def prove(
+        self, release: Release, baseline: Path | None, patched: Path, *, runner: Runner, timeout_s: float, packages: Sequence[str] = ()
+    ) -> ProofRuns:
+        proof = prove_on_node(baseline, patched, runner=runner, release_tag=release.name, timeout_s=timeout_s)
+        details = {"mode": proof.mode, "seconds": {name: round(s, 1) for name, s in proof.timings.items()}}
+        return ProofRuns(proof.baseline, proof.patched, details)
+
+
+def prove_on_node(
+    baseline_tree: Path | None, patched_tree: Path, *, runner: Runner, release_tag: str, timeout_s: float = DEFAULT_TIMEOUT_S,
+    cases: Sequence[str] = CASE_IDS, run_id: str | None = None,
+) -> ClusterProof:  # fmt: skip
+    """Build each tree's workflow-controller and argoexec, make their images, and run both on one
+    node (``isolation.run_node``): a result per controller, the timings and peak memory."""
+    from patcher.cluster import node as node_mod
+    from patcher.cluster import nodecheck, nodeimages
+    from patcher.delivery.controller import tree_ldflags
+    from patcher.runners.gotest import NO_DWARF_GCFLAGS
+
+    started = time.monotonic()
+    deadline = started + timeout_s
+    run_id = run_id or f"{release_tag}-node-{os.getpid()}"
+    found, node_found = assets.ensure(), assets.ensure_node()
+    trees = {"baseline": baseline_tree, "patched": patched_tree}
+    results: dict[str, RunResult] = {}
+    timings: dict[str, float] = {}
+    with _scratch() as scratch:
+        archives = nodeimages.small_archives(scratch, nodeimages.program())
+        controllers = []
+        for role, tree in trees.items():
+            if tree is None:
+                continue
+            built_at = time.monotonic()
+            try:
+                binary = controller.build(runner, Path(tree), scratch / role, release_tag=release_tag, timeout_s=max(1.0, deadline - built_at),
+                                          run_id=f"{run_id}-{role}", for_tests=True)  # fmt: skip
+                executor = runner.build_binary(
+                    Path(tree), nodeimages.ARGOEXEC_PACKAGE, scratch / f"{role}-argoexec", ldflags=tree_ldflags(Path(tree), release_tag),
+                    gcflags=NO_DWARF_GCFLAGS, timeout_s=max(1.0, deadline - time.monotonic()), run_id=f"{run_id}-{role}-argoexec",
+                )
+            except BuildFailed as exc:
+                results[role] = RunResult(exc.status, duration_s=time.monotonic() - built_at, message=f"the {role} workflow-controller or argoexec: {exc}")
+                timings[f"{role}_build_s"] = time.monotonic() - built_at
+                continue
+            timings[f"{role}_build_s"] = time.monotonic() - built_at
+            image, exec_image = nodeimages.controller_archive(scratch, binary, role), nodeimages.executor_archive(scratch, executor, role)
+            archives += [image, exec_image]
+            controllers.append(nodecheck.NodeController(role, image.name, exec_image.name))
+        if controllers:
+            crd_dir = Path(patched_tree) / CRD_DIR
+            spec = nodecheck.NodeSpec(
+                etcd=str(found.etcd), kube_apiserver=str(found.kube_apiserver), kube_controller_manager=str(node_found.kube_controller_manager),
+                kube_scheduler=str(node_found.kube_scheduler), kubelet=str(node_found.kubelet), crd_dir=str(crd_dir),
+                manifests_dir=str(Path(patched_tree) / "manifests"), images=tuple((str(a.path), a.name) for a in archives),
+                cgroup=node_mod.cgroup_name(f"{len(controllers)}{int(time.time() * 1000) % 10**8}"), controllers=tuple(controllers),
+                cases=tuple(cases), run_id=run_id,
+            )  # fmt: skip
+            check_at = time.monotonic()
+            outcome = isolation.run_node(spec, timeout_s=max(1.0, min(NODE_TIMEOUT_S, deadline - check_at)), run_id=run_id)
+            results.update(outcome.runs)
+            timings.update(outcome.timings)
+            timings["check_s"] = time.monotonic() - check_at
+    timings["total_s"] = time.monotonic() - started
+    return ClusterProof(results.get("baseline") if baseline_tree is not None else None, results["patched"], timings, "local")

@@ -1,4 +1,5 @@
-"""The control plane's binaries: etcd and kube-apiserver, found or built once.
+"""The control plane's binaries: etcd and kube-apiserver, found or built once; and the node's
+(``--cluster=node``): kube-controller-manager, kube-scheduler and kubelet, the same way.
 
 They are looked up the way controller-runtime's envtest does, then in argo-patcher's cache:
 
@@ -80,6 +81,18 @@ KUBE_APISERVER = Recipe(
     ldflags=_kubernetes_ldflags(), replace_staging=True,
 )  # fmt: skip
 RECIPES = (ETCD, KUBE_APISERVER)
+
+
+def _kubernetes(name: str) -> Recipe:
+    return Recipe(name, "k8s.io/kubernetes", KUBERNETES_VERSION, f"k8s.io/kubernetes/cmd/{name}", ldflags=_kubernetes_ldflags(), replace_staging=True)
+
+
+# The node's (``--cluster=node``): the rest of a single-node cluster, on top of the control plane.
+KUBE_CONTROLLER_MANAGER = _kubernetes("kube-controller-manager")
+KUBE_SCHEDULER = _kubernetes("kube-scheduler")
+KUBELET = _kubernetes("kubelet")
+NODE_RECIPES = (KUBE_CONTROLLER_MANAGER, KUBE_SCHEDULER, KUBELET)
+ALL_RECIPES = (*RECIPES, *NODE_RECIPES)
 # Not the control plane's: for checking manifests against it (kustomize built in), built on request.
 KUBECTL = Recipe(
     "kubectl", "k8s.io/kubernetes", KUBERNETES_VERSION, "k8s.io/kubernetes/cmd/kubectl", ldflags=_kubernetes_ldflags(), replace_staging=True
@@ -112,7 +125,7 @@ def locate(name: str) -> tuple[Path, str] | None:
     on_path = shutil.which(name)
     if on_path:
         return Path(on_path), "PATH"
-    recipe = next((r for r in RECIPES if r.name == name), None)
+    recipe = next((r for r in ALL_RECIPES if r.name == name), None)
     if recipe is not None and _executable(recipe.cached_binary):
         return recipe.cached_binary, "cache"
     return None
@@ -126,8 +139,40 @@ def find() -> Assets | None:
     return Assets(etcd[0], apiserver[0], {ETCD.name: etcd[1], KUBE_APISERVER.name: apiserver[1]})
 
 
-def missing() -> list[str]:
-    return [recipe.name for recipe in RECIPES if locate(recipe.name) is None]
+def missing(recipes: tuple[Recipe, ...] = RECIPES) -> list[str]:
+    return [recipe.name for recipe in recipes if locate(recipe.name) is None]
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeAssets:
+    """Where the node's binaries are (``--cluster=node``), and where each was found."""
+
+    kube_controller_manager: Path
+    kube_scheduler: Path
+    kubelet: Path
+    sources: dict[str, str] = dataclasses.field(default_factory=dict, compare=False)
+
+
+def find_node() -> NodeAssets | None:
+    """The node's three binaries, or None when one of them is nowhere."""
+    found = {recipe.name: locate(recipe.name) for recipe in NODE_RECIPES}
+    if any(where is None for where in found.values()):
+        return None
+    paths = {name: where[0] for name, where in found.items() if where is not None}
+    sources = {name: where[1] for name, where in found.items() if where is not None}
+    return NodeAssets(paths[KUBE_CONTROLLER_MANAGER.name], paths[KUBE_SCHEDULER.name], paths[KUBELET.name], sources)
+
+
+def ensure_node() -> NodeAssets:
+    """The node's binaries, building those that are nowhere (once)."""
+    found = find_node()
+    if found is not None:
+        return found
+    build(only_missing=True, node=True)
+    found = find_node()
+    if found is None:
+        raise InfraError(f"no {' or '.join(missing(NODE_RECIPES))} after building them; run `patcher cluster build --node --rebuild`")
+    return found
 
 
 def require() -> Assets:
@@ -146,11 +191,13 @@ def ensure() -> Assets:
     return find() or build(only_missing=True)
 
 
-def build(*, rebuild: bool = False, only_missing: bool = False) -> Assets:
+def build(*, rebuild: bool = False, only_missing: bool = False, node: bool = False) -> Assets:
     """Build the pinned etcd and kube-apiserver into the cache (those not there yet, unless
-    ``rebuild``; with ``only_missing``, only those not found anywhere). Returns what ``find``
-    then finds, which may still prefer ``KUBEBUILDER_ASSETS`` or ``PATH``."""
-    wanted = [r for r in RECIPES if locate(r.name) is None] if only_missing else list(RECIPES)
+    ``rebuild``; with ``only_missing``, only those not found anywhere), and with ``node`` the
+    node's kube-controller-manager, kube-scheduler and kubelet too. Returns what ``find`` then
+    finds, which may still prefer ``KUBEBUILDER_ASSETS`` or ``PATH``."""
+    recipes = ALL_RECIPES if node else RECIPES
+    wanted = [r for r in recipes if locate(r.name) is None] if only_missing else list(recipes)
     pending = [r for r in wanted if rebuild or not _executable(r.cached_binary)]
     go = builder("etcd and kube-apiserver") if pending else None
     with _build_lock():
@@ -336,7 +383,7 @@ class CachedBuild:
 def cached_builds() -> list[CachedBuild]:
     """What ``build`` left in the cache, for ``patcher cache info``."""
     found = []
-    for recipe in RECIPES:
+    for recipe in ALL_RECIPES:
         if _executable(recipe.cached_binary):
             size = sum(p.stat().st_size for p in recipe.cache_dir.iterdir() if p.is_file())
             found.append(CachedBuild(recipe.cache_dir, size, f"{recipe.name} {recipe.version}"))

@@ -38,6 +38,8 @@ from patcher.runners.childprocs import Process, wait_until
 ETCD_START_TIMEOUT_S = 30.0
 APISERVER_START_TIMEOUT_S = 90.0
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
+KUBERNETES_SERVICE_IP = "10.0.0.1"  # the first of the range: the ``kubernetes`` Service's
+KUBERNETES_SERVICE_PORT = 443
 LOOPBACK = "127.0.0.1"
 
 
@@ -48,8 +50,13 @@ class ControlPlane:
     def __init__(
         self, assets: Assets, workdir: Path, run_id: str, *,
         etcd_timeout_s: float = ETCD_START_TIMEOUT_S, apiserver_timeout_s: float = APISERVER_START_TIMEOUT_S,
+        node_address: str | None = None,
     ) -> None:  # fmt: skip
         self.assets = assets
+        # With a node (``--cluster=node``, in a private network namespace only): the API server
+        # also serves its pods, at the node's address and at the ``kubernetes`` Service's IP
+        # (addresses of the node itself), on the Service's port.
+        self.node_address = node_address
         self.workdir = workdir
         self.run_id = run_id
         self.etcd_timeout_s = etcd_timeout_s
@@ -80,7 +87,8 @@ class ControlPlane:
         started = time.monotonic()
         childprocs.reap_orphans("cluster", "a control-plane process")
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self._certs = certs.generate()
+        hosts = certs.SERVING_HOSTS if self.node_address is None else (*certs.SERVING_HOSTS, self.node_address, KUBERNETES_SERVICE_IP)
+        self._certs = certs.generate(hosts=hosts)
         self._cert_files = self._certs.write(self.workdir / "pki")
         etcd_url = self._start_etcd()
         self.timings["etcd_s"] = time.monotonic() - started
@@ -127,6 +135,10 @@ class ControlPlane:
         return path
 
     @property
+    def cert_files(self) -> certs.CertFiles:
+        return self._require_certs()
+
+    @property
     def client(self) -> KubeClient:
         if self._client is None:
             files = self._require_certs()
@@ -160,14 +172,14 @@ class ControlPlane:
 
     def _start_apiserver(self, etcd_url: str) -> None:
         files = self._require_certs()
-        (port,) = free_ports(1)
+        (port,) = free_ports(1) if self.node_address is None else (KUBERNETES_SERVICE_PORT,)
         self.server = f"https://{LOOPBACK}:{port}"
         args = [
             str(self.assets.kube_apiserver),
             f"--etcd-servers={etcd_url}",
             f"--secure-port={port}",
-            f"--bind-address={LOOPBACK}",
-            f"--advertise-address={LOOPBACK}",
+            f"--bind-address={LOOPBACK if self.node_address is None else '0.0.0.0'}",
+            f"--advertise-address={self.node_address or LOOPBACK}",
             "--endpoint-reconciler-type=none",
             f"--cert-dir={self.workdir / 'apiserver-certs'}",
             f"--tls-cert-file={files.serving_cert}",

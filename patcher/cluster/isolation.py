@@ -91,6 +91,12 @@ def netns_command() -> tuple[str, ...]:
     return prefix
 
 
+def _pinned_code_env() -> dict[str, str]:
+    """The environment of a check's subprocess: the code this process pinned at its start
+    (``selfcode``), not what may have been edited since."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(selfcode.root()), os.environ.get("PYTHONPATH")]))}
+
+
 def run_local(spec: CheckSpec, *, timeout_s: float, run_id: str) -> CheckResult:
     prefix = netns_command()
     childprocs.reap_orphans("cluster", "a cluster check process")
@@ -98,8 +104,7 @@ def run_local(spec: CheckSpec, *, timeout_s: float, run_id: str) -> CheckResult:
         spec_path = Path(scratch, "spec.json")
         spec_path.write_text(json.dumps(dataclasses.replace(spec, private_network=True).to_json()))
         command = [*prefix, sys.executable, "-m", "patcher.cluster.check", str(spec_path)]
-        # The code this process pinned at its start (``selfcode``), not what may have been edited since.
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(selfcode.root()), os.environ.get("PYTHONPATH")]))}
+        env = _pinned_code_env()
         stdout_path, stderr_path = Path(scratch, "stdout"), Path(scratch, "stderr")
         ui.debug(f"[{run_id}] {' '.join(command)}")
         with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
@@ -194,3 +199,79 @@ def _outcome(spec: CheckSpec, stdout: str, stderr: str, code: int | None, timed_
         status, why = RunStatus.INFRA_ERROR, f"the cluster check ended with exit code {code} and no result"
     message = f"{why}: {tail}" if tail else why
     return CheckResult(runs={c.role: RunResult(status, message=message) for c in spec.controllers}, message=message)
+
+
+# -- the node: network, mount and PID namespaces of its own (root only) ------------------------------
+
+NODE_UNSHARE = ("--net", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc", "--propagation", "private")
+
+
+def node_prerequisites() -> list[str]:
+    """What ``--cluster=node`` lacks here: each missing thing, said so that it can be fixed."""
+    missing = []
+    if os.geteuid() != 0:
+        missing.append("root (kubelet and containerd mount, make cgroups and network devices)")
+    for tool, package in (("unshare", "util-linux"), ("containerd", "containerd"), ("ctr", "containerd"), ("runc", "runc"), ("ip", "iproute2"),
+                          ("mount", "mount")):  # fmt: skip
+        if shutil.which(tool) is None:
+            missing.append(f"{tool} (Debian's {package})")
+    from patcher.cluster import node
+
+    if not all(Path(node.CNI_BIN_DIR, plugin).exists() for plugin in ("bridge", "host-local", "loopback")):
+        missing.append(f"the CNI plugins bridge, host-local and loopback in {node.CNI_BIN_DIR} (Debian's containernetworking-plugins)")
+    hierarchies = node.hierarchies()
+    if not hierarchies:
+        missing.append(f"cgroup v1 hierarchies under {node.CGROUP_ROOT} (this node runs kubelet with cgroupfs on cgroup v1)")
+    elif not os.access(hierarchies[0], os.W_OK):
+        missing.append(f"a writable {hierarchies[0]}")
+    return missing
+
+
+def run_node(spec: Any, *, timeout_s: float, run_id: str) -> CheckResult:
+    """Run the node check ``spec`` (a ``nodecheck.NodeSpec``) in namespaces of its own; what a
+    killed run left (its check's process group, its cgroups) is removed first."""
+    from patcher.cluster import node
+
+    missing = node_prerequisites()
+    if missing:
+        raise InfraError(f"--cluster=node needs {'; '.join(missing)}")
+    childprocs.reap_orphans("cluster", "a cluster check process")
+    node.reap_cgroups()
+    roles = [c.role for c in spec.controllers] or ["smoke"]
+    with tempfile.TemporaryDirectory(prefix="argo-patcher-nodecheck-") as scratch:
+        spec_path = Path(scratch, "spec.json")
+        spec_path.write_text(json.dumps(spec.to_json()))
+        command = [shutil.which("unshare") or "unshare", *NODE_UNSHARE, sys.executable, "-m", "patcher.cluster.nodecheck", str(spec_path)]
+        env = _pinned_code_env()
+        stdout_path, stderr_path = Path(scratch, "stdout"), Path(scratch, "stderr")
+        ui.debug(f"[{run_id}] {' '.join(command)}")
+        try:
+            with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
+                check = childprocs.Group(command, name="the node check", run_id=run_id, kind="cluster", cwd=Path(scratch), env=env, stdout=stdout,
+                                         stderr=stderr, grace_s=NODE_STOP_GRACE_S)  # fmt: skip
+            with check:
+                timed_out = check.supervise(timeout_s)
+        finally:
+            left = node.remove_cgroups(spec.cgroup)
+            if left:
+                ui.warn(f"could not remove the node's cgroups {', '.join(left)}")
+        return _node_outcome(roles, _read(stdout_path), _read(stderr_path), check.proc.returncode, timed_out, timeout_s)
+
+
+NODE_STOP_GRACE_S = 40.0  # kubelet, the scheduler, the controller manager, the pods, containerd, the API server, etcd
+
+
+def _node_outcome(roles: list[str], stdout: str, stderr: str, code: int | None, timed_out: bool, timeout_s: float) -> CheckResult:
+    last = stdout.strip().splitlines()[-1] if stdout.strip() else ""
+    if not timed_out and last.startswith("{"):
+        try:
+            return CheckResult.from_json(json.loads(last))
+        except ValueError:
+            pass
+    tail = "\n".join(stderr.strip().splitlines()[-15:])
+    if timed_out:
+        status, why = RunStatus.TIMEOUT, f"the node check timed out after {timeout_s:g}s and was stopped"
+    else:
+        status, why = RunStatus.INFRA_ERROR, f"the node check ended with exit code {code} and no result"
+    message = f"{why}: {tail}" if tail else why
+    return CheckResult(runs={role: RunResult(status, message=message) for role in roles}, message=message)

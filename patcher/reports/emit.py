@@ -73,9 +73,9 @@ def apply_args(options: ProveOptions | None) -> list[str]:
     nor --cluster: a pod cannot make the private network a control plane runs in."""
     if options is None:
         return ["--no-test"]
-    if options.cluster:
+    if options.cluster or options.node:
         ui.warn("--cluster is not passed on to the Workflow's pods: a pod cannot give a control plane a network of its own")
-    return [arg for arg in options.command_line() if arg != "--cluster"]
+    return [arg for arg in options.command_line() if arg not in ("--cluster", "--cluster=node")]
 
 
 def github_matrix(releases: Sequence[Release]) -> str:

@@ -69,6 +69,11 @@ PROOF_LEVELS = (
         "Real controller", "the release's `workflow-controller` binary against a real API server, the cases checked on the Pods it created",
     ),
     ProofLevel(
+        "node", "on a real node", "node", "Real node", "The release's own Argo on a real node, its workflows run as pods (--cluster=node)",
+        "Real pods", "the release's own Argo installed on a private single-node cluster with the images built from the tree, "
+        "the cases' workflows run as real pods (and a retry, an exit handler, every workflow Succeeded)",
+    ),
+    ProofLevel(
         "lint", "under upstream's linters", "lint", "Lint", "Upstream's linters on the changed packages: the ref's golangci-lint and go vet (--lint)",
         "Lint", "the golangci-lint version the ref pins, with its .golangci.yml and build tags, and go vet, over the packages the change touches",
         kind=FINDINGS,

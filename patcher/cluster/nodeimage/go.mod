@@ -1,0 +1,3 @@
+module argo-patcher.invalid/nodeimage
+
+go 1.21
