@@ -25,7 +25,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -354,19 +353,8 @@ def parse_staging_replaces(gomod_text: str) -> list[str]:
 
 def _go(host: hostgo.HostGo, args: list[str], cwd: Path, env: dict[str, str], doing: str) -> str:
     """Run ``go args`` in its own process group (killed on timeout or interruption); its stdout."""
-    ui.debug(f"go {' '.join(args)} in {cwd}")
-    with tempfile.TemporaryFile() as stderr:
-        with childprocs.Group([str(host.go), *args], name="go", run_id=doing, kind="cluster", cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=stderr) as go:
-            try:
-                stdout, _ = go.proc.communicate(timeout=BUILD_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                raise InfraError(f"{doing} took longer than {BUILD_TIMEOUT_S // 60} minutes; try again, or build on a larger machine") from None
-        if go.proc.returncode != 0:
-            stderr.seek(0)
-            lines = [line for line in stderr.read().decode("utf-8", "replace").splitlines() if line.strip()]
-            last = lines[-1].strip() if lines else f"exit code {go.proc.returncode}"
-            raise InfraError(f"{doing} failed: {last}; check the network to the Go module proxy (GOPROXY), then `patcher cluster build`")
-    return stdout.decode("utf-8", "replace")
+    return childprocs.output([str(host.go), *args], cwd=cwd, env=env, doing=doing, kind="cluster", timeout_s=BUILD_TIMEOUT_S,
+                             hint="check the network to the Go module proxy (GOPROXY), then `patcher cluster build`")  # fmt: skip
 
 
 def _executable(path: Path) -> bool:

@@ -17,7 +17,6 @@ import dataclasses
 import json
 import re
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -136,26 +135,7 @@ def _build(pin: Pin, go: str, target: Path, host: hostgo.HostGo, env: dict[str, 
 
 
 def _go(host: hostgo.HostGo, args: list[str], env: dict[str, str], doing: str) -> str:
-    """``go ARGS`` in a process group of its own; its stdout, or ``InfraError`` naming ``doing``."""
-    with tempfile.TemporaryDirectory(prefix="argo-patcher-lint-") as scratch, tempfile.TemporaryFile() as stderr:
-        group = childprocs.Group([str(host.go), *args], name="go", run_id=doing, kind="lint", cwd=Path(scratch), env=env,
-                                 stdout=subprocess.PIPE, stderr=stderr)  # fmt: skip
-        with group:
-            try:
-                stdout, _ = group.proc.communicate(timeout=BUILD_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                raise InfraError(f"{doing} took longer than {BUILD_TIMEOUT_S // 60} minutes") from None
-        if group.proc.returncode != 0:
-            stderr.seek(0)
-            lines = [line.strip() for line in stderr.read().decode("utf-8", "replace").splitlines() if line.strip()]
-            raise InfraError(f"{doing} failed: {lines[-1] if lines else f'exit code {group.proc.returncode}'}")
-    return stdout.decode("utf-8", "replace")
-
-
-def cached() -> list[Path]:
-    """The linters built here, for ``patcher cache info``."""
-    return sorted(p for p in lint_dir().glob("golangci-lint-*") if (p / "golangci-lint").is_file()) if lint_dir().is_dir() else []
-
-
-def reap_orphans() -> list[int]:
-    return childprocs.reap_orphans("lint", "a golangci-lint build")
+    """``go ARGS`` in a process group of its own, in a scratch directory; its stdout, or
+    ``InfraError`` naming ``doing``."""
+    with tempfile.TemporaryDirectory(prefix="argo-patcher-lint-") as scratch:
+        return childprocs.output([str(host.go), *args], cwd=Path(scratch), env=env, doing=doing, kind="lint", timeout_s=BUILD_TIMEOUT_S)

@@ -19,6 +19,7 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -255,3 +256,20 @@ def _die_with_parent() -> Callable[[], None] | None:
         prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
     return set_parent_death_signal
+
+
+def output(command: list[str], *, cwd: Path, env: dict[str, str], doing: str, kind: str, timeout_s: float, hint: str = "") -> str:
+    """Run ``command`` in a group of its own (killed on timeout or interruption) and return its
+    stdout; ``InfraError`` naming ``doing``, the last line it printed on stderr, and ``hint``."""
+    ui.debug(f"{' '.join(command)} in {cwd}")
+    with tempfile.TemporaryFile() as stderr:
+        with Group(command, name=Path(command[0]).name, run_id=doing, kind=kind, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=stderr) as group:
+            try:
+                stdout, _ = group.proc.communicate(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                raise InfraError(f"{doing} took longer than {timeout_s / 60:g} minutes{hint and '; '}{hint}") from None
+        if group.proc.returncode != 0:
+            stderr.seek(0)
+            lines = [line.strip() for line in stderr.read().decode("utf-8", "replace").splitlines() if line.strip()]
+            raise InfraError(f"{doing} failed: {lines[-1] if lines else f'exit code {group.proc.returncode}'}{hint and '; '}{hint}")
+    return stdout.decode("utf-8", "replace")
