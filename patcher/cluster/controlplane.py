@@ -24,6 +24,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 import requests
 
@@ -43,7 +44,32 @@ KUBERNETES_SERVICE_PORT = 443
 LOOPBACK = "127.0.0.1"
 
 
-class ControlPlane:
+_Started = TypeVar("_Started", bound="Started")
+
+
+class Started:
+    """Started on entering a ``with`` block, stopped on leaving it, and stopped when the start
+    fails half-way (what had started is stopped in order)."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _Started) -> _Started:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+
+class ControlPlane(Started):
     """``with ControlPlane(assets, workdir, run_id) as plane:`` a running API server; ``plane.client``
     talks to it as the admin, ``plane.kubeconfig`` is a kubeconfig file for the same user."""
 
@@ -72,16 +98,6 @@ class ControlPlane:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def __enter__(self) -> ControlPlane:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.stop()
 
     def start(self) -> None:
         started = time.monotonic()

@@ -186,6 +186,11 @@ def _container_ended(container: Any, timeout: float) -> bool:
 
 
 def _outcome(spec: CheckSpec, stdout: str, stderr: str, code: int | None, timed_out: bool, timeout_s: float) -> CheckResult:
+    return _check_outcome("the cluster check", [c.role for c in spec.controllers], stdout, stderr, code, timed_out, timeout_s)
+
+
+def _check_outcome(name: str, roles: list[str], stdout: str, stderr: str, code: int | None, timed_out: bool, timeout_s: float) -> CheckResult:
+    """The result a check printed as its last line; else each role's run an error saying how it ended."""
     last = stdout.strip().splitlines()[-1] if stdout.strip() else ""
     if not timed_out and last.startswith("{"):
         try:
@@ -194,11 +199,11 @@ def _outcome(spec: CheckSpec, stdout: str, stderr: str, code: int | None, timed_
             pass
     tail = "\n".join(stderr.strip().splitlines()[-15:])
     if timed_out:
-        status, why = RunStatus.TIMEOUT, f"the cluster check timed out after {timeout_s:g}s and was stopped"
+        status, why = RunStatus.TIMEOUT, f"{name} timed out after {timeout_s:g}s and was stopped"
     else:
-        status, why = RunStatus.INFRA_ERROR, f"the cluster check ended with exit code {code} and no result"
+        status, why = RunStatus.INFRA_ERROR, f"{name} ended with exit code {code} and no result"
     message = f"{why}: {tail}" if tail else why
-    return CheckResult(runs={c.role: RunResult(status, message=message) for c in spec.controllers}, message=message)
+    return CheckResult(runs={role: RunResult(status, message=message) for role in roles}, message=message)
 
 
 # -- the node: network, mount and PID namespaces of its own (root only) ------------------------------
@@ -262,16 +267,4 @@ NODE_STOP_GRACE_S = 40.0  # kubelet, the scheduler, the controller manager, the 
 
 
 def _node_outcome(roles: list[str], stdout: str, stderr: str, code: int | None, timed_out: bool, timeout_s: float) -> CheckResult:
-    last = stdout.strip().splitlines()[-1] if stdout.strip() else ""
-    if not timed_out and last.startswith("{"):
-        try:
-            return CheckResult.from_json(json.loads(last))
-        except ValueError:
-            pass
-    tail = "\n".join(stderr.strip().splitlines()[-15:])
-    if timed_out:
-        status, why = RunStatus.TIMEOUT, f"the node check timed out after {timeout_s:g}s and was stopped"
-    else:
-        status, why = RunStatus.INFRA_ERROR, f"the node check ended with exit code {code} and no result"
-    message = f"{why}: {tail}" if tail else why
-    return CheckResult(runs={role: RunResult(status, message=message) for role in roles}, message=message)
+    return _check_outcome("the node check", roles, stdout, stderr, code, timed_out, timeout_s)

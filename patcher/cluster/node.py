@@ -42,14 +42,13 @@ import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import yaml
 
 from patcher import owners, ui
 from patcher.cluster.assets import NodeAssets
-from patcher.cluster.controlplane import KUBERNETES_SERVICE_IP, ControlPlane, free_ports
+from patcher.cluster.controlplane import KUBERNETES_SERVICE_IP, ControlPlane, Started, free_ports
 from patcher.cluster.kubeapi import ApiError
 from patcher.cluster.nodeimages import PAUSE_IMAGE, Archive
 from patcher.errors import InfraError
@@ -246,7 +245,7 @@ def reap_cgroups(root: Path = CGROUP_ROOT) -> list[str]:
 # -- the node ------------------------------------------------------------------------------------------
 
 
-class Node:
+class Node(Started):
     """``with Node(plane, node_assets, workdir, images, cgroup) as node:`` a Ready node."""
 
     def __init__(
@@ -265,16 +264,6 @@ class Node:
         self.containerd_dir = workdir / "containerd"
         self._cgroups_made = False
 
-    def __enter__(self) -> Node:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.stop()
 
     # -- start ----------------------------------------------------------------------------------------
 

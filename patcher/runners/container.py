@@ -131,11 +131,7 @@ class DockerRunner(Runner):
     ) -> RunResult:
         started = time.monotonic()
         deadline = started + timeout_s
-        docker_client = engine.client()
-        engine.reap_orphans(docker_client)
-        self._prepare_volumes(docker_client)
-        if self.serves_cache:
-            self._prepare_cache_program(docker_client, run_id, deadline)
+        docker_client = self._prepared(run_id, deadline)
         test = functools.partial(self._test, docker_client, tree, packages, run_regex, timeout_s, run_id, deadline, started, binaries_dir)
         result = test()
         if not _lacks_modules(result):
@@ -190,11 +186,7 @@ class DockerRunner(Runner):
         output_dir.chmod(0o777)  # the container's user (uid 1000) writes the binary there
         name = package.rstrip("/").rsplit("/", 1)[-1]
         deadline = time.monotonic() + timeout_s
-        docker_client = engine.client()
-        engine.reap_orphans(docker_client)
-        self._prepare_volumes(docker_client)
-        if self.serves_cache:
-            self._prepare_cache_program(docker_client, run_id, deadline)
+        docker_client = self._prepared(run_id, deadline)
         command = ["go", *gotest.go_build_args(package, f"{_BUILD_OUTPUT}/{name}", ldflags=ldflags, gcflags=gcflags)]
         build = functools.partial(
             self._container, docker_client, "build", command, tree, run_id, deadline, network=False,
@@ -260,11 +252,7 @@ class DockerRunner(Runner):
         workdir = Path(workdir).resolve()
         workdir.chmod(0o777)  # the container's user (uid 1000) writes go.mod, go.sum and the binary there
         deadline = time.monotonic() + timeout_s
-        docker_client = engine.client()
-        engine.reap_orphans(docker_client)
-        self._prepare_volumes(docker_client)
-        if self.serves_cache:
-            self._prepare_cache_program(docker_client, run_id, deadline)
+        docker_client = self._prepared(run_id, deadline)
         stdout = bytearray()
         ran = self._container(
             docker_client, "build", ["go", "-C", GO_WORKDIR, *args], workdir, run_id, deadline, network=not self.offline,
@@ -288,6 +276,15 @@ class DockerRunner(Runner):
         trimmed = self._container(docker_client, "trim", command, gocache.source(), "cache", deadline, network=False, on_stdout=output.extend, serve=False)
         _check_built(trimmed, "trimming the Go caches", TRIM_TIMEOUT_S)
         return gocache.TrimReport.parse(output.decode("utf-8", "replace"))
+
+    def _prepared(self, run_id: str, deadline: float) -> Any:
+        """The Docker client, once orphans are reaped and the cache volumes and program are ready."""
+        docker_client = engine.client()
+        engine.reap_orphans(docker_client)
+        self._prepare_volumes(docker_client)
+        if self.serves_cache:
+            self._prepare_cache_program(docker_client, run_id, deadline)
+        return docker_client
 
     def _prepare_cache_program(self, docker_client: Any, run_id: str, deadline: float) -> None:
         """Build the cache program into the build cache volume, once per volume, image and
