@@ -103,7 +103,8 @@ _USER_CACHE = os.environ.get("ARGO_PATCHER_CACHE")
 
 
 @contextlib.contextmanager
-def _users_cache() -> Iterator[None]:
+def users_cache() -> Iterator[None]:
+    """ARGO_PATCHER_CACHE as the user had it before the tests isolated theirs, while in the block."""
     isolated = os.environ.get("ARGO_PATCHER_CACHE")
     if _USER_CACHE is None:
         os.environ.pop("ARGO_PATCHER_CACHE", None)
@@ -121,7 +122,7 @@ def for_tests(tool: Tool) -> Path:
     import pytest
 
     try:
-        with _users_cache():
+        with users_cache():
             return ensure(tool)
     except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
         pytest.skip(f"no {tool.name} on PATH or in argo-patcher's cache, and it cannot be built: {exc}")
@@ -132,7 +133,7 @@ def kubectl_for_tests() -> Path:
     saying how to get one; a test never starts that build of minutes by itself."""
     import pytest
 
-    with _users_cache():
+    with users_cache():
         found = kubectl()
         if found is None:
             with locks.lock("cluster-build", timeout=assets.LOCK_TIMEOUT_S):  # kubectl builds under the control plane's lock

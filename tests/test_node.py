@@ -18,6 +18,7 @@ import yaml
 from patcher.cluster import assets, isolation, node, nodeimages, nodesuite
 from patcher.cluster.nodecheck import NodeController, NodeSpec
 from patcher.runners.testresults import Status
+from tests import gotools
 
 # -- hermetic ----------------------------------------------------------------------------------------
 
@@ -162,7 +163,6 @@ def test_the_node_spec_round_trips_through_json() -> None:
 # -- for real ----------------------------------------------------------------------------------------
 
 
-_CACHE_ROOT = os.environ.get("ARGO_PATCHER_CACHE")  # read before the tests isolate their cache
 
 
 def _node_or_skip(monkeypatch: pytest.MonkeyPatch) -> tuple[assets.Assets, assets.NodeAssets]:
@@ -170,15 +170,8 @@ def _node_or_skip(monkeypatch: pytest.MonkeyPatch) -> tuple[assets.Assets, asset
     missing = isolation.node_prerequisites()
     if missing:
         pytest.skip(f"--cluster=node needs {'; '.join(missing)}")
-    isolated = os.environ.get("ARGO_PATCHER_CACHE")
-    if _CACHE_ROOT is None:
-        os.environ.pop("ARGO_PATCHER_CACHE", None)
-    else:
-        os.environ["ARGO_PATCHER_CACHE"] = _CACHE_ROOT
-    try:
+    with gotools.users_cache():
         found, node_found = assets.find(), assets.find_node()
-    finally:
-        os.environ["ARGO_PATCHER_CACHE"] = isolated or ""
     if found is not None and node_found is not None:  # where this test's isolated cache finds them too
         kubebuilder = Path(os.environ["ARGO_PATCHER_CACHE"]) / "kubebuilder-assets"
         kubebuilder.mkdir(parents=True, exist_ok=True)

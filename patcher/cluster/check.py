@@ -22,9 +22,10 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import yaml
 
@@ -130,23 +131,29 @@ def _terminate(signum: int, _frame: FrameType | None) -> NoReturn:
 
 
 def main(argv: list[str] | None = None) -> int:
+    return run_main(argv, "patcher.cluster.check", lambda path: run_check(CheckSpec.load(path)), "the cluster check", "the control plane was stopped")
+
+
+def run_main(argv: list[str] | None, module: str, check: Callable[[Path], Any], name: str, stopped: str) -> int:
+    """A check's subprocess: ``check`` the spec file named by its one argument, print the result
+    as JSON on its last line; any failure one line on stderr and an exit code (a traceback only at
+    debug level), never a traceback in the report."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m patcher.cluster.check SPEC.json", file=sys.stderr)
+        print(f"usage: python -m {module} SPEC.json", file=sys.stderr)
         return ExitCode.USAGE
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        spec = CheckSpec.load(Path(args[0]))
-        result = run_check(spec)
+        result = check(Path(args[0]))
     except PatcherError as exc:
         ui.error(str(exc))
         return exc.exit_code
     except KeyboardInterrupt:
-        ui.error("interrupted; the control plane was stopped")
+        ui.error(f"interrupted; {stopped}")
         return ExitCode.INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - one line for the report, whatever broke (a YAML error in a CRD); the traceback to debug
         ui.debug("".join(traceback.format_exception(exc)))
-        ui.error(f"the cluster check failed: {one_line(exc)}")
+        ui.error(f"{name} failed: {one_line(exc)}")
         return ExitCode.INFRA
     print(json.dumps(result.to_json()))
     return ExitCode.OK

@@ -19,23 +19,21 @@ import dataclasses
 import json
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from patcher import ui
 from patcher.cluster import node as node_mod
 from patcher.cluster import nodesuite
 from patcher.cluster.assets import Assets, NodeAssets
-from patcher.cluster.check import _terminate, bring_loopback_up, install_crds
+from patcher.cluster.check import bring_loopback_up, install_crds, run_main
 from patcher.cluster.controlplane import ControlPlane
 from patcher.cluster.kubeapi import ApiError, KubeClient
 from patcher.cluster.nodeimages import MAIN_IMAGE, Archive
 from patcher.cluster.spec import CheckResult
-from patcher.errors import ExitCode, InfraError, InputError, PatcherError
+from patcher.errors import InfraError, InputError
 from patcher.harness.contract import CASE_IDS
 from patcher.runners.testresults import RunResult, RunStatus, Status, TestResult
 
@@ -159,22 +157,10 @@ def smoke(client: KubeClient) -> RunResult:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m patcher.cluster.nodecheck SPEC.json", file=sys.stderr)
-        return ExitCode.USAGE
-    signal.signal(signal.SIGTERM, _terminate)
-    try:
-        spec = NodeSpec.from_json(json.loads(Path(args[0]).read_text()))
-        result = run_node_check(spec)
-    except PatcherError as exc:
-        ui.error(str(exc))
-        return exc.exit_code
-    except KeyboardInterrupt:
-        ui.error("interrupted; the node and the control plane were stopped")
-        return ExitCode.INTERRUPTED
-    print(json.dumps(result.to_json()))
-    return ExitCode.OK
+    def check(path: Path) -> CheckResult:
+        return run_node_check(NodeSpec.from_json(json.loads(path.read_text())))
+
+    return run_main(argv, "patcher.cluster.nodecheck", check, "the node check", "the node and the control plane were stopped")
 
 
 if __name__ == "__main__":
