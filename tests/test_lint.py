@@ -85,6 +85,7 @@ def test_golangci_lints_json_report_becomes_findings_relative_to_the_tree(tmp_pa
     assert found == [Finding("errcheck", "workflow/controller/a.go", 12, "Error return value is not checked"),
                      Finding("govet", "workflow/controller/b.go", 3, "shadow: declaration of err")]  # fmt: skip
     assert findings.golangci('{"Issues": null}', tmp_path) == []
+    assert findings.golangci('{"Issues": null, "Report": {}}\n0 issues.\n', tmp_path) == []
     with pytest.raises(findings.Unreadable):
         findings.golangci("panic: runtime error", tmp_path)
 

@@ -24,8 +24,8 @@ def golangci(stdout: str, tree: Path) -> list[Finding]:
     start = text.find("{")
     if start < 0:
         raise Unreadable(f"no JSON report in its output: {text[:200]!r}")
-    try:
-        data = json.loads(text[start:])
+    try:  # what follows the report (v2's "N issues." when its stats are on) is not part of it
+        data, _ = json.JSONDecoder().raw_decode(text, start)
     except ValueError as exc:
         raise Unreadable(f"its JSON report does not parse ({exc})") from None
     issues = data.get("Issues") if isinstance(data, dict) else None

@@ -45,7 +45,9 @@ class Pin:
 
     def json_output(self) -> list[str]:
         """The flags that make it print its findings as JSON on stdout."""
-        return ["--out-format", "json"] if self.major == 1 else ["--output.json.path", "stdout", "--output.text.path", "stderr"]
+        if self.major == 1:
+            return ["--out-format", "json"]
+        return ["--output.json.path", "stdout", "--output.text.path", "stderr", "--show-stats=false"]  # v2 prints its stats on stdout
 
 
 def read(tree: Path) -> Pin:
