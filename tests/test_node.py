@@ -30,6 +30,7 @@ def test_containerd_keeps_to_its_own_directory_and_runs_runc_with_cgroupfs(tmp_p
     assert "SystemdCgroup = false" in text and 'BinaryName = "/usr/sbin/runc"' in text
     assert f'sandbox_image = "{nodeimages.PAUSE_IMAGE}"' in text and "netns_mounts_under_state_dir = true" in text
     assert 'stream_server_address = "127.0.0.1"' in text  # nothing listens beyond loopback
+    assert "restrict_oom_score_adj = true" in text  # without CAP_SYS_RESOURCE runc cannot give a sandbox CRI's -998
 
 
 def test_kubelet_runs_as_kind_runs_it_in_a_container(tmp_path: Path) -> None:

@@ -11,6 +11,10 @@ kernel kills every process left in it: containerd's shims and the pods' processe
 * **containerd**: Debian's, its own config (``containerd_config``), root, state and socket under
   the run's directory, the CRI plugin on, runc with the cgroupfs driver (this host's cgroups are
   v1 with no systemd), overlayfs snapshots, the CNI plugins of ``containernetworking-plugins``.
+  Its pods' OOM scores are never set below its own (``restrict_oom_score_adj``, as kind's rootless
+  nodes do): without CAP_SYS_RESOURCE (this sandbox's bounding set lacks it) runc's init cannot
+  lower one, and every sandbox, whose score CRI sets to -998, failed with only "can't get final
+  child's PID from pipe: EOF" (runc's log: ``failed to update /proc/self/oom_score_adj``).
   ``/run/containerd`` is a tmpfs of the mount namespace, so the shims' sockets never meet the
   host's containerd. The images (``nodeimages``) are imported with ``ctr -n k8s.io images import``.
 * **network**: a bridge ``cni0`` made before any pod, holding the node's address (``NODE_ADDRESS``)
@@ -98,6 +102,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
   disable_apparmor = true
   enable_selinux = false
   netns_mounts_under_state_dir = true
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
