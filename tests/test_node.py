@@ -333,6 +333,42 @@ def test_what_a_killed_node_run_left_is_removed_by_the_next(tmp_path: Path, monk
     assert _leftovers() == []
 
 
+_INTERRUPTED_RUN = """
+import dataclasses, json, sys
+from pathlib import Path
+from patcher.cluster import isolation, node, nodecheck
+spec = nodecheck.NodeSpec.from_json(json.loads(Path(sys.argv[1]).read_text()))
+try:
+    isolation.run_node(dataclasses.replace(spec, cgroup=node.cgroup_name("interrupted")), timeout_s=600, run_id="test-node-interrupted")
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+@pytest.mark.node
+def test_ctrl_c_in_the_middle_of_a_node_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import signal
+
+    found, node_found = _node_or_skip(monkeypatch)
+    archives = nodeimages.small_archives(tmp_path, nodeimages.program())
+    crds = tmp_path / "crds"
+    crds.mkdir()
+    (crds / "crd.yaml").write_text(yaml.safe_dump(_A_CRD))
+    spec = NodeSpec(str(found.etcd), str(found.kube_apiserver), str(node_found.kube_controller_manager), str(node_found.kube_scheduler),
+                    str(node_found.kubelet), str(crds), str(tmp_path), tuple((str(a.path), a.name) for a in archives), "")  # fmt: skip
+    (tmp_path / "spec.json").write_text(json.dumps(spec.to_json()))
+    run = subprocess.Popen([sys.executable, "-c", _INTERRUPTED_RUN, str(tmp_path / "spec.json")], start_new_session=True,
+                           env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})  # fmt: skip
+    deadline = time.monotonic() + 180
+    while not any(p.name.endswith("-interrupted") for h in node.hierarchies() for p in h.glob(f"{node.CGROUP_PREFIX}*")):
+        assert time.monotonic() < deadline and run.poll() is None, "the node never made its cgroups"
+        time.sleep(0.5)
+    time.sleep(5)  # kubelet and containerd running, the smoke pod being made
+    os.killpg(run.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends: to the whole foreground group
+    assert run.wait(timeout=120) == 130
+    assert _leftovers() == []  # with no reaping by a next run
+
+
 class _FakeClient:
     """Answers the suite's polls from a dict of objects; records what it is asked to create."""
 
