@@ -201,3 +201,39 @@ def test_offline_a_linter_lacking_modules_is_an_infra_error_that_says_so(tmp_pat
     runner.offline = True
     result = lint_with(runner, tmp_path)
     assert result.status is RunStatus.INFRA_ERROR and "--offline" in result.message
+
+
+class PanickingRunner(ToolsRunner):
+    """golangci-lint v1.55.1 on a tree whose go.mod names Go 1.23 (v3.5.14 on): it panics on the
+    standard library's range-over-func, as it did here on v3.5.15."""
+
+    def run_tool(self, tree: Path, tool: Path, args: list[str], **kwargs: object) -> ToolRun:
+        if args[0] == "vet":
+            return ToolRun(0, "", "")
+        stderr = ('level=error msg="[runner] Panic: buildir: package \\"slices\\" (isInitialPkg: false, needAnalyzeSource: true): '
+                  'Cannot range over: func(yield func(E) bool): goroutine 11274 [running]:\\nruntime/debug.Stack()\\n\\t/go/src/x.go:24"\n'
+                  'level=error msg="Running error: 1 error occurred:\\n\\t* can\'t run linter goanalysis_metalinter"\n')  # fmt: skip
+        return ToolRun(3, '{"Issues": []}', stderr)
+
+
+def test_a_panicking_linter_is_an_infra_error_in_one_line_without_its_stack(tmp_path):
+    result = lint_with(PanickingRunner(modules_cached=True), tmp_path)
+    assert result.status is RunStatus.INFRA_ERROR
+    assert result.message == ('golangci-lint failed (exit code 3): it panicked: buildir: package "slices" (isInitialPkg: false, '
+                              "needAnalyzeSource: true): Cannot range over: func(yield func(E) bool)")  # fmt: skip
+
+
+def test_a_pin_that_fails_on_the_unpatched_tree_says_it_cannot_judge_the_change(tmp_path, monkeypatch):
+    from patcher.lint import LintProof, tools
+    from patcher.source.versions import Release
+
+    for tree in ("baseline", "patched"):
+        (tmp_path / tree).mkdir()
+        (tmp_path / tree / "go.mod").write_text("module github.com/argoproj/argo-workflows/v3\n\ngo 1.23.1\n")
+    monkeypatch.setattr(pins, "read", lambda tree: pins.Pin("v1.55.1", ()))
+    monkeypatch.setattr(tools, "ensure", lambda pin, go: Linter("v1.55.1", "1.23.12", tmp_path / "golangci-lint", tmp_path / "go"))
+    proof = LintProof().prove(Release("v3.5.15"), tmp_path / "baseline", tmp_path / "patched", runner=PanickingRunner(modules_cached=True),  # type: ignore[arg-type]
+                              timeout_s=60, packages=["./workflow/controller/"])  # fmt: skip
+    assert proof.baseline is not None and proof.baseline.status is RunStatus.INFRA_ERROR
+    assert proof.baseline.message.endswith("v1.55.1 fails on the unpatched tree too, so it cannot judge the change here (--no-lint proves the release without it)")
+    assert proof.patched.status is RunStatus.INFRA_ERROR and "unpatched" not in proof.patched.message

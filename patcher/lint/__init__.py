@@ -14,6 +14,7 @@ the top of ``patcher`` and the earlier stages; the CLI wires it into the run.
 from __future__ import annotations
 
 import functools
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -64,6 +65,9 @@ class LintProof:
                 continue
             began = time.monotonic()
             runs[role] = lint(runner, tree, pin, linter, packages, timeout_s=timeout_s, run_id=f"{release.name}-{role}-lint")
+            if role == "baseline" and runs[role].status is RunStatus.INFRA_ERROR:
+                runs[role].message += (f"; {pin.version} fails on the unpatched tree too, so it cannot judge the change here"
+                                       " (--no-lint proves the release without it)")
             seconds[f"{role}_s"] = round(time.monotonic() - began, 1)
         details["seconds"] = seconds
         return ProofRuns(runs.get("baseline"), runs["patched"], details)
@@ -102,7 +106,7 @@ def lint(runner: Runner, tree: Path, pin: pins.Pin, linter: tools.Linter, packag
             return RunResult(RunStatus.INFRA_ERROR, duration_s=duration, message=f"{name} (exit code {ran.exit_code}): {why}", tool=tool)
         failed = ran.exit_code not in ((0, 1) if name == "golangci-lint" else (0,))  # golangci-lint exits 1 when it found something
         if failed and (name == "golangci-lint" or not found):
-            message = f"{name} failed (exit code {ran.exit_code}): {_last_lines(ran.stderr)}"
+            message = f"{name} failed (exit code {ran.exit_code}): {_panic(ran.stderr) or _last_lines(ran.stderr)}"
             return RunResult(RunStatus.INFRA_ERROR, duration_s=duration, message=message, tool=tool)
     return RunResult(RunStatus.OK, duration_s=time.monotonic() - started, findings=found, tool=tool)
 
@@ -110,6 +114,18 @@ def lint(runner: Runner, tree: Path, pin: pins.Pin, linter: tools.Linter, packag
 def _lacks_modules(ran: ToolRun) -> bool:
     """Whether a tool run without network failed for want of modules in the cache."""
     return "GOPROXY=off" in ran.stdout or "GOPROXY=off" in ran.stderr
+
+
+_PANIC = re.compile(r"Panic: (.*)$", re.MULTILINE)
+
+
+def _panic(text: str) -> str:
+    """What a panicking linter said, without its stack (``level=error msg="[runner] Panic: …"``)."""
+    found = _PANIC.search(text)
+    if found is None:
+        return ""
+    said = re.split(r": goroutine \d+|\\n", found.group(1))[0].rstrip('"')
+    return "it panicked: " + said.replace('\\"', '"')
 
 
 def _last_lines(text: str, count: int = 3) -> str:
