@@ -292,6 +292,27 @@ def test_cluster_node_is_a_proof_level_beside_cluster() -> None:
     assert LEVELS_BY_NAME["node"].column == "node"
 
 
+def _smoke_run_started(script: str, cgroup_suffix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> subprocess.Popen[bytes]:
+    """``script`` (a run of the node's smoke check) started in a session of its own, returned once
+    its node has made its cgroups and had a few seconds to start kubelet and a pod."""
+    found, node_found = _node_or_skip(monkeypatch)
+    archives = nodeimages.small_archives(tmp_path, nodeimages.program())
+    crds = tmp_path / "crds"
+    crds.mkdir()
+    (crds / "crd.yaml").write_text(yaml.safe_dump(_A_CRD))
+    spec = NodeSpec(str(found.etcd), str(found.kube_apiserver), str(node_found.kube_controller_manager), str(node_found.kube_scheduler),
+                    str(node_found.kubelet), str(crds), str(tmp_path), tuple((str(a.path), a.name) for a in archives), "")  # fmt: skip
+    (tmp_path / "spec.json").write_text(json.dumps(spec.to_json()))
+    run = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "spec.json")], start_new_session=True,
+                           env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})  # fmt: skip
+    deadline = time.monotonic() + 180
+    while not any(p.name.endswith(cgroup_suffix) for h in node.hierarchies() for p in h.glob(f"{node.CGROUP_PREFIX}*")):
+        assert time.monotonic() < deadline and run.poll() is None, "the node never made its cgroups"
+        time.sleep(0.5)
+    time.sleep(5)  # kubelet and containerd running, the smoke pod being made
+    return run
+
+
 _KILLED_RUN = """
 import dataclasses, json, sys
 from pathlib import Path
@@ -307,21 +328,7 @@ def test_what_a_killed_node_run_left_is_removed_by_the_next(tmp_path: Path, monk
 
     from patcher.runners import childprocs
 
-    found, node_found = _node_or_skip(monkeypatch)
-    archives = nodeimages.small_archives(tmp_path, nodeimages.program())
-    crds = tmp_path / "crds"
-    crds.mkdir()
-    (crds / "crd.yaml").write_text(yaml.safe_dump(_A_CRD))
-    spec = NodeSpec(str(found.etcd), str(found.kube_apiserver), str(node_found.kube_controller_manager), str(node_found.kube_scheduler),
-                    str(node_found.kubelet), str(crds), str(tmp_path), tuple((str(a.path), a.name) for a in archives), "")  # fmt: skip
-    (tmp_path / "spec.json").write_text(json.dumps(spec.to_json()))
-    run = subprocess.Popen([sys.executable, "-c", _KILLED_RUN, str(tmp_path / "spec.json")], start_new_session=True,
-                           env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})  # fmt: skip
-    deadline = time.monotonic() + 180
-    while not any(p.name.endswith("-killed") for h in node.hierarchies() for p in h.glob(f"{node.CGROUP_PREFIX}*")):
-        assert time.monotonic() < deadline and run.poll() is None, "the node never made its cgroups"
-        time.sleep(0.5)
-    time.sleep(5)  # kubelet and containerd running, pods' cgroups being made
+    run = _smoke_run_started(_KILLED_RUN, "-killed", tmp_path, monkeypatch)
     os.killpg(run.pid, signal.SIGKILL)  # the run, not the node check (a session of its own): as a kill -9 leaves it
     run.wait()
     assert _leftovers()  # the node check is still there, its cgroups too
@@ -349,21 +356,7 @@ except KeyboardInterrupt:
 def test_ctrl_c_in_the_middle_of_a_node_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import signal
 
-    found, node_found = _node_or_skip(monkeypatch)
-    archives = nodeimages.small_archives(tmp_path, nodeimages.program())
-    crds = tmp_path / "crds"
-    crds.mkdir()
-    (crds / "crd.yaml").write_text(yaml.safe_dump(_A_CRD))
-    spec = NodeSpec(str(found.etcd), str(found.kube_apiserver), str(node_found.kube_controller_manager), str(node_found.kube_scheduler),
-                    str(node_found.kubelet), str(crds), str(tmp_path), tuple((str(a.path), a.name) for a in archives), "")  # fmt: skip
-    (tmp_path / "spec.json").write_text(json.dumps(spec.to_json()))
-    run = subprocess.Popen([sys.executable, "-c", _INTERRUPTED_RUN, str(tmp_path / "spec.json")], start_new_session=True,
-                           env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})  # fmt: skip
-    deadline = time.monotonic() + 180
-    while not any(p.name.endswith("-interrupted") for h in node.hierarchies() for p in h.glob(f"{node.CGROUP_PREFIX}*")):
-        assert time.monotonic() < deadline and run.poll() is None, "the node never made its cgroups"
-        time.sleep(0.5)
-    time.sleep(5)  # kubelet and containerd running, the smoke pod being made
+    run = _smoke_run_started(_INTERRUPTED_RUN, "-interrupted", tmp_path, monkeypatch)
     os.killpg(run.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends: to the whole foreground group
     assert run.wait(timeout=120) == 130
     assert _leftovers() == []  # with no reaping by a next run
