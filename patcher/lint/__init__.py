@@ -66,7 +66,7 @@ class LintProof:
             began = time.monotonic()
             runs[role] = lint(runner, tree, pin, linter, packages, timeout_s=timeout_s, run_id=f"{release.name}-{role}-lint")
             if role == "baseline" and runs[role].status is RunStatus.INFRA_ERROR:
-                runs[role].message += (f"; {pin.version} fails on the unpatched tree too, so it cannot judge the change here"
+                runs[role].message += (f"; {pin.version} fails on the unpatched tree, so it cannot judge the change here"
                                        " (--no-lint proves the release without it)")
             seconds[f"{role}_s"] = round(time.monotonic() - began, 1)
         details["seconds"] = seconds
