@@ -173,6 +173,7 @@ def _node_or_skip(monkeypatch: pytest.MonkeyPatch) -> tuple[assets.Assets, asset
         pytest.skip(f"--cluster=node needs {'; '.join(missing)}")
     with gotools.users_cache():
         found, node_found = assets.find(), assets.find_node()
+        missing_binaries = assets.missing(assets.ALL_RECIPES)
     if found is not None and node_found is not None:  # where this test's isolated cache finds them too
         kubebuilder = Path(os.environ["ARGO_PATCHER_CACHE"]) / "kubebuilder-assets"
         kubebuilder.mkdir(parents=True, exist_ok=True)
@@ -181,7 +182,7 @@ def _node_or_skip(monkeypatch: pytest.MonkeyPatch) -> tuple[assets.Assets, asset
                 (kubebuilder / path.name).symlink_to(path)
         monkeypatch.setenv(assets.ASSETS_ENV, str(kubebuilder))
     if found is None or node_found is None:
-        pytest.skip(f"no {', '.join(assets.missing(assets.ALL_RECIPES))}: run `patcher cluster build --node` or point KUBEBUILDER_ASSETS at them")
+        pytest.skip(f"no {', '.join(missing_binaries)}: run `patcher cluster build --node` or point KUBEBUILDER_ASSETS at them")
     return found, node_found
 
 
