@@ -203,14 +203,7 @@ def _leftovers() -> list[str]:
 
 @pytest.mark.node
 def test_a_node_starts_runs_a_pod_and_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    found, node_found = _node_or_skip(monkeypatch)
-    program = nodeimages.program()
-    archives = nodeimages.small_archives(tmp_path, program)
-    crds = tmp_path / "crds"
-    crds.mkdir()
-    (crds / "crd.yaml").write_text(yaml.safe_dump(_A_CRD))
-    spec = NodeSpec(str(found.etcd), str(found.kube_apiserver), str(node_found.kube_controller_manager), str(node_found.kube_scheduler),
-                    str(node_found.kubelet), str(crds), str(tmp_path), tuple((str(a.path), a.name) for a in archives), node.cgroup_name("test"))  # fmt: skip
+    spec = _smoke_spec(tmp_path, monkeypatch, node.cgroup_name("test"))
     started = time.monotonic()
     result = isolation.run_node(spec, timeout_s=300, run_id="test-node")
     took = time.monotonic() - started
@@ -293,34 +286,44 @@ def test_cluster_node_is_a_proof_level_beside_cluster() -> None:
     assert LEVELS_BY_NAME["node"].column == "node"
 
 
-def _smoke_run_started(script: str, cgroup_suffix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> subprocess.Popen[bytes]:
-    """``script`` (a run of the node's smoke check) started in a session of its own, returned once
-    its node has made its cgroups and had a few seconds to start kubelet and a pod."""
+def _smoke_spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cgroup: str) -> NodeSpec:
+    """The node check with no controller (one pod run to completion), its images and a CRD in ``tmp_path``."""
     found, node_found = _node_or_skip(monkeypatch)
     archives = nodeimages.small_archives(tmp_path, nodeimages.program())
     crds = tmp_path / "crds"
     crds.mkdir()
     (crds / "crd.yaml").write_text(yaml.safe_dump(_A_CRD))
-    spec = NodeSpec(str(found.etcd), str(found.kube_apiserver), str(node_found.kube_controller_manager), str(node_found.kube_scheduler),
-                    str(node_found.kubelet), str(crds), str(tmp_path), tuple((str(a.path), a.name) for a in archives), "")  # fmt: skip
-    (tmp_path / "spec.json").write_text(json.dumps(spec.to_json()))
-    run = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "spec.json")], start_new_session=True,
-                           env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})  # fmt: skip
-    deadline = time.monotonic() + 180
-    while not any(p.name.endswith(cgroup_suffix) for h in node.hierarchies() for p in h.glob(f"{node.CGROUP_PREFIX}*")):
-        assert time.monotonic() < deadline and run.poll() is None, "the node never made its cgroups"
-        time.sleep(0.5)
-    time.sleep(5)  # kubelet and containerd running, the smoke pod being made
-    return run
+    return NodeSpec(str(found.etcd), str(found.kube_apiserver), str(node_found.kube_controller_manager), str(node_found.kube_scheduler),
+                    str(node_found.kubelet), str(crds), str(tmp_path), tuple((str(a.path), a.name) for a in archives), cgroup)  # fmt: skip
 
 
-_KILLED_RUN = """
+# The smoke check run by a process of its own, as argo-patcher runs it: its cgroups are named by
+# that process (whose death lets the next run reap them) and by argv[2].
+_SMOKE_RUN = """
 import dataclasses, json, sys
 from pathlib import Path
 from patcher.cluster import isolation, node, nodecheck
 spec = nodecheck.NodeSpec.from_json(json.loads(Path(sys.argv[1]).read_text()))
-isolation.run_node(dataclasses.replace(spec, cgroup=node.cgroup_name("killed")), timeout_s=600, run_id="test-node-killed")
+try:
+    isolation.run_node(dataclasses.replace(spec, cgroup=node.cgroup_name(sys.argv[2])), timeout_s=600, run_id=f"test-node-{sys.argv[2]}")
+except KeyboardInterrupt:
+    sys.exit(130)
 """
+
+
+def _smoke_run_started(token: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> subprocess.Popen[bytes]:
+    """The smoke check started in a session of its own, returned once its node has made its
+    cgroups (named by ``token``) and had a few seconds to start kubelet and a pod."""
+    spec = _smoke_spec(tmp_path, monkeypatch, "")
+    (tmp_path / "spec.json").write_text(json.dumps(spec.to_json()))
+    run = subprocess.Popen([sys.executable, "-c", _SMOKE_RUN, str(tmp_path / "spec.json"), token], start_new_session=True,
+                           env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})  # fmt: skip
+    deadline = time.monotonic() + 180
+    while not any(p.name.endswith(f"-{token}") for h in node.hierarchies() for p in h.glob(f"{node.CGROUP_PREFIX}*")):
+        assert time.monotonic() < deadline and run.poll() is None, "the node never made its cgroups"
+        time.sleep(0.5)
+    time.sleep(5)  # kubelet and containerd running, the smoke pod being made
+    return run
 
 
 @pytest.mark.node
@@ -329,7 +332,7 @@ def test_what_a_killed_node_run_left_is_removed_by_the_next(tmp_path: Path, monk
 
     from patcher.runners import childprocs
 
-    run = _smoke_run_started(_KILLED_RUN, "-killed", tmp_path, monkeypatch)
+    run = _smoke_run_started("killed", tmp_path, monkeypatch)
     os.killpg(run.pid, signal.SIGKILL)  # the run, not the node check (a session of its own): as a kill -9 leaves it
     run.wait()
     assert _leftovers()  # the node check is still there, its cgroups too
@@ -341,23 +344,11 @@ def test_what_a_killed_node_run_left_is_removed_by_the_next(tmp_path: Path, monk
     assert _leftovers() == []
 
 
-_INTERRUPTED_RUN = """
-import dataclasses, json, sys
-from pathlib import Path
-from patcher.cluster import isolation, node, nodecheck
-spec = nodecheck.NodeSpec.from_json(json.loads(Path(sys.argv[1]).read_text()))
-try:
-    isolation.run_node(dataclasses.replace(spec, cgroup=node.cgroup_name("interrupted")), timeout_s=600, run_id="test-node-interrupted")
-except KeyboardInterrupt:
-    sys.exit(130)
-"""
-
-
 @pytest.mark.node
 def test_ctrl_c_in_the_middle_of_a_node_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import signal
 
-    run = _smoke_run_started(_INTERRUPTED_RUN, "-interrupted", tmp_path, monkeypatch)
+    run = _smoke_run_started("interrupted", tmp_path, monkeypatch)
     os.killpg(run.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends: to the whole foreground group
     assert run.wait(timeout=120) == 130
     assert _leftovers() == []  # with no reaping by a next run
